@@ -1,0 +1,19 @@
+"""Perceptual costs and distances: each a function and an ``nn.Module`` with a per-sample ``(N,)``
+output, differentiable in ``x``, zero at ``x == x0``. Build one by name with :func:`get`."""
+
+from .base import Cost
+from .ciede2000 import CIEDE2000Cost, ciede2000_map, delta_e_ciede2000
+from .distances import KEYS, DistanceMeter, distance_table
+from .dists import DISTSCost
+from .lp import L1Cost, L2Cost, LinfCost, lp_distance
+from .lpips import LPIPSCost
+from .ms_ssim import MSSSIMCost, ms_ssim
+from .pieapp import PieAPPCost
+from .registry import available, get, info, names
+from .ssim import SSIMCost, ssim
+
+__all__ = [
+    "Cost", "CIEDE2000Cost", "ciede2000_map", "delta_e_ciede2000", "KEYS", "DistanceMeter", "distance_table",
+    "DISTSCost", "L1Cost", "L2Cost", "LinfCost", "lp_distance", "LPIPSCost", "MSSSIMCost", "ms_ssim",
+    "PieAPPCost", "available", "get", "info", "names", "SSIMCost", "ssim",
+]

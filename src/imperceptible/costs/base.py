@@ -1,0 +1,47 @@
+"""The cost interface: ``c(x, x0) -> (N,)``, differentiable in ``x``, zero when ``x == x0``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..validation import check_images, check_positive, check_same_shape
+
+
+class Cost(nn.Module):
+    """Base class of every perceptual cost / distance.
+
+    Subclasses implement :meth:`compute` on validated inputs scaled to ``[0, 1]``; the base class
+    validates shapes, finiteness and the range ``[0, data_range]`` and rescales.
+
+    Args:
+        data_range: the images' maximum value (1.0 for ``[0, 1]`` images, 255 for 8-bit scale).
+    """
+
+    #: registry name
+    name: str = "cost"
+    #: True for costs backed by learned weights (PieAPP, LPIPS, DISTS)
+    learned: bool = False
+
+    def __init__(self, *, data_range: float = 1.0) -> None:
+        super().__init__()
+        self.data_range = float(check_positive("data_range", data_range))
+
+    def forward(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        check_images(x, "x", bounds=(0.0, self.data_range))
+        check_images(x0, "x0", bounds=(0.0, self.data_range))
+        check_same_shape(x, x0, "x, x0")
+        if self.data_range != 1.0:
+            x, x0 = x / self.data_range, x0 / self.data_range
+        return self.compute(x, x0)
+
+    def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"data_range={self.data_range}"
+
+
+def to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Repeat a grey channel three times (the colour-only metrics need RGB)."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x

@@ -1,0 +1,84 @@
+"""The cost registry: ``get(name, **options)`` returns a :class:`~imperceptible.costs.base.Cost`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..validation import check_choice
+from .base import Cost
+from .ciede2000 import CIEDE2000Cost
+from .dists import VGG16, DISTSCost
+from .lp import L1Cost, L2Cost, LinfCost
+from .lpips import BACKBONES, LPIPSCost
+from .ms_ssim import MSSSIMCost
+from .pieapp import PIEAPP, PieAPPCost
+from .ssim import SSIMCost
+
+_REGISTRY: dict[str, Callable[..., Cost]] = {
+    "ssim": SSIMCost,
+    "ms-ssim": MSSSIMCost,
+    "ciede2000": CIEDE2000Cost,
+    "l1": L1Cost,
+    "l2": L2Cost,
+    "linf": LinfCost,
+    "lpips": LPIPSCost,
+    "dists": DISTSCost,
+    "pieapp": PieAPPCost,
+}
+
+DESCRIPTIONS = {
+    "ssim": "1 - SSIM (Wang et al. 2004), Gaussian 11x11 window, sigma 1.5 (piq)",
+    "ms-ssim": "1 - MS-SSIM (Wang et al. 2003), scales that fit the image (piq)",
+    "ciede2000": "L2 norm of the per-pixel CIEDE2000 map (PerC's C2; Lab from kornia)",
+    "l1": "L1 norm of x - x0",
+    "l2": "L2 norm of x - x0",
+    "linf": "Linf norm of x - x0",
+    "lpips": "LPIPS (Zhang et al. 2018), net alex|vgg|squeeze (lpips package)",
+    "dists": "DISTS (Ding et al. 2020) (DISTS_pytorch package)",
+    "pieapp": "PieAPP (Prashnani et al. 2018) (piq architecture)",
+}
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get(name: str, **options) -> Cost:
+    """Build the cost ``name`` with keyword ``options`` (e.g. ``get("lpips", net="vgg")``)."""
+    check_choice("cost", name, _REGISTRY)
+    return _REGISTRY[name](**options)
+
+
+def weight_status(name: str) -> list[dict]:
+    """Where each weights file of cost ``name`` was looked for, and whether it was found."""
+    if name == "lpips":
+        return [dict(BACKBONES[n][0].status(), net=n) for n in BACKBONES]
+    if name == "dists":
+        return [VGG16.status()]
+    if name == "pieapp":
+        return [PIEAPP.status()]
+    return []
+
+
+def info() -> list[dict]:
+    out = []
+    for n in names():
+        st = weight_status(n)
+        out.append(
+            {
+                "name": n,
+                "description": DESCRIPTIONS[n],
+                "needs_weights": bool(st),
+                "available": (not st) or any(s["found"] for s in st),
+                "weights": st,
+            }
+        )
+    return out
+
+
+def available(name: str, **options) -> bool:
+    """True when the cost can be built here (its weights are found)."""
+    st = weight_status(name)
+    if name == "lpips":
+        return BACKBONES[options.get("net", "alex")][0].find(options.get("weights")) is not None
+    return all(s["found"] for s in st) if st else True

@@ -1,0 +1,89 @@
+"""SSIM (Wang et al. 2004) and the cost ``1 - SSIM``.
+
+Computed by :func:`piq.ssim` (Gaussian window, valid filtering, K1 = 0.01, K2 = 0.03, no
+down-sampling, mean over channels), which matches scikit-image's ``structural_similarity`` with
+``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1`` (see the tests).
+It is built from convolutions and products, so second derivatives (Hessian-vector products) work,
+which the one-step attack needs.
+
+Reference: Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image quality assessment: from
+error visibility to structural similarity", IEEE TIP 13(4), 2004. DOI 10.1109/TIP.2003.819861.
+"""
+
+from __future__ import annotations
+
+import piq
+import torch
+
+from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
+from .base import Cost
+
+
+def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
+    if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ParameterError(MSG_PARAM.format(name="kernel_size", expected="an odd integer >= 1", got=kernel_size))
+    if min(x.shape[-2:]) < kernel_size:
+        raise ParameterError(
+            MSG_PARAM.format(
+                name="kernel_size",
+                expected=f"at most the image's smaller side {min(x.shape[-2:])}",
+                got=kernel_size,
+            )
+        )
+
+
+def ssim_raw(x: torch.Tensor, y: torch.Tensor, *, kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-sample SSIM of images already validated and in ``[0, 1]`` (the hot path of the attacks)."""
+    return piq.ssim(x, y, kernel_size=kernel_size, kernel_sigma=sigma, data_range=1.0, reduction="none",
+                    downsample=False)
+
+
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    kernel_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    reduction: str = "none",
+) -> torch.Tensor:
+    """Structural similarity index per sample (``reduction="none"``), or its mean/sum.
+
+    Args:
+        x, y: images ``(N, C, H, W)`` in ``[0, data_range]``.
+        kernel_size: side of the Gaussian window (odd; 11 in Wang et al.; use 7 or 5 for tiny images).
+        sigma: the window's standard deviation (1.5 in Wang et al.).
+        data_range: the images' maximum value.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+    """
+    check_images(x, "x", bounds=(0.0, data_range))
+    check_images(y, "y", bounds=(0.0, data_range))
+    check_same_shape(x, y, "x, y")
+    _check_kernel(kernel_size, x)
+    val = ssim_raw(x / data_range, y / data_range, kernel_size=kernel_size, sigma=sigma)
+    return reduce(val, reduction)
+
+
+def reduce(val: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "none":
+        return val
+    if reduction == "mean":
+        return val.mean()
+    if reduction == "sum":
+        return val.sum()
+    raise ParameterError(MSG_PARAM.format(name="reduction", expected="one of ['none', 'mean', 'sum']", got=reduction))
+
+
+class SSIMCost(Cost):
+    """``c0(x, x0) = 1 - SSIM(x, x0)``, the paper's cost (§3.1). Per-sample, in ``[0, 2]``."""
+
+    name = "ssim"
+
+    def __init__(self, *, kernel_size: int = 11, sigma: float = 1.5, data_range: float = 1.0) -> None:
+        super().__init__(data_range=data_range)
+        self.kernel_size = kernel_size
+        self.sigma = sigma
+
+    def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        _check_kernel(self.kernel_size, x)
+        return 1.0 - ssim_raw(x, x0, kernel_size=self.kernel_size, sigma=self.sigma)

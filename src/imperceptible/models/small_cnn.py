@@ -1,0 +1,26 @@
+"""Small CNNs for 28x28 grey images (MNIST, Fashion-MNIST)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def cnn_a(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
+    """Two 3x3 conv blocks with max-pooling and a 128-unit head (about 0.4 M parameters)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_classes),
+    )
+
+
+def cnn_b(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
+    """A different architecture (5x5 convs, average pooling), used as an independent second opinion."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 20, 5, padding=2), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(20, 50, 5, padding=2), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(50 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, num_classes),
+    )
+
+
+ARCHITECTURES = {"a": cnn_a, "b": cnn_b}

@@ -1,0 +1,103 @@
+"""The classifier wrapper: models take ``[0, 1]`` images; normalisation and resizing live here.
+
+Attacks and metrics never normalise. The wrapper refuses a model in training mode and inputs out of
+``[0, 1]`` (typed errors from :mod:`imperceptible.validation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..validation import check_eval_mode, check_images
+
+
+class ImageClassifier(nn.Module):
+    """Wrap ``net`` so it takes ``(N, C, H, W)`` images in ``[0, 1]`` and returns logits ``(N, K)``.
+
+    Args:
+        net: the network, expecting normalised input at ``input_size``.
+        mean, std: per-channel normalisation ``(x - mean) / std`` applied inside.
+        input_size: ``(H, W)`` the network expects; other sizes are resized bilinearly inside
+            (``None``: no resizing).
+        num_classes: number of logits.
+        name: registry name, for reports.
+        feature_modules: sub-modules whose outputs are the model's "features" (used by the LPIPS
+            "self" distance of PPGD/LPA); default: evenly spaced convolution layers.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        num_classes: int,
+        input_size: tuple[int, int] | None = None,
+        name: str = "model",
+        feature_modules: Sequence[nn.Module] | None = None,
+        check_inputs: bool = True,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+        self.num_classes = num_classes
+        self.input_size = tuple(input_size) if input_size else None
+        self.name = name
+        self.check_inputs = check_inputs
+        self._feature_modules = list(feature_modules) if feature_modules is not None else None
+        self.eval()
+
+    @property
+    def in_channels(self) -> int:
+        return self.mean.shape[1]
+
+    def _check_mode(self) -> None:
+        for m in self.modules():
+            if m.training:
+                check_eval_mode(m, self.name)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Resize and normalise ``x`` (no checks)."""
+        if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
+        if x.shape[1] == 1 and self.in_channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.check_inputs:
+            check_images(x, "x")
+            self._check_mode()
+        return self.net(self.prepare(x))
+
+    def feature_modules(self) -> list[nn.Module]:
+        if self._feature_modules is not None:
+            return self._feature_modules
+        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
+        k = min(5, len(convs))
+        idx = [round(i * (len(convs) - 1) / max(k - 1, 1)) for i in range(k)]
+        return [convs[i] for i in sorted(set(idx))]
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The outputs of :meth:`feature_modules` and the logits, in one forward pass."""
+        feats: list[torch.Tensor] = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: feats.append(out)) for m in self.feature_modules()]
+        try:
+            logits = self(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        return feats, logits
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """Predicted labels, batched."""
+        return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
+
+    def train(self, mode: bool = True) -> "ImageClassifier":  # keep the signature of nn.Module
+        return super().train(mode)

@@ -1,0 +1,194 @@
+"""One validation module: the project's error types, their messages, and the input checks.
+
+Every public entry point validates its input here and raises a typed error that says what was
+expected and what came. Messages are module constants so tests can check them word for word.
+Nothing here clamps or repairs an input: bad input is refused, never silently fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+# ----------------------------------------------------------------------------------------------
+# Error types
+# ----------------------------------------------------------------------------------------------
+
+
+class ImperceptibleError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ShapeError(ImperceptibleError, ValueError):
+    """A tensor has the wrong rank or shape, or two tensors do not match."""
+
+
+class RangeError(ImperceptibleError, ValueError):
+    """Values lie outside the declared bounds."""
+
+
+class NonFiniteError(ImperceptibleError, ValueError):
+    """A tensor holds NaN or Inf."""
+
+
+class DTypeError(ImperceptibleError, TypeError):
+    """A tensor (or argument) has the wrong type."""
+
+
+class UnknownNameError(ImperceptibleError, ValueError):
+    """A name (dataset, model, cost, attack, option) that the registry does not know."""
+
+
+class ModelModeError(ImperceptibleError, ValueError):
+    """A model is in training mode where evaluation mode is required."""
+
+
+class ParameterError(ImperceptibleError, ValueError):
+    """A hyper-parameter is out of its allowed range."""
+
+
+class WeightsNotFoundError(ImperceptibleError, FileNotFoundError):
+    """A weights file is missing; the message says which file and where to put it."""
+
+
+class DatasetNotFoundError(ImperceptibleError, FileNotFoundError):
+    """A dataset's files are missing; the message says how to get them."""
+
+
+class TableError(ImperceptibleError, ValueError):
+    """A table (CSV) handed to the fairness tests is malformed."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Messages (tests check these verbatim)
+# ----------------------------------------------------------------------------------------------
+
+MSG_NOT_TENSOR = "{name}: expected a torch.Tensor, got {got}"
+MSG_NOT_FLOAT = "{name}: expected a floating-point tensor, got dtype {got}"
+MSG_RANK = "{name}: expected a tensor of rank {expected} ({layout}), got rank {got} with shape {shape}"
+MSG_CHANNELS = "{name}: expected 1 or 3 channels in dimension 1 (N, C, H, W), got {got} with shape {shape}"
+MSG_EMPTY = "{name}: expected at least one sample, got an empty batch with shape {shape}"
+MSG_NONFINITE = "{name}: expected finite values, got {count} NaN or Inf entries"
+MSG_RANGE = "{name}: expected values in [{lo}, {hi}], got min {min:.6g} and max {max:.6g}"
+MSG_SHAPE_MISMATCH = "{name}: expected matching shapes, got {a} and {b}"
+MSG_LABEL_DTYPE = "{name}: expected integer class labels (int64), got dtype {got}"
+MSG_LABEL_RANK = "{name}: expected a 1-D tensor of labels of shape (N,), got shape {shape}"
+MSG_LABEL_COUNT = "{name}: expected {expected} labels (one per image), got {got}"
+MSG_LABEL_RANGE = "{name}: expected labels in [0, {hi}], got min {min} and max {max}"
+MSG_UNKNOWN = "unknown {kind} {name!r}; expected one of: {choices}"
+MSG_TRAINING_MODE = (
+    "{name}: expected a model in evaluation mode, got one in training mode; call .eval() on it first"
+)
+MSG_PARAM = "{name}: expected {expected}, got {got!r}"
+MSG_WEIGHTS_NOT_FOUND = (
+    "weights not found for {what}: expected the file {filename!r}; looked in: {places}. "
+    "Put the file in one of those places, pass its path explicitly{env_hint}."
+)
+MSG_WEIGHTS_BAD_FILE = "weights for {what} at {path}: expected a state dict of tensors, got {got}"
+MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"
+
+# ----------------------------------------------------------------------------------------------
+# Checks
+# ----------------------------------------------------------------------------------------------
+
+
+def check_tensor(x: Any, name: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise DTypeError(MSG_NOT_TENSOR.format(name=name, got=type(x).__name__))
+    return x
+
+
+def check_finite(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    bad = (~torch.isfinite(x)).sum().item()
+    if bad:
+        raise NonFiniteError(MSG_NONFINITE.format(name=name, count=int(bad)))
+    return x
+
+
+def check_range(x: torch.Tensor, bounds: tuple[float, float] = (0.0, 1.0), name: str = "x") -> torch.Tensor:
+    lo, hi = bounds
+    xmin, xmax = x.min().item(), x.max().item()
+    if xmin < lo or xmax > hi:
+        raise RangeError(MSG_RANGE.format(name=name, lo=lo, hi=hi, min=xmin, max=xmax))
+    return x
+
+
+def check_images(
+    x: Any,
+    name: str = "x",
+    *,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+    channels: Sequence[int] | None = (1, 3),
+) -> torch.Tensor:
+    """Check a batch of images: a float tensor ``(N, C, H, W)``, finite, inside ``bounds``."""
+    x = check_tensor(x, name)
+    if x.dim() != 4:
+        raise ShapeError(
+            MSG_RANK.format(name=name, expected=4, layout="N, C, H, W", got=x.dim(), shape=tuple(x.shape))
+        )
+    if x.shape[0] == 0:
+        raise ShapeError(MSG_EMPTY.format(name=name, shape=tuple(x.shape)))
+    if channels is not None and x.shape[1] not in channels:
+        raise ShapeError(MSG_CHANNELS.format(name=name, got=x.shape[1], shape=tuple(x.shape)))
+    if not x.is_floating_point():
+        raise DTypeError(MSG_NOT_FLOAT.format(name=name, got=x.dtype))
+    check_finite(x, name)
+    if bounds is not None:
+        check_range(x, bounds, name)
+    return x
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, name: str = "x, x0") -> None:
+    if a.shape != b.shape:
+        raise ShapeError(MSG_SHAPE_MISMATCH.format(name=name, a=tuple(a.shape), b=tuple(b.shape)))
+
+
+def check_labels(y: Any, n: int, name: str = "y", num_classes: int | None = None) -> torch.Tensor:
+    """Check class labels: an int64 (or other integer) tensor of shape ``(n,)``."""
+    y = check_tensor(y, name)
+    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+        raise DTypeError(MSG_LABEL_DTYPE.format(name=name, got=y.dtype))
+    if y.dim() != 1:
+        raise ShapeError(MSG_LABEL_RANK.format(name=name, shape=tuple(y.shape)))
+    if y.shape[0] != n:
+        raise ShapeError(MSG_LABEL_COUNT.format(name=name, expected=n, got=y.shape[0]))
+    if num_classes is not None and y.numel():
+        ymin, ymax = int(y.min()), int(y.max())
+        if ymin < 0 or ymax >= num_classes:
+            raise RangeError(MSG_LABEL_RANGE.format(name=name, hi=num_classes - 1, min=ymin, max=ymax))
+    return y.long()
+
+
+def check_choice(kind: str, name: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    if name not in choices:
+        raise UnknownNameError(MSG_UNKNOWN.format(kind=kind, name=name, choices=", ".join(sorted(choices))))
+    return name
+
+
+def check_eval_mode(model: torch.nn.Module, name: str = "model") -> None:
+    if model.training:
+        raise ModelModeError(MSG_TRAINING_MODE.format(name=name))
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    ok = value >= 0 if allow_zero else value > 0
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok:
+        raise ParameterError(
+            MSG_PARAM.format(name=name, expected="a number >= 0" if allow_zero else "a number > 0", got=value)
+        )
+    return value
+
+
+def check_int(name: str, value: int, *, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ParameterError(MSG_PARAM.format(name=name, expected=f"an integer >= {minimum}", got=value))
+    return value
+
+
+def check_option(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ParameterError(MSG_PARAM.format(name=name, expected=f"one of {list(choices)}", got=value))
+    return value

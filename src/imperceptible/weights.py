@@ -1,0 +1,104 @@
+"""Local weight files: where we look for them, and safe loading.
+
+Nothing here downloads. A weights file is found, in this order, at
+
+1. the path given explicitly (an argument),
+2. the path (file, or folder holding the file) in a per-part environment variable,
+3. the folder ``$IMPERCEPTIBLE_WEIGHTS``,
+4. the torch hub cache ``$TORCH_HOME/hub/checkpoints`` (where torchvision and friends put downloads),
+
+and loaded with ``torch.load(..., weights_only=True)`` (or safetensors): no arbitrary unpickling.
+A missing file raises :class:`~imperceptible.validation.WeightsNotFoundError` naming the file and
+every place searched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .validation import MSG_WEIGHTS_BAD_FILE, MSG_WEIGHTS_NOT_FOUND, DTypeError, WeightsNotFoundError
+
+WEIGHTS_ENV = "IMPERCEPTIBLE_WEIGHTS"
+
+
+def hub_checkpoint_dir() -> Path:
+    """The torch hub cache folder for checkpoints (``torch.hub.get_dir()/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """Where the weights of one part live: a file name, and the env variable that may point at it."""
+
+    what: str
+    filename: str
+    env: str | None = None
+
+    def candidates(self, explicit: str | os.PathLike | None = None) -> list[Path]:
+        places: list[Path] = []
+        if explicit is not None:
+            places.append(Path(explicit))
+        if self.env and os.environ.get(self.env):
+            p = Path(os.environ[self.env])
+            places.append(p / self.filename if p.is_dir() else p)
+        if os.environ.get(WEIGHTS_ENV):
+            places.append(Path(os.environ[WEIGHTS_ENV]) / self.filename)
+        places.append(hub_checkpoint_dir() / self.filename)
+        return places
+
+    def find(self, explicit: str | os.PathLike | None = None) -> Path | None:
+        for p in self.candidates(explicit):
+            if p.is_file():
+                return p
+        return None
+
+    def resolve(self, explicit: str | os.PathLike | None = None) -> Path:
+        found = self.find(explicit)
+        if found is None:
+            places = "; ".join(str(p) for p in self.candidates(explicit))
+            env_hint = f", or set {self.env}=PATH" if self.env else ""
+            env_hint += f", or set {WEIGHTS_ENV}=FOLDER"
+            raise WeightsNotFoundError(
+                MSG_WEIGHTS_NOT_FOUND.format(
+                    what=self.what, filename=self.filename, places=places, env_hint=env_hint
+                )
+            )
+        return found
+
+    def status(self, explicit: str | os.PathLike | None = None) -> dict:
+        found = self.find(explicit)
+        return {
+            "file": self.filename,
+            "found": found is not None,
+            "path": str(found) if found else None,
+            "searched": [str(p) for p in self.candidates(explicit)],
+            "env": self.env,
+        }
+
+
+def load_state_dict(path: str | os.PathLike, what: str = "model") -> dict[str, torch.Tensor]:
+    """Load a state dict safely: safetensors, or ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        sd = load_file(str(path))
+    else:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise DTypeError(MSG_WEIGHTS_BAD_FILE.format(what=what, path=path, got=type(sd).__name__))
+    return sd
+
+
+def cache_dir() -> Path:
+    """Where the library caches what it builds (e.g. trained MNIST models): ``$IMPERCEPTIBLE_CACHE``
+    or ``~/.cache/imperceptible``."""
+    p = Path(os.environ.get("IMPERCEPTIBLE_CACHE", Path.home() / ".cache" / "imperceptible"))
+    p.mkdir(parents=True, exist_ok=True)
+    return p
