@@ -84,11 +84,12 @@ class ImageClassifier(nn.Module):
         return [convs[i] for i in sorted(set(idx))]
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The outputs of :meth:`feature_modules` and the logits, in one forward pass."""
+        """The outputs of :meth:`feature_modules` and the logits, in one forward pass. No range check:
+        finite-difference probes (PPGD/LPA) may step slightly outside ``[0, 1]``."""
         feats: list[torch.Tensor] = []
         hooks = [m.register_forward_hook(lambda _m, _i, out: feats.append(out)) for m in self.feature_modules()]
         try:
-            logits = self(x)
+            logits = self.net(self.prepare(x))
         finally:
             for h in hooks:
                 h.remove()

@@ -1,0 +1,199 @@
+"""The attack interface: a base class whose final ``__call__`` validates, runs, clips, quantises and
+reports per-sample results (the foolbox pattern), and the pieces iterative attacks share.
+
+Conventions (DESIGN.md §2-3):
+
+* images ``(N, C, H, W)`` in ``[0, 1]``, labels int64 ``(N,)``; the model takes ``[0, 1]`` input;
+* the logit margin ``m(x) = max_{i != y} z_i(x) - z_y(x)``; a sample is *finished* when ``m > a``
+  (``a`` = ``confidence``), checked before each step, so it stops at the first iterate that satisfies
+  it; finished samples are frozen and cost no further model evaluations;
+* with ``quantize=True`` (default) the model is always evaluated at the 8-bit rounding of the iterate
+  (gradients pass straight through the rounding), so "finished" means finished *as an 8-bit image*;
+  success is reported both for the returned 8-bit image and for the float iterate;
+* samples the model already gets wrong with margin above ``a`` are returned unchanged (0 steps).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, final
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..validation import check_eval_mode, check_images, check_labels, check_positive
+
+EPS_NORM = 1e-12
+
+
+def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
+    """Round ``[0, 1]`` images to the nearest of the 256 levels of an 8-bit image."""
+    return torch.round(x.clamp(0, 1) * 255) / 255
+
+
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``max_{i != y} z_i - z_y`` per sample (positive: misclassified)."""
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.scatter(1, y[:, None], float("-inf"))
+    return other.amax(1) - z_y
+
+
+def l2_norm(t: torch.Tensor) -> torch.Tensor:
+    """Per-sample L2 norm, shaped ``(N, 1, 1, 1)`` for broadcasting."""
+    return t.flatten(1).norm(dim=1).clamp_min(EPS_NORM).view(-1, *([1] * (t.dim() - 1)))
+
+
+@dataclass
+class AttackResult:
+    """Per-sample results of one attack call (index ``i`` always refers to input sample ``i``)."""
+
+    adv: torch.Tensor                 # returned images (8-bit values if quantize) in [0, 1]
+    adv_float: torch.Tensor           # the float iterate before quantisation
+    success: torch.Tensor             # bool: returned image misclassified (margin > 0)
+    success_float: torch.Tensor       # bool: float iterate misclassified
+    reached: torch.Tensor             # bool: returned image has margin > confidence
+    clean_correct: torch.Tensor       # bool: the clean image was classified correctly
+    steps: torch.Tensor               # int: update steps taken
+    margin: torch.Tensor              # float: final margin of the returned image
+    margin_float: torch.Tensor        # float: final margin of the float iterate
+    clean_margin: torch.Tensor        # float: margin of the clean image
+    forwards: int                     # model forward passes, counted per sample
+    time_s: float                     # wall time of the whole call
+    attack: str = ""
+    params: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.adv.shape[0]
+
+    @property
+    def success_rate(self) -> float:
+        """Images whose label went from correct to incorrect / images correctly classified."""
+        n = int(self.clean_correct.sum())
+        return float((self.success & self.clean_correct).sum()) / n if n else float("nan")
+
+
+class CountingModel(nn.Module):
+    """Counts per-sample forward passes of a model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.forwards = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.forwards += x.shape[0]
+        return self.model(x)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.model, name)
+
+
+class Attack(ABC):
+    """Base class. Subclasses set ``name`` and implement :meth:`run` on the samples to attack.
+
+    Args:
+        confidence: the margin ``a`` a sample must exceed to be finished (paper: 0, 1, 5).
+        quantize: evaluate and return 8-bit images (see the module docstring).
+        seed: seed of the attack's own ``torch.Generator`` (random starts); no global RNG is touched.
+    """
+
+    name = "attack"
+
+    def __init__(self, *, confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
+        self.confidence = float(check_positive("confidence", confidence, allow_zero=True))
+        self.quantize = bool(quantize)
+        self.seed = int(seed)
+
+    # --- helpers for subclasses -----------------------------------------------------------------
+    def view(self, x: torch.Tensor) -> torch.Tensor:
+        """What the model sees: the 8-bit rounding (straight-through for gradients) or ``x``."""
+        if not self.quantize:
+            return x
+        return x + (quantize_8bit(x) - x).detach()
+
+    def logits_and_grad(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce",
+                        kappa: float = float("inf")) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits at ``view(x)`` and the gradient w.r.t. ``x`` of the summed loss: cross-entropy
+        (``ce``) or the margin clamped at ``kappa`` (``margin``)."""
+        xi = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(self.view(xi))
+            if loss == "ce":
+                obj = F.cross_entropy(logits, y, reduction="sum")
+            else:
+                obj = margin(logits, y).clamp(max=kappa).sum()
+            (g,) = torch.autograd.grad(obj, xi)
+        return logits.detach(), g
+
+    def finished(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return margin(logits, y) > self.confidence
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(self.seed)
+
+    def params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
+
+    # --- the template ------------------------------------------------------------------------
+    @abstractmethod
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attack the samples ``x`` (all still to be attacked). Return ``(adv_float, steps)``."""
+
+    @final
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> AttackResult:
+        check_images(x, "x")
+        y = check_labels(y, x.shape[0], "y", getattr(model, "num_classes", None))
+        for m in model.modules():
+            if m.training:
+                check_eval_mode(m, getattr(model, "name", "model"))
+        x = x.detach()
+        counted = CountingModel(model)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            clean_logits = counted(quantize_8bit(x) if self.quantize else x)
+        clean_margin = margin(clean_logits, y)
+        todo = ~(clean_margin > self.confidence)
+        adv_float = x.clone()
+        steps = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        if todo.any():
+            idx = todo.nonzero().squeeze(1)
+            a, s = self.run(counted, x[idx], y[idx])
+            adv_float[idx] = a.detach().clamp(0, 1)
+            steps[idx] = s.to(steps)
+        adv = quantize_8bit(adv_float) if self.quantize else adv_float
+        adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
+        with torch.no_grad():
+            m_adv = margin(counted(adv), y)
+            m_float = margin(counted(adv_float), y) if self.quantize else m_adv
+        elapsed = time.perf_counter() - t0
+        return AttackResult(
+            adv=adv, adv_float=adv_float, success=m_adv > 0, success_float=m_float > 0,
+            reached=m_adv > self.confidence, clean_correct=clean_margin < 0, steps=steps.cpu(),
+            margin=m_adv, margin_float=m_float, clean_margin=clean_margin, forwards=counted.forwards,
+            time_s=elapsed, attack=self.name, params=self.params(),
+        )
+
+
+class ActiveSet:
+    """Book-keeping for per-sample early stop: which samples are still running, and their steps."""
+
+    def __init__(self, n: int, device: torch.device) -> None:
+        self.active = torch.arange(n, device=device)
+        self.steps = torch.zeros(n, dtype=torch.long, device=device)
+
+    def __len__(self) -> int:
+        return self.active.numel()
+
+    def keep(self, mask: torch.Tensor) -> torch.Tensor:
+        """Keep the active samples where ``mask`` (over the current active set) is True; returns mask."""
+        self.active = self.active[mask]
+        return mask
+
+    def step(self) -> None:
+        self.steps[self.active] += 1

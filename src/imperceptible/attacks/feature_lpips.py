@@ -1,0 +1,71 @@
+"""The LPIPS distance of perceptual-advex (Laidlaw et al. 2021), used by PPGD and LPA.
+
+``phi(x)`` concatenates the activations of a few layers, each normalised to unit L2 norm over channels
+at every position and divided by ``sqrt(H_l W_l)``; ``d(x, x') = ||phi(x) - phi(x')||_2`` (no learned
+weights: this is the square root of an unweighted LPIPS, the unit in which their bound 0.5 is set).
+
+Feature networks: ``self`` - the attacked classifier's own intermediate activations (their
+``lpips_model='self'``), which needs no extra weights; ``alexnet`` - torchvision AlexNet's ReLU
+outputs, ImageNet-normalised, from the local file ``alexnet-owt-7be5be79.pth`` (their default for
+ImageNet). Results name which one was used.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from ..costs.lpips import BACKBONES
+from ..validation import check_option
+from ..weights import load_state_dict
+
+
+def normalize_features(feats: list[torch.Tensor]) -> torch.Tensor:
+    out = []
+    for f in feats:
+        if f.dim() == 2:
+            f = f[:, :, None, None]
+        f = f / (f.norm(dim=1, keepdim=True) + 1e-10)
+        out.append((f / (f.shape[2] * f.shape[3]) ** 0.5).flatten(1))
+    return torch.cat(out, 1)
+
+
+class AlexNetFeatures(nn.Module):
+    """AlexNet's five ReLU outputs on ImageNet-normalised ``[0, 1]`` input."""
+
+    def __init__(self, weights=None) -> None:
+        super().__init__()
+        spec = BACKBONES["alex"][0]
+        net = torchvision.models.alexnet(weights=None)
+        net.load_state_dict(load_state_dict(spec.resolve(weights), spec.what))
+        self.features = net.features.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+        feats = []
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in (1, 4, 7, 9, 11):
+                feats.append(h)
+        return feats
+
+
+class FeatureLPIPS:
+    """``phi`` and ``d`` for a model (``self``) or AlexNet (``alexnet``)."""
+
+    def __init__(self, model, kind: str = "self", weights=None) -> None:
+        self.kind = check_option("lpips_model", kind, ("self", "alexnet"))
+        self.model = model
+        self._alex = AlexNetFeatures(weights) if kind == "alexnet" else None
+
+    def phi(self, x: torch.Tensor) -> torch.Tensor:
+        if self._alex is not None:
+            return normalize_features(self._alex(x))
+        feats, _ = self.model.features_and_logits(x)
+        return normalize_features(feats)
+
+    def distance(self, x: torch.Tensor, x0_phi: torch.Tensor) -> torch.Tensor:
+        return (self.phi(x) - x0_phi).norm(dim=1)

@@ -1,0 +1,54 @@
+"""PGD with an L2 bound (Madry et al., "Towards Deep Learning Models Resistant to Adversarial
+Attacks", ICLR 2018, arXiv 1706.06083).
+
+Defaults are torchattacks' ``PGDL2`` (3.5.1): ``eps = 1.0``, ``alpha = 0.2``, ``steps = 10``,
+``random_start = True``; cross-entropy ascent with L2-normalised steps, projection onto the L2 ball,
+clipping to ``[0, 1]``. Like every attack here it stops each sample at the first iterate whose margin
+exceeds the confidence ``a`` (torchattacks runs all steps).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..validation import check_int, check_positive
+from .base import ActiveSet, Attack, l2_norm
+
+
+class PGDL2(Attack):
+    """PGD-L2. Args: ``eps`` (L2 radius), ``alpha`` (step), ``steps``, ``random_start``, plus the common ones."""
+
+    name = "pgd-l2"
+
+    def __init__(self, *, eps: float = 1.0, alpha: float = 0.2, steps: int = 10, random_start: bool = True,
+                 confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
+        super().__init__(confidence=confidence, quantize=quantize, seed=seed)
+        self.eps = float(check_positive("eps", eps))
+        self.alpha = float(check_positive("alpha", alpha))
+        self.steps = check_int("steps", steps, minimum=0)
+        self.random_start = bool(random_start)
+
+    def project(self, adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        delta = adv - x
+        factor = (self.eps / l2_norm(delta)).clamp(max=1.0)
+        return (x + delta * factor).clamp(0, 1)
+
+    def run(self, model, x, y):
+        adv = x.clone()
+        if self.random_start:
+            gen = self.generator(x.device)
+            delta = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+            r = torch.rand((x.shape[0], 1, 1, 1), generator=gen, device=x.device, dtype=x.dtype)
+            adv = self.project(x + delta / l2_norm(delta) * r * self.eps, x)
+        act = ActiveSet(x.shape[0], x.device)
+        for k in range(self.steps + 1):
+            i = act.active
+            logits, g = self.logits_and_grad(model, adv[i], y[i])
+            running = ~self.finished(logits, y[i])
+            act.keep(running)
+            if k == self.steps or len(act) == 0:
+                break
+            i, g = act.active, g[running]
+            adv[i] = self.project(adv[i] + self.alpha * g / l2_norm(g), x[i])
+            act.step()
+        return adv, act.steps
