@@ -16,6 +16,7 @@ Conventions (DESIGN.md §2-3):
 from __future__ import annotations
 
 import time
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, final
@@ -134,8 +135,16 @@ class Attack(ABC):
     def finished(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return margin(logits, y) > self.confidence
 
-    def generator(self, device: torch.device) -> torch.Generator:
-        return torch.Generator(device=device).manual_seed(self.seed)
+    def sample_randn(self, x: torch.Tensor, stream: int = 0) -> torch.Tensor:
+        """Standard normal noise shaped like ``x`` whose value for each sample depends only on
+        ``seed`` and that sample's pixels, never on its batch or position: results are the same
+        batched and one by one, and across resumed runs."""
+        out = torch.empty_like(x)
+        for j in range(x.shape[0]):
+            key = zlib.crc32(x[j].detach().float().cpu().numpy().tobytes())
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + stream * 7919 + key) % (2**63))
+            out[j] = torch.randn(x.shape[1:], generator=g, dtype=torch.float32).to(x)
+        return out
 
     def params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and isinstance(v, (int, float, str, bool))}

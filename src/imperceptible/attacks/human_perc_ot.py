@@ -92,7 +92,7 @@ class HumanPercOT(Attack):
         lam = torch.full((x0.shape[0],), self.lam, device=x0.device, dtype=x0.dtype)
         if not self.calibrate:
             return lam
-        u = torch.randn(x0.shape, generator=self.generator(x0.device), device=x0.device, dtype=x0.dtype)
+        u = self.sample_randn(x0)
         xr = (x0 + self.calib_sigma * u).clamp(0, 1)
         h = self.cost_grad(xr, x0)
         ratio = g0.flatten(1).norm(dim=1) / h.flatten(1).norm(dim=1).clamp_min(1e-12)

@@ -67,13 +67,12 @@ def dense_hessian(x: torch.Tensor, kernel_size: int = 11, sigma: float = 1.5, ch
     return H
 
 
-def hutchinson_trace(x: torch.Tensor, probes: int, generator: torch.Generator, kernel_size=11, sigma=1.5):
-    """Per-sample estimate of ``tr(H)`` with Rademacher probes."""
+def hutchinson_trace(x: torch.Tensor, probes: list[torch.Tensor], kernel_size=11, sigma=1.5):
+    """Per-sample estimate of ``tr(H)`` from Rademacher ``probes`` (tensors of +-1 shaped like ``x``)."""
     tr = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    for _ in range(probes):
-        v = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(x.dtype) * 2 - 1
+    for v in probes:
         tr += (ssim_hvp(x, v, kernel_size, sigma) * v).flatten(1).sum(1)
-    return tr / probes
+    return tr / len(probes)
 
 
 def conjugate_gradient(matvec, b: torch.Tensor, *, iters: int = 50, tol: float = 1e-6) -> tuple[torch.Tensor, int]:
@@ -131,7 +130,8 @@ class SSIMOneStep(Attack):
     def direction(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """``D = (1/lambda) (H + mu I)^{-1} g`` per sample."""
         n = x[0].numel()
-        tr = hutchinson_trace(x, self.trace_probes, self.generator(x.device), self.kernel_size, self.sigma)
+        probes = [torch.sign(self.sample_randn(x, stream=s)) for s in range(self.trace_probes)]
+        tr = hutchinson_trace(x, probes, self.kernel_size, self.sigma)
         mu = (self.damping * tr.clamp_min(0) / n).clamp_min(1e-12)
         if self.solver == "dense":
             H = dense_hessian(x, self.kernel_size, self.sigma)

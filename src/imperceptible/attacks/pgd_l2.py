@@ -36,9 +36,9 @@ class PGDL2(Attack):
     def run(self, model, x, y):
         adv = x.clone()
         if self.random_start:
-            gen = self.generator(x.device)
-            delta = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-            r = torch.rand((x.shape[0], 1, 1, 1), generator=gen, device=x.device, dtype=x.dtype)
+            delta = self.sample_randn(x)
+            # radius uniform in [0, eps], drawn from the same per-sample stream (Phi of one normal)
+            r = 0.5 * (1 + torch.erf(self.sample_randn(x, stream=1)[:, :1, :1, :1] / 2**0.5))
             adv = self.project(x + delta / l2_norm(delta) * r * self.eps, x)
         act = ActiveSet(x.shape[0], x.device)
         for k in range(self.steps + 1):

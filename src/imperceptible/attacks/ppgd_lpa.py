@@ -95,8 +95,7 @@ class PPGD(Attack):
         with torch.no_grad():
             phi0 = fl.phi(x)
         eps_s = 2 * self.bound / self.steps
-        gen = self.generator(x.device)
-        adv = (x + 0.01 * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)).clamp(0, 1)
+        adv = (x + 0.01 * self.sample_randn(x)).clamp(0, 1)
         adv = project_lpips(fl, adv, x, phi0, self.bound)
         act = ActiveSet(x.shape[0], x.device)
         for k in range(self.steps + 1):

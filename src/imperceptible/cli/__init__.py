@@ -1,0 +1,1 @@
+"""The ``imperceptible`` command."""

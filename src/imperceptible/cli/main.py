@@ -1,0 +1,180 @@
+"""``imperceptible``: attacks, benchmarks, fairness tests and what the tool knows (``info``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..validation import ImperceptibleError
+
+
+def _parse_value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def _options(pairs: Sequence[str]) -> dict:
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep:
+            raise ImperceptibleError(f"--param: expected KEY=VALUE, got {p!r}")
+        out[k.replace("-", "_")] = _parse_value(v)
+    return out
+
+
+def cmd_info(args) -> int:
+    from ..attacks import DESCRIPTIONS as ATK
+    from ..costs import info as cost_info
+    from ..data import DESCRIPTIONS as DATA
+    from ..models import info as model_info
+
+    info = {
+        "version": __version__,
+        "datasets": [{"name": k, "description": v} for k, v in DATA.items()],
+        "models": model_info(),
+        "costs": cost_info(),
+        "attacks": [{"name": k, "description": v} for k, v in ATK.items()],
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"imperceptible {__version__}\n\nDatasets:")
+    for d in info["datasets"]:
+        print(f"  {d['name']:28s} {d['description']}")
+    print("\nModels:")
+    for m in info["models"]:
+        print(f"  {m['name']:28s} {m['description']}")
+        for w in m["weights"]:
+            state = f"found at {w['path']}" if w["found"] else "NOT FOUND; looked in " + "; ".join(w.get("searched", [w.get("path") or ""]))
+            extra = f" (held-out accuracy {w['test_accuracy']:.3f})" if w.get("test_accuracy") else ""
+            print(f"  {'':28s} weights {w['file']}: {state}{extra}")
+    print("\nCosts:")
+    for c in info["costs"]:
+        print(f"  {c['name']:28s} {c['description']}")
+        for w in c["weights"]:
+            state = f"found at {w['path']}" if w["found"] else "NOT FOUND; looked in " + "; ".join(w["searched"])
+            print(f"  {'':28s} weights {w['file']}{' (' + w['net'] + ')' if 'net' in w else ''}: {state}")
+    print("\nAttacks:")
+    for a in info["attacks"]:
+        print(f"  {a['name']:28s} {a['description']}")
+    return 0
+
+
+def cmd_attack(args) -> int:
+    from ..runs.attack_job import attack_job
+
+    opts = _options(args.param)
+    if args.cost:
+        opts["cost"] = args.cost
+    if args.confidence is not None:
+        opts["confidence"] = args.confidence
+    s = attack_job(dataset=args.dataset, model=args.model, attack=args.attack, out=args.out, options=opts,
+                   limit=args.limit, batch_size=args.batch_size, learned=not args.no_learned,
+                   progress=not args.quiet)
+    _print_summary(s)
+    print(f"\nrun directory: {args.out}")
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    cols = [("success_rate", "success"), ("l2", "L2"), ("linf", "Linf"), ("ssim_distance", "1-SSIM"),
+            ("ms_ssim_distance", "1-MS-SSIM"), ("lpips_x1000", "LPIPSx1000"), ("mean_steps", "steps"),
+            ("time_s", "time s"), ("time_ratio_to_pgd_l2", "t/PGD")]
+    print(f"{'method':28s}" + "".join(f"{c[1]:>12s}" for c in cols))
+    for m, r in s["methods"].items():
+        cells = "".join(f"{'n/a':>12s}" if r.get(k) is None else f"{r[k]:12.5g}" for k, _ in cols)
+        print(f"{m:28s}{cells}")
+    for k, v in s.get("unavailable", {}).items():
+        print(f"  {k}: not computed ({v.split(':')[0]})")
+
+
+def cmd_bench(args) -> int:
+    if args.bench == "attacks":
+        from ..runs.bench_attacks import bench_attacks
+
+        s = bench_attacks(dataset=args.dataset or "imagenet-samples", model=args.model or "efficientnet-lite0",
+                          out=args.out, limit=args.limit, batch_size=args.batch_size,
+                          perc_al_iterations=args.perc_al_iterations, learned=not args.no_learned,
+                          quick=args.quick, progress=not args.quiet)
+    elif args.bench == "onestep":
+        from ..runs.bench_onestep import bench_onestep
+
+        s = bench_onestep(dataset=args.dataset or "mnist", model=args.model or "mnist-cnn", out=args.out,
+                          limit=args.limit, eps=args.eps, solver=args.solver, progress=not args.quiet)
+    else:
+        from ..runs.bench_ablation import bench_ablation
+
+        s = bench_ablation(dataset=args.dataset or "imagenet-samples", model=args.model or "efficientnet-lite0",
+                           out=args.out, limit=args.limit, batch_size=args.batch_size, progress=not args.quiet)
+    _print_summary(s)
+    print(f"\nrun directory: {args.out}  (report: {args.out}/report.html)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="imperceptible", description=__doc__)
+    p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pi = sub.add_parser("info", help="datasets, models, costs, attacks, and which weights were found")
+    pi.add_argument("--json", action="store_true", help="machine-readable output")
+    pi.set_defaults(func=cmd_info)
+
+    pa = sub.add_parser("attack", help="run one attack over a dataset into a run directory (resumable)")
+    pa.add_argument("--dataset", required=True)
+    pa.add_argument("--model", required=True)
+    pa.add_argument("--attack", required=True)
+    pa.add_argument("--cost", help="perceptual cost for human-perc-ot (default ssim)")
+    pa.add_argument("--confidence", type=float, help="margin a a sample must exceed (default 0)")
+    pa.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="attack hyper-parameter, repeatable (e.g. --param steps=50 --param preset=paper)")
+    pa.add_argument("--limit", type=int, help="first N images only")
+    pa.add_argument("--batch-size", type=int, default=8)
+    pa.add_argument("--out", required=True, help="run directory (re-run the same command to resume)")
+    pa.add_argument("--no-learned", action="store_true", help="skip LPIPS/DISTS even if their weights exist")
+    pa.add_argument("--quiet", action="store_true", help="no progress bars")
+    pa.set_defaults(func=cmd_attack)
+
+    pb = sub.add_parser("bench", help="the paper's benchmarks: attacks | onestep | ablation")
+    pb.add_argument("bench", choices=["attacks", "onestep", "ablation"])
+    pb.add_argument("--dataset")
+    pb.add_argument("--model")
+    pb.add_argument("--out", required=True)
+    pb.add_argument("--limit", type=int)
+    pb.add_argument("--batch-size", type=int, default=8)
+    pb.add_argument("--perc-al-iterations", type=int, default=100,
+                    help="PerC-AL budget (authors: 1000; 100 keeps the CPU run under 15 minutes)")
+    pb.add_argument("--eps", type=float, default=10.0, help="onestep: step size (paper: 10)")
+    pb.add_argument("--solver", default="cg", choices=["cg", "dense"], help="onestep: Hessian solver")
+    pb.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
+    pb.add_argument("--no-learned", action="store_true")
+    pb.add_argument("--quiet", action="store_true")
+    pb.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.func(args)
+    except ImperceptibleError as e:
+        print(f"imperceptible: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished batches are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

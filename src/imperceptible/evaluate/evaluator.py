@@ -1,0 +1,54 @@
+"""Everything measured about one batch of attack results, per sample: the distance table, saliency
+distances, and whether the attack survives each defense."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..attacks.base import AttackResult, margin
+from ..costs.distances import DistanceMeter
+from ..defenses import bit_depth_reduction, jpeg_compression
+from .saliency import saliency_distances, spectral_residual_saliency
+
+#: the defenses evaluated: key -> transformation (JPEG qualities as in PerC's sweep; bit depths)
+DEFENSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "jpeg_q90": lambda x: jpeg_compression(x, 90),
+    "jpeg_q75": lambda x: jpeg_compression(x, 75),
+    "jpeg_q50": lambda x: jpeg_compression(x, 50),
+    "bits_6": lambda x: bit_depth_reduction(x, 6),
+    "bits_5": lambda x: bit_depth_reduction(x, 5),
+    "bits_4": lambda x: bit_depth_reduction(x, 4),
+}
+
+
+class Evaluator:
+    """Per-sample measurements of attack results against the originals.
+
+    Args:
+        learned: compute LPIPS/DISTS when their weights are found.
+        saliency: a saliency model (default: OpenCV spectral residual); ``None`` to skip.
+        defenses: which of :data:`DEFENSES` to apply (default: all).
+    """
+
+    def __init__(self, *, learned: bool = True, saliency=spectral_residual_saliency, defenses=None,
+                 ssim_kernel: int = 11) -> None:
+        self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel)
+        self.saliency = saliency
+        self.defenses = list(DEFENSES) if defenses is None else list(defenses)
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return self.meter.unavailable
+
+    @torch.no_grad()
+    def __call__(self, model, x: torch.Tensor, y: torch.Tensor, res: AttackResult,
+                 sal_orig: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = dict(self.meter(res.adv, x))
+        if self.saliency is not None:
+            s0 = self.saliency(x) if sal_orig is None else sal_orig
+            out.update(saliency_distances(self.saliency(res.adv), s0))
+        for name in self.defenses:
+            out[f"defense_{name}"] = (margin(model(DEFENSES[name](res.adv)), y) > 0).float().cpu()
+        return out
