@@ -7,7 +7,7 @@ may be singular, so we solve the damped system ``(H + mu I) D = g`` with
 ``H``'s scale). Two solvers:
 
 * ``dense``: build ``H`` column by column from Hessian-vector products (batched over basis vectors)
-  and solve with ``torch.linalg.solve``: exact, for small images (MNIST 1x28x28: 784 columns);
+  and solve by Cholesky: exact, for small images (MNIST 1x28x28: 784 columns);
 * ``cg``: matrix-free conjugate gradient on Hessian-vector products (double backward through SSIM),
   for any image size and batch. The paper calls the method "only practical with small images"; the
   CG solver lifts that (one HVP costs about two SSIM gradients).
@@ -76,26 +76,32 @@ def hutchinson_trace(x: torch.Tensor, probes: list[torch.Tensor], kernel_size=11
 
 
 def conjugate_gradient(matvec, b: torch.Tensor, *, iters: int = 50, tol: float = 1e-6) -> tuple[torch.Tensor, int]:
-    """Batched CG for SPD systems ``A x = b`` (one system per sample); returns (x, iterations run)."""
+    """Batched CG for SPD systems ``A x = b``, one system per sample, each stopped on its own (relative
+    residual below ``tol``, or a non-positive curvature): a sample's solution does not depend on the
+    batch it is in. Returns (x, iterations run)."""
     xk = torch.zeros_like(b)
     r = b.clone()
     p = r.clone()
     rs = r.flatten(1).pow(2).sum(1)
     b_norm = b.flatten(1).norm(dim=1).clamp_min(1e-30)
     shape = (-1,) + (1,) * (b.dim() - 1)
+    active = rs.sqrt() / b_norm >= tol
     k = 0
     for k in range(1, iters + 1):
+        if not bool(active.any()):
+            k -= 1
+            break
         Ap = matvec(p)
         pAp = (p * Ap).flatten(1).sum(1)
-        # a non-positive curvature (possible with finite-difference products) ends that sample's solve
-        alpha = torch.where(pAp > 0, rs / pAp.clamp_min(1e-30), torch.zeros_like(rs))
+        active = active & (pAp > 0)
+        alpha = torch.where(active, rs / pAp.clamp_min(1e-30), torch.zeros_like(rs))
         xk = xk + alpha.view(shape) * p
         r = r - alpha.view(shape) * Ap
         rs_new = r.flatten(1).pow(2).sum(1)
-        if bool((rs_new.sqrt() / b_norm < tol).all()):
-            break
-        p = r + (rs_new / rs.clamp_min(1e-30)).view(shape) * p
-        rs = rs_new
+        active = active & (rs_new.sqrt() / b_norm >= tol)
+        beta = torch.where(active, rs_new / rs.clamp_min(1e-30), torch.zeros_like(rs))
+        p = torch.where(active.view(shape), r + beta.view(shape) * p, p)
+        rs = torch.where(active, rs_new, rs)
     return xk, k
 
 
@@ -136,7 +142,9 @@ class SSIMOneStep(Attack):
         if self.solver == "dense":
             H = dense_hessian(x, self.kernel_size, self.sigma)
             A = H + mu.view(-1, 1, 1) * torch.eye(n, dtype=x.dtype, device=x.device)
-            D = torch.linalg.solve(A, g.flatten(1)).view_as(g)
+            # H + mu I is symmetric positive definite: Cholesky (batched LU solve hangs in some MKL builds
+            # when the thread count is set explicitly)
+            D = torch.cholesky_solve(g.flatten(1)[..., None], torch.linalg.cholesky(A))[..., 0].view_as(g)
         else:
             def matvec(v):
                 return ssim_hvp(x, v, self.kernel_size, self.sigma) + mu.view(-1, 1, 1, 1) * v

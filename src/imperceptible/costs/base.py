@@ -15,7 +15,8 @@ class Cost(nn.Module):
     validates shapes, finiteness and the range ``[0, data_range]`` and rescales.
 
     Args:
-        data_range: the images' maximum value (1.0 for ``[0, 1]`` images, 255 for 8-bit scale).
+        data_range: the images' maximum value (1.0 for ``[0, 1]`` images, 255 for 8-bit scale). Inputs
+            are divided by it, so every cost (the Lp norms included) is in ``[0, 1]``-image units.
     """
 
     #: registry name

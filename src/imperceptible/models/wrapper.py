@@ -23,7 +23,7 @@ class ImageClassifier(nn.Module):
         mean, std: per-channel normalisation ``(x - mean) / std`` applied inside.
         input_size: ``(H, W)`` the network expects; other sizes are resized bilinearly inside
             (``None``: no resizing).
-        num_classes: number of logits.
+        num_classes: number of logits (``None`` when unknown, e.g. a TorchScript model).
         name: registry name, for reports.
         feature_modules: sub-modules whose outputs are the model's "features" (used by the LPIPS
             "self" distance of PPGD/LPA); default: evenly spaced convolution layers.
@@ -35,7 +35,7 @@ class ImageClassifier(nn.Module):
         *,
         mean: Sequence[float],
         std: Sequence[float],
-        num_classes: int,
+        num_classes: int | None,
         input_size: tuple[int, int] | None = None,
         name: str = "model",
         feature_modules: Sequence[nn.Module] | None = None,

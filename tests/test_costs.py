@@ -1,0 +1,225 @@
+import numpy as np
+import pytest
+import torch
+import torchvision
+from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.metrics import structural_similarity
+
+from imperceptible import costs as C
+from imperceptible.attacks import ssim_hvp
+from imperceptible.costs.dists import ALPHA_BETA
+from imperceptible.validation import RangeError, ShapeError, UnknownNameError, WeightsNotFoundError
+
+torch.manual_seed(0)
+
+
+def _photos():
+    from skimage import data
+
+    a = torch.from_numpy(data.chelsea()[:128, :128].astype(np.float32) / 255).permute(2, 0, 1)
+    b = torch.from_numpy(data.coffee()[:128, :128].astype(np.float32) / 255).permute(2, 0, 1)
+    return torch.stack([a, b])
+
+
+@pytest.mark.parametrize("kind", ["photo", "noise"])
+def test_ssim_matches_scikit_image(kind):
+    """Tolerance 1e-4 absolute (float32 vs float64; same Gaussian window, constants, valid region)."""
+    g = torch.Generator().manual_seed(1)
+    x = _photos() if kind == "photo" else torch.rand(2, 3, 64, 64, generator=g)
+    y = (x + 0.08 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    ours = C.ssim(x, y)
+    for i in range(2):
+        ref = structural_similarity(x[i].numpy().astype(np.float64), y[i].numpy().astype(np.float64),
+                                    channel_axis=0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=1.0)
+        assert abs(ours[i].item() - ref) < 1e-4
+
+
+def test_ssim_grey_small_window_matches_scikit_image():
+    """scikit-image sizes its Gaussian by truncate=3.5 sigma whatever win_size says, so a 7-pixel window
+    is compared at sigma 0.8 (radius int(3.5 * 0.8 + 0.5) = 3)."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(1, 1, 28, 28, generator=g)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    ref = structural_similarity(x[0, 0].double().numpy(), y[0, 0].double().numpy(), gaussian_weights=True,
+                                sigma=0.8, use_sample_covariance=False, data_range=1.0, win_size=7)
+    assert abs(C.ssim(x, y, kernel_size=7, sigma=0.8).item() - ref) < 1e-4
+
+
+def test_ms_ssim_matches_pytorch_msssim():
+    from pytorch_msssim import ms_ssim as ref_ms_ssim
+
+    x = torch.nn.functional.interpolate(_photos(), size=(192, 192), mode="bilinear", align_corners=False).clamp(0, 1)
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    ours = C.ms_ssim(x, y)
+    ref = ref_ms_ssim(x, y, data_range=1.0, size_average=False)
+    assert torch.allclose(ours, ref, atol=2e-3), (ours, ref)
+
+
+@pytest.mark.parametrize("name", ["ssim", "ms-ssim", "ciede2000", "l1", "l2", "linf"])
+def test_properties_identity_symmetry_range_invariance(name):
+    x = _photos()[:, :, :64, :64]
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    c = C.get(name)
+    assert c(x, x).abs().max() < 1e-6  # identity
+    d = c(y, x)
+    assert d.shape == (2,) and (d > 0).all()
+    if name != "ciede2000":  # CIEDE2000 is not exactly symmetric (its weights use both colours)
+        assert torch.allclose(d, c(x, y), rtol=1e-4, atol=1e-7)
+    c255 = C.get(name, data_range=255.0)  # inputs rescaled: every cost is in [0, 1]-image units
+    assert torch.allclose(c255(y * 255, x * 255), d, rtol=1e-3, atol=1e-5)
+
+
+def test_ssim_cost_bounds_and_grey_and_sizes():
+    for shape in [(3, 1, 28, 28), (1, 3, 299, 299), (2, 3, 64, 48)]:
+        x = torch.rand(shape)
+        y = torch.rand(shape)
+        d = C.get("ssim")(y, x)
+        assert d.shape == (shape[0],) and (d >= 0).all() and (d <= 2).all()
+
+
+def test_ciede2000_matches_scikit_image():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 16, 16, generator=g)
+    y = torch.rand(2, 3, 16, 16, generator=g)
+    ours = C.ciede2000_map(x, y)
+    for i in range(2):
+        ref = deltaE_ciede2000(rgb2lab(x[i].permute(1, 2, 0).double().numpy()),
+                               rgb2lab(y[i].permute(1, 2, 0).double().numpy()))
+        assert np.allclose(ours[i].numpy(), ref, atol=2e-3), np.abs(ours[i].numpy() - ref).max()
+
+
+def test_gradcheck_ssim_and_ciede2000_float64():
+    g = torch.Generator().manual_seed(4)
+    x0 = torch.rand(1, 1, 12, 12, dtype=torch.float64, generator=g) * 0.8 + 0.1
+    x = (x0 + 0.05 * torch.rand(x0.shape, dtype=torch.float64, generator=g)).requires_grad_(True)
+    ssim_cost = C.get("ssim", kernel_size=5)
+    assert torch.autograd.gradcheck(lambda t: ssim_cost(t, x0), (x,))
+    c0 = torch.rand(1, 3, 4, 4, dtype=torch.float64, generator=g) * 0.8 + 0.1
+    c = (c0 + 0.05 * torch.rand(c0.shape, dtype=torch.float64, generator=g)).requires_grad_(True)
+    ciede = C.get("ciede2000")
+    assert torch.autograd.gradcheck(lambda t: ciede(t, c0), (c,))
+
+
+def test_gradients_finite_at_identity():
+    x = torch.rand(2, 3, 32, 32)
+    for name in ["ssim", "ms-ssim", "ciede2000", "l2"]:
+        xi = x.clone().requires_grad_(True)
+        C.get(name)(xi, x).sum().backward()
+        assert torch.isfinite(xi.grad).all(), name
+
+
+def test_ssim_hessian_vector_products():
+    """H v by double backward equals a finite difference of gradients, and H is PSD (v^T H v >= 0)."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 1, 16, 16, dtype=torch.float64, generator=g)
+    v = torch.randn(x.shape, dtype=torch.float64, generator=g)
+    hv = ssim_hvp(x, v, kernel_size=7)
+    cost = C.get("ssim", kernel_size=7)
+
+    def grad_at(d):
+        xi = (x + d).requires_grad_(True)
+        (gr,) = torch.autograd.grad(cost.compute(xi, x).sum(), xi)
+        return gr
+
+    h = 1e-5
+    fd = (grad_at(h * v) - grad_at(-h * v)) / (2 * h)
+    assert torch.allclose(hv, fd, rtol=1e-4, atol=1e-8)
+    assert ((hv * v).flatten(1).sum(1) >= 0).all()
+
+
+def _random_backbone(tmp_path, ctor, fname):
+    torch.manual_seed(0)
+    net = ctor(weights=None)
+    torch.save(net.state_dict(), tmp_path / fname)
+    return net
+
+
+def test_lpips_with_weights_made_here(tmp_path, monkeypatch):
+    import lpips
+
+    net = _random_backbone(tmp_path, torchvision.models.alexnet, "alexnet-owt-7be5be79.pth")
+    monkeypatch.setenv("IMPERCEPTIBLE_WEIGHTS", str(tmp_path))
+    c = C.get("lpips")
+    ref = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    from imperceptible.costs.lpips import copy_backbone
+
+    copy_backbone(ref.net, net.features)
+    x = torch.rand(2, 3, 64, 64)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    ours = c(y, x)
+    assert torch.allclose(ours, ref(y, x, normalize=True).flatten(), atol=1e-6)
+    assert c(x, x).abs().max() < 1e-6
+    xi = y.clone().requires_grad_(True)
+    c(xi, x).sum().backward()
+    assert torch.isfinite(xi.grad).all() and xi.grad.abs().sum() > 0
+
+
+def test_dists_with_weights_made_here_matches_official_code(tmp_path, monkeypatch):
+    from DISTS_pytorch import DISTS_pt
+
+    net = _random_backbone(tmp_path, torchvision.models.vgg16, "vgg16-397923af.pth")
+    monkeypatch.setenv("IMPERCEPTIBLE_DISTS_VGG", str(tmp_path / "vgg16-397923af.pth"))
+    c = C.get("dists")
+    # the official class, with its backbone download replaced by the same random VGG16
+    monkeypatch.setattr(DISTS_pt.models, "vgg16", lambda pretrained=True, **k: net)
+    ref = DISTS_pt.DISTS(load_weights=False)
+    ab = torch.load(ALPHA_BETA, weights_only=True)
+    ref.alpha.data, ref.beta.data = ab["alpha"], ab["beta"]
+    x = torch.rand(2, 3, 64, 64)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    assert torch.allclose(c(y, x), ref(y, x), atol=1e-5)
+    assert c(x, x).abs().max() < 1e-5
+
+
+def test_pieapp_with_weights_made_here(tmp_path, monkeypatch):
+    from piq.pieapp import PieAPPModel
+
+    torch.manual_seed(0)
+    torch.save(PieAPPModel().state_dict(), tmp_path / "PieAPPv0.1.pth")
+    monkeypatch.setenv("IMPERCEPTIBLE_PIEAPP", str(tmp_path))
+    c = C.get("pieapp", stride=32)
+    x = torch.rand(2, 3, 96, 96)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    xi = y.clone().requires_grad_(True)
+    d = c(xi, x)
+    assert d.shape == (2,) and torch.isfinite(d).all()
+    d.sum().backward()
+    assert torch.isfinite(xi.grad).all() and xi.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="at least 64x64"):
+        c(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name,fname", [("lpips", "alexnet-owt-7be5be79.pth"), ("dists", "vgg16-397923af.pth"),
+                                        ("pieapp", "PieAPPv0.1.pth")])
+def test_missing_weights_name_the_file(tmp_path, monkeypatch, name, fname):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for v in ("IMPERCEPTIBLE_WEIGHTS", "IMPERCEPTIBLE_LPIPS_ALEX", "IMPERCEPTIBLE_DISTS_VGG", "IMPERCEPTIBLE_PIEAPP"):
+        monkeypatch.delenv(v, raising=False)
+    with pytest.raises(WeightsNotFoundError) as e:
+        C.get(name)
+    assert fname in str(e.value) and str(tmp_path) in str(e.value)
+    assert not C.available(name)
+
+
+def test_bad_inputs():
+    c = C.get("ssim")
+    with pytest.raises(ShapeError, match="expected matching shapes"):
+        c(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 31))
+    with pytest.raises(RangeError):
+        c(torch.rand(1, 3, 32, 32) + 1, torch.rand(1, 3, 32, 32))
+    with pytest.raises(UnknownNameError, match="unknown cost 'psnr'"):
+        C.get("psnr")
+
+
+def test_distance_table_marks_missing_learned_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("IMPERCEPTIBLE_WEIGHTS", raising=False)
+    x = torch.rand(2, 3, 32, 32)
+    y = (x + 0.02 * torch.randn_like(x)).clamp(0, 1)
+    meter = C.DistanceMeter()
+    t = meter(y, x)
+    assert {"l1", "l2", "linf", "ssim", "ssim_distance", "ms_ssim_distance", "ciede2000"} <= set(t)
+    assert "lpips_x1000" not in t and "weights not found" in meter.unavailable["lpips_x1000"]
+    assert torch.allclose(t["l2"], (y - x).flatten(1).norm(dim=1))
+    assert torch.allclose(t["ssim"] + t["ssim_distance"], torch.ones(2))

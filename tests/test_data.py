@@ -1,0 +1,124 @@
+import csv
+import importlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imperceptible import data as D
+from imperceptible.validation import DatasetNotFoundError, TableError, UnknownNameError
+
+from .conftest import require_imagenet_compatible
+
+
+def _check(ds, n, shape, num_classes):
+    assert len(ds) == n
+    assert tuple(ds.images.shape[1:]) == shape
+    assert ds.images.dtype == torch.float32 and ds.labels.dtype == torch.int64
+    assert 0 <= ds.images.min() and ds.images.max() <= 1
+    assert ds.labels.min() >= 0 and ds.labels.max() < num_classes
+    assert len(set(ds.ids)) == n
+
+
+def test_mnist_splits_are_deterministic_and_stratified():
+    tr, te, al = D.load("mnist", split="train"), D.load("mnist"), D.load("mnist", split="all")
+    _check(tr, 4000, (1, 28, 28), 10)
+    _check(te, 1000, (1, 28, 28), 10)
+    _check(al, 5000, (1, 28, 28), 10)
+    assert torch.bincount(te.labels).tolist() == [100] * 10
+    assert not set(tr.ids) & set(te.ids)
+    assert D.load("mnist").ids == te.ids
+    # the first few test digits mix classes (a --limit run is not all zeros)
+    assert len(set(te.labels[:20].tolist())) >= 5
+    assert te.images.max() == 1.0  # real digits reach full ink
+
+
+def test_mnist_test20_labels_from_file_names():
+    ds = D.load("mnist-test20")
+    _check(ds, 20, (1, 28, 28), 10)
+    assert ds.labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_imagenet_samples():
+    ds = D.load("imagenet-samples")
+    _check(ds, 20, (3, 224, 224), 1000)
+    assert ds.labels[:3].tolist() == [243, 559, 438]
+    assert D.load("imagenet-samples", size=64).images.shape[-1] == 64
+
+
+def test_fashion_mnist():
+    try:
+        ds = D.load("fashion-mnist")
+    except DatasetNotFoundError as e:
+        pytest.skip(f"Debian's dataset-fashion-mnist is not installed: {e}")
+    _check(ds, 10000, (1, 28, 28), 10)
+    assert torch.bincount(ds.labels).tolist() == [1000] * 10
+
+
+def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
+    F = importlib.import_module("imperceptible.data.fashion_mnist")
+
+    monkeypatch.setattr(F, "DEBIAN_DIR", tmp_path / "nowhere")
+    monkeypatch.delenv(F.ENV, raising=False)
+    with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        F.fashion_mnist("test")
+
+
+def test_folder_dataset(tmp_path):
+    rng = np.random.RandomState(0)
+    with open(tmp_path / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "group"])
+        for i in range(5):
+            Image.fromarray(rng.randint(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+            w.writerow([f"{i}.png", i % 3, "A" if i < 3 else "B"])
+    ds = D.load(f"folder:{tmp_path}")
+    _check(ds, 5, (3, 16, 16), 3)
+    assert ds.groups == ["A", "A", "A", "B", "B"]
+    assert ds.labels.tolist() == [0, 1, 2, 0, 1]
+    with Image.open(tmp_path / "0.png") as im:
+        assert torch.allclose(ds.images[0], torch.from_numpy(np.asarray(im) / 255.0).permute(2, 0, 1).float())
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="labels.csv"):
+        D.load(f"folder:{tmp_path}")
+    (tmp_path / "labels.csv").write_text("name,cls\na.png,1\n")
+    with pytest.raises(TableError, match="expected columns file,label"):
+        D.load(f"folder:{tmp_path}")
+
+
+def test_unknown_dataset():
+    with pytest.raises(UnknownNameError, match="unknown dataset 'cifar10'"):
+        D.load("cifar10")
+
+
+def test_gdp_table():
+    t = D.gdp_table()
+    assert len(t) == 142
+    assert {"country", "gdp_per_capita", "log_gdp"} <= set(t.columns)
+    us = t[t.country == "United States"].iloc[0]
+    assert 40000 < us.gdp_per_capita < 50000
+    assert np.isclose(us.log_gdp, np.log(us.gdp_per_capita))
+
+
+def test_imagenet_compatible_loader():
+    root = require_imagenet_compatible()
+    ds = D.load(f"imagenet-compatible:{root}", limit=12)
+    _check(ds, 12, (3, 224, 224), 1000)
+    with open(root / "images.csv", newline="") as f:
+        rows = {r["ImageId"]: r for r in csv.DictReader(f)}
+    assert ds.ids == sorted(rows)[:12]
+    for sid, lab in zip(ds.ids, ds.labels.tolist()):
+        assert lab == int(rows[sid]["TrueLabel"]) - 1  # 1-based Inception labels
+    full = D.imagenet_compatible(root, size=299, limit=2)
+    assert tuple(full.images.shape[1:]) == (3, 299, 299)
+
+
+def test_imagenet_compatible_absent_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMPERCEPTIBLE_IMAGENET_COMPATIBLE", raising=False)
+    with pytest.raises(DatasetNotFoundError, match="PerC-Adversarial"):
+        D.load(f"imagenet-compatible:{tmp_path}")
+    with pytest.raises(DatasetNotFoundError, match="IMPERCEPTIBLE_IMAGENET_COMPATIBLE"):
+        D.load("imagenet-compatible")
