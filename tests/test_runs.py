@@ -64,6 +64,9 @@ def test_summary_equals_numbers_recomputed_from_the_store(bench_run):
             vals = [json.loads(r[4])[k] for r in fooled]
             assert row[k] == pytest.approx(sum(vals) / len(vals))
     assert s["methods"]["pgd-l2"]["time_ratio_to_pgd_l2"] == pytest.approx(1.0)
+    recs = con.execute("SELECT clean_correct, metrics FROM results WHERE method = 'pgd-l2'").fetchall()
+    base = [json.loads(r[1])["clean_defense_bits_4"] for r in recs if r[0]]
+    assert s["clean_defense"]["bits_4"] == pytest.approx(sum(base) / len(base))
 
 
 def test_images_are_lossless_and_match_the_store(bench_run):

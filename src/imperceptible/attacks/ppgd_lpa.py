@@ -72,16 +72,15 @@ def project_lpips(fl: FeatureLPIPS, adv: torch.Tensor, x: torch.Tensor, phi0: to
     return adv
 
 
-class PPGD(Attack):
-    name = "ppgd"
+class _LPIPSBounded(Attack):
+    """What PPGD and LPA share: the LPIPS ball (``bound``), the margin cap ``kappa``, the finite-difference
+    size ``h``, the feature network, and a result label naming it."""
 
-    def __init__(self, *, bound: float = 0.5, steps: int = 40, cg_iterations: int = 5, h: float = 1e-3,
-                 kappa: float = 1.0, lpips_model: str = "self", lpips_weights=None, confidence: float = 0.0,
-                 quantize: bool = True, seed: int = 0) -> None:
+    def __init__(self, *, bound: float, steps: int, h: float, kappa: float, lpips_model: str, lpips_weights,
+                 confidence: float, quantize: bool, seed: int) -> None:
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
         self.bound = float(check_positive("bound", bound))
         self.steps = check_int("steps", steps)
-        self.cg_iterations = check_int("cg_iterations", cg_iterations)
         self.h = float(check_positive("h", h))
         self.kappa = float(check_positive("kappa", kappa))
         self.lpips_model = lpips_model
@@ -90,10 +89,24 @@ class PPGD(Attack):
     def label(self) -> str:
         return f"{self.name}[{self.lpips_model}]"
 
-    def run(self, model, x, y):
+    def features(self, model, x: torch.Tensor) -> tuple[FeatureLPIPS, torch.Tensor]:
         fl = FeatureLPIPS(model, self.lpips_model, self._weights)
         with torch.no_grad():
-            phi0 = fl.phi(x)
+            return fl, fl.phi(x)
+
+
+class PPGD(_LPIPSBounded):
+    name = "ppgd"
+
+    def __init__(self, *, bound: float = 0.5, steps: int = 40, cg_iterations: int = 5, h: float = 1e-3,
+                 kappa: float = 1.0, lpips_model: str = "self", lpips_weights=None, confidence: float = 0.0,
+                 quantize: bool = True, seed: int = 0) -> None:
+        super().__init__(bound=bound, steps=steps, h=h, kappa=kappa, lpips_model=lpips_model,
+                         lpips_weights=lpips_weights, confidence=confidence, quantize=quantize, seed=seed)
+        self.cg_iterations = check_int("cg_iterations", cg_iterations)
+
+    def run(self, model, x, y):
+        fl, phi0 = self.features(model, x)
         eps_s = 2 * self.bound / self.steps
         adv = (x + 0.01 * self.sample_randn(x)).clamp(0, 1)
         adv = project_lpips(fl, adv, x, phi0, self.bound)
@@ -126,29 +139,19 @@ class PPGD(Attack):
         return adv, act.steps
 
 
-class LPA(Attack):
+class LPA(_LPIPSBounded):
     name = "lpa"
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, binary_steps: int = 5, h: float = 0.1,
                  kappa: float = 1.0, lam_init: float = 0.01, lpips_model: str = "self", lpips_weights=None,
                  confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
-        super().__init__(confidence=confidence, quantize=quantize, seed=seed)
-        self.bound = float(check_positive("bound", bound))
-        self.steps = check_int("steps", steps)
+        super().__init__(bound=bound, steps=steps, h=h, kappa=kappa, lpips_model=lpips_model,
+                         lpips_weights=lpips_weights, confidence=confidence, quantize=quantize, seed=seed)
         self.binary_steps = check_int("binary_steps", binary_steps)
-        self.h = float(check_positive("h", h))
-        self.kappa = float(check_positive("kappa", kappa))
         self.lam_init = float(check_positive("lam_init", lam_init))
-        self.lpips_model = lpips_model
-        self._weights = lpips_weights
-
-    def label(self) -> str:
-        return f"{self.name}[{self.lpips_model}]"
 
     def run(self, model, x, y):
-        fl = FeatureLPIPS(model, self.lpips_model, self._weights)
-        with torch.no_grad():
-            phi0 = fl.phi(x)
+        fl, phi0 = self.features(model, x)
         n = x.shape[0]
         lam = torch.full((n,), self.lam_init, device=x.device)
         out = x.clone()

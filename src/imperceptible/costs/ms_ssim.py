@@ -15,8 +15,7 @@ import piq
 import torch
 
 from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
-from .base import Cost
-from .ssim import reduce
+from .ssim import WindowedCost, reduce
 
 #: Wang et al.'s scale weights (coarsest last)
 SCALE_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -60,15 +59,10 @@ def ms_ssim(
     return reduce(_ms_ssim_raw(x / data_range, y / data_range, kernel_size, sigma), reduction)
 
 
-class MSSSIMCost(Cost):
+class MSSSIMCost(WindowedCost):
     """``c0(x, x0) = 1 - MS-SSIM(x, x0)``, per sample."""
 
     name = "ms-ssim"
-
-    def __init__(self, *, kernel_size: int = 11, sigma: float = 1.5, data_range: float = 1.0) -> None:
-        super().__init__(data_range=data_range)
-        self.kernel_size = kernel_size
-        self.sigma = sigma
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return 1.0 - _ms_ssim_raw(x, x0, self.kernel_size, self.sigma)

@@ -74,15 +74,19 @@ def reduce(val: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ParameterError(MSG_PARAM.format(name="reduction", expected="one of ['none', 'mean', 'sum']", got=reduction))
 
 
-class SSIMCost(Cost):
-    """``c0(x, x0) = 1 - SSIM(x, x0)``, the paper's cost (§3.1). Per-sample, in ``[0, 2]``."""
-
-    name = "ssim"
+class WindowedCost(Cost):
+    """A cost computed with a Gaussian window (SSIM, MS-SSIM): ``kernel_size`` and ``sigma``."""
 
     def __init__(self, *, kernel_size: int = 11, sigma: float = 1.5, data_range: float = 1.0) -> None:
         super().__init__(data_range=data_range)
         self.kernel_size = kernel_size
         self.sigma = sigma
+
+
+class SSIMCost(WindowedCost):
+    """``c0(x, x0) = 1 - SSIM(x, x0)``, the paper's cost (§3.1). Per-sample, in ``[0, 2]``."""
+
+    name = "ssim"
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         _check_kernel(self.kernel_size, x)

@@ -51,4 +51,6 @@ class Evaluator:
             out.update(saliency_distances(self.saliency(res.adv), s0))
         for name in self.defenses:
             out[f"defense_{name}"] = (margin(model(DEFENSES[name](res.adv)), y) > 0).float().cpu()
+            # the defense's own damage: the clean image misclassified after it (the baseline of the above)
+            out[f"clean_defense_{name}"] = (margin(model(DEFENSES[name](x)), y) > 0).float().cpu()
         return out
