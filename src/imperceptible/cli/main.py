@@ -87,8 +87,10 @@ def cmd_attack(args) -> int:
 
 def _print_summary(s: dict) -> None:
     cols = [("success_rate", "success"), ("l2", "L2"), ("linf", "Linf"), ("ssim_distance", "1-SSIM"),
-            ("ms_ssim_distance", "1-MS-SSIM"), ("lpips_x1000", "LPIPSx1000"), ("mean_steps", "steps"),
+            ("ms_ssim_distance", "1-MS-SSIM"), ("lpips_x1000", "LPIPSx1000"), ("ssim", "SSIM"),
+            ("ms_ssim", "MS-SSIM"), ("second_true_rate", "2nd:true"), ("mean_steps", "steps"),
             ("time_s", "time s"), ("time_ratio_to_pgd_l2", "t/PGD")]
+    cols = [c for c in cols if any(c[0] in r for r in s["methods"].values())]
     print(f"{'method':28s}" + "".join(f"{c[1]:>12s}" for c in cols))
     for m, r in s["methods"].items():
         cells = "".join(f"{'n/a':>12s}" if r.get(k) is None else f"{r[k]:12.5g}" for k, _ in cols)

@@ -1,0 +1,1 @@
+"""Experiment runners that write a run directory (config, per-sample store, images, plots, report)."""

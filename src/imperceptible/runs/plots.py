@@ -1,0 +1,65 @@
+"""Figures: box plots and empirical CDFs of per-image distances (the paper's Figures 5 and 12), and
+success after defenses (Figure 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+LABELS = {
+    "ssim_distance": "1 - SSIM", "ms_ssim_distance": "1 - MS-SSIM", "ciede2000": "CIEDE2000 (C2)",
+    "lpips_x1000": "LPIPS (x1000)", "dists_x1000": "DISTS (x1000)", "l2": "L2", "linf": "Linf",
+    "saliency_l1": "saliency L1",
+}
+
+
+def distance_plot(values: dict[str, list[float]], key: str, path: Path, title: str = "") -> Path:
+    """Box plot (left) and empirical CDF (right) of one distance for each method."""
+    methods = [m for m, v in values.items() if v]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.45 * len(methods) + 2.6))
+    data = [np.asarray(values[m]) for m in methods]
+    ax1.boxplot(data, vert=False, showfliers=True)
+    ax1.set_yticks(range(1, len(methods) + 1), methods)
+    ax1.set_xlabel(LABELS.get(key, key))
+    ax1.set_xscale("log")
+    ax1.grid(alpha=0.3)
+    for m, d in zip(methods, data):
+        s = np.sort(d)
+        ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", label=m)
+    ax2.set_xscale("log")
+    ax2.set_xlabel(LABELS.get(key, key))
+    ax2.set_ylabel("P(distance <= d)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or f"{LABELS.get(key, key)} between attacked and original images (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def defense_plot(summary: dict, defenses: list[str], path: Path) -> Path:
+    """Grouped bars: success rate without defense and after each defense, per method."""
+    methods = list(summary)
+    cols = ["success_rate"] + [f"defense_{d}" for d in defenses]
+    names = ["no defense"] + [d.replace("jpeg_q", "JPEG q=").replace("bits_", "bit depth ") for d in defenses]
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(methods) + 3), 4.2))
+    w = 0.8 / len(cols)
+    for j, (c, nm) in enumerate(zip(cols, names)):
+        vals = [summary[m].get(c) or 0 for m in methods]
+        ax.bar(np.arange(len(methods)) + j * w, vals, w, label=nm)
+    ax.set_xticks(np.arange(len(methods)) + 0.4 - w / 2, methods, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("success rate")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncol=4)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Attack success after JPEG compression and bit-depth reduction")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

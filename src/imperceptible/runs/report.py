@@ -1,0 +1,83 @@
+"""One self-contained HTML page per run: tables, plots and image grids embedded (base64)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from ..evaluate.evaluator import DEFENSES
+
+TABLES = {
+    "Table 1 analogue: success and distances (means over successfully attacked images)": [
+        ("success_rate", "success", "pct"), ("success_rate_float", "success (float)", "pct"),
+        ("l1", "L1", 3), ("l2", "L2", 4), ("linf", "Linf", 4), ("ssim", "SSIM", 6),
+        ("ssim_distance", "1-SSIM x1000", "x1000"), ("ms_ssim_distance", "1-MS-SSIM x1000", "x1000"),
+        ("ciede2000", "CIEDE2000 C2", 2), ("lpips_x1000", "LPIPS x1000", 3), ("dists_x1000", "DISTS x1000", 3),
+    ],
+    "Table 6 analogue: cost (same run, same machine)": [
+        ("time_s", "time (s)", 2), ("time_per_image_s", "s / image", 3), ("mean_steps", "mean steps", 1),
+        ("forwards_per_image", "forwards / image", 1), ("time_ratio_to_pgd_l2", "time / PGD-L2", 2),
+    ],
+    "Table 2 analogue: saliency-map distances (OpenCV spectral residual)": [
+        ("success_rate", "success", "pct"), ("saliency_l1", "L1", 2), ("saliency_l2", "L2", 3),
+        ("saliency_linf", "Linf", 4), ("saliency_ssim_distance", "1-SSIM", 4),
+    ],
+    "Figure 7 analogue: success rate after defenses": [("success_rate", "no defense", "pct")]
+    + [(f"defense_{d}", d.replace("jpeg_q", "JPEG q").replace("bits_", "bits "), "pct") for d in DEFENSES],
+}
+
+
+def fmt(v, how) -> str:
+    if v is None:
+        return "<span class='na'>n/a</span>"
+    if how == "pct":
+        return f"{100 * v:.1f}%"
+    if how == "x1000":
+        return f"{1000 * v:.3f}"
+    return f"{v:.{how}f}"
+
+
+def table_html(summary: dict, cols, best_low: bool = True) -> str:
+    head = "".join(f"<th>{html.escape(c[1])}</th>" for c in cols)
+    body = []
+    for m, s in summary.items():
+        cells = "".join(f"<td>{fmt(s.get(k), how)}</td>" for k, _, how in cols)
+        body.append(f"<tr><th class='m'>{html.escape(m)}</th>{cells}</tr>")
+    return f"<table><tr><th>method</th>{head}</tr>{''.join(body)}</table>"
+
+
+def img_tag(path: Path, alt: str = "") -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'/>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th.m{text-align:left}tr:nth-child(even){background:#f6f6f6}.na{color:#999}img{max-width:100%;margin:.5em 0}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em;font-size:13px}code{background:#eee;padding:0 3px}"""
+
+
+def write_report(path: Path, *, title: str, intro: str, summary: dict, plots: list[Path], grids: list[Path],
+                 notes: list[str], extra_html: str = "", tables: dict | None = None) -> Path:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p>{intro}</p>"]
+    for n in notes:
+        parts.append(f"<p class='note'>{n}</p>")
+    for name, cols in (tables or TABLES).items():
+        rows = dict(summary["methods"])
+        if name.startswith("Figure 7") and summary.get("clean_defense"):
+            rows["no attack (defense alone)"] = {f"defense_{d}": v for d, v in summary["clean_defense"].items()}
+        parts.append(f"<h2>{html.escape(name)}</h2>{table_html(rows, cols)}")
+    if summary.get("unavailable"):
+        parts.append("<h3>Not computed</h3><ul>" + "".join(
+            f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in summary["unavailable"].items())
+            + "</ul>")
+    parts.append(extra_html)
+    if plots:
+        parts.append("<h2>Figures</h2>" + "".join(img_tag(p, p.stem) for p in plots))
+    if grids:
+        parts.append("<h2>Image grids</h2>" + "".join(img_tag(p, p.stem) for p in grids))
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts))
+    return path

@@ -1,0 +1,73 @@
+"""Summaries recomputed from the per-sample store (so a resumed run gives the same numbers).
+
+Per method (keys are stable, snake_case):
+
+* ``n``, ``n_clean_correct``; ``success_rate`` = images whose label went from correct to incorrect /
+  images correctly classified (8-bit images); ``success_rate_float`` (the float iterates);
+  ``confidence_reached_rate`` (margin > a);
+* distances - means over the successfully attacked, correctly classified images: ``l1``, ``l2``,
+  ``linf``, ``ssim``, ``ssim_distance`` (1 - SSIM), ``ms_ssim_distance``, ``ciede2000``, ``lpips_x1000``,
+  ``dists_x1000`` (``null`` when unavailable; the reason is under ``unavailable``), and the saliency-map
+  distances ``saliency_l1``, ``saliency_l2``, ``saliency_linf``, ``saliency_ssim_distance``;
+* ``defense_<name>`` - success rate after that defense, over the correctly classified images; the
+  top-level ``clean_defense`` holds the baseline: the share of those images the defense alone (no
+  attack) makes misclassified;
+* ``time_s`` (attack wall time summed over batches), ``time_per_image_s``, ``mean_steps``,
+  ``forwards_per_image`` (over correctly classified images), ``time_ratio_to_pgd_l2`` (same run).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..costs.distances import KEYS
+from ..evaluate.evaluator import DEFENSES
+from ..evaluate.saliency import SALIENCY_KEYS
+from .store import ResultStore
+
+DISTANCE_KEYS = KEYS + SALIENCY_KEYS
+
+
+def _mean(v: list[float]) -> float | None:
+    v = [x for x in v if x is not None and math.isfinite(x)]
+    return sum(v) / len(v) if v else None
+
+
+def summarize_rows(rows: list[dict]) -> dict:
+    n = len(rows)
+    correct = [r for r in rows if r["clean_correct"]]
+    fooled = [r for r in correct if r["success"]]
+    nc = len(correct)
+    out: dict = {
+        "n": n,
+        "n_clean_correct": nc,
+        "success_rate": len(fooled) / nc if nc else None,
+        "success_rate_float": sum(bool(r["success_float"]) for r in correct) / nc if nc else None,
+        "confidence_reached_rate": sum(bool(r["reached"]) for r in correct) / nc if nc else None,
+    }
+    for k in DISTANCE_KEYS:
+        out[k] = _mean([r["metrics"].get(k) for r in fooled])
+    for d in DEFENSES:
+        vals = [r["metrics"].get(f"defense_{d}") for r in correct]
+        out[f"defense_{d}"] = _mean(vals) if any(v is not None for v in vals) else None
+    t = sum(r["time_s"] for r in rows)
+    out["time_s"] = t
+    out["time_per_image_s"] = t / n if n else None
+    out["mean_steps"] = _mean([r["steps"] for r in correct])
+    out["forwards_per_image"] = _mean([r["forwards"] for r in rows])
+    return out
+
+
+def summarize(store: ResultStore, methods: list[str] | None = None, *, reference: str = "pgd-l2",
+              unavailable: dict | None = None) -> dict:
+    methods = methods or store.methods()
+    rows = {m: store.rows(m) for m in methods}
+    res = {m: summarize_rows(r) for m, r in rows.items()}
+    ref = res.get(reference, {}).get("time_s")
+    for m in res.values():
+        m["time_ratio_to_pgd_l2"] = m["time_s"] / ref if ref else None
+    first = next((r for r in rows.values() if r), [])
+    correct = [r for r in first if r["clean_correct"]]
+    clean = {d: _mean([r["metrics"].get(f"clean_defense_{d}") for r in correct]) for d in DEFENSES}
+    return {"methods": res, "unavailable": dict(unavailable or {}),
+            "clean_defense": {d: v for d, v in clean.items() if v is not None}}
