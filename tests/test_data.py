@@ -122,3 +122,17 @@ def test_imagenet_compatible_absent_says_how_to_get_it(tmp_path, monkeypatch):
         D.load(f"imagenet-compatible:{tmp_path}")
     with pytest.raises(DatasetNotFoundError, match="IMPERCEPTIBLE_IMAGENET_COMPATIBLE"):
         D.load("imagenet-compatible")
+
+
+def test_short_attack_run_on_imagenet_compatible(effnet, tmp_path):
+    """The bench machinery end to end on a handful of the paper's own evaluation images."""
+    root = require_imagenet_compatible()
+    from imperceptible.attacks import HumanPercOT, PGDL2
+    from imperceptible.runs.bench_attacks import bench_attacks
+
+    s = bench_attacks(dataset=f"imagenet-compatible:{root}", model="efficientnet-lite0", out=tmp_path / "run",
+                      limit=4, batch_size=4, progress=False, attacks=[HumanPercOT(), PGDL2()], n_grids=1)
+    hpo = s["methods"]["human-perc-ot"]
+    assert s["n_images"] == 4 and hpo["n_clean_correct"] >= 3
+    assert hpo["success_rate"] == 1.0
+    assert "Flickr" in (tmp_path / "run" / "report.html").read_text()
