@@ -5,7 +5,6 @@ import shutil
 import sqlite3
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from imperceptible.attacks import HumanPercOT, PGDL2
 from imperceptible.defenses import bit_depth_reduction, jpeg_compression
 from imperceptible.runs.bench_attacks import bench_attacks
 from imperceptible.runs.store import ResultStore
-from imperceptible.runs.summary import DISTANCE_KEYS, summarize
+from imperceptible.runs.summary import DISTANCE_KEYS
 from imperceptible.validation import ParameterError
 
 EXPECTED_KEYS = {"n", "n_clean_correct", "success_rate", "success_rate_float", "confidence_reached_rate",

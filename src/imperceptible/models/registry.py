@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..validation import check_choice
+from ..validation import UnknownNameError, check_choice
 from . import efficientnet
 from .mnist_cnn import cached_info, mnist_cnn
 from .torchscript import torchscript_model
@@ -30,14 +30,15 @@ def get(name: str, *, weights: str | None = None, progress: bool = True) -> Imag
         return torchvision_model(arg, weights)
     if arg and prefix == "torchscript":
         return torchscript_model(arg)
-    check_choice("model", name, [n for n in DESCRIPTIONS if ":" not in n] + ["torchvision:NAME", "torchscript:PATH"])
-    if name == "efficientnet-lite0":
-        return efficientnet.efficientnet_lite0(weights)
-    if name == "mnist-cnn":
-        return mnist_cnn("a", progress=progress)
-    if name == "mnist-cnn-b":
-        return mnist_cnn("b", progress=progress)
-    raise check_choice("model", name, [])  # "torchvision:NAME" itself: no model named
+    builders = {
+        "efficientnet-lite0": lambda: efficientnet.efficientnet_lite0(weights),
+        "mnist-cnn": lambda: mnist_cnn("a", progress=progress),
+        "mnist-cnn-b": lambda: mnist_cnn("b", progress=progress),
+    }
+    check_choice("model", name, list(builders) + ["torchvision:NAME", "torchscript:PATH"])
+    if name not in builders:  # the placeholders themselves
+        raise UnknownNameError(f"model {name!r}: replace NAME/PATH with a torchvision model name or a file path")
+    return builders[name]()
 
 
 def info() -> list[dict]:

@@ -99,6 +99,3 @@ class ImageClassifier(nn.Module):
     def predict(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Predicted labels, batched."""
         return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
-
-    def train(self, mode: bool = True) -> "ImageClassifier":  # keep the signature of nn.Module
-        return super().train(mode)
