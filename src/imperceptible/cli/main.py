@@ -122,6 +122,30 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_fairness_test(args) -> int:
+    from ..fairness import accuracy_columns_of, compare_slopes, read_table, slope_test
+
+    table = read_table(args.table)
+    cols = accuracy_columns_of(table)
+    results = {c: slope_test(table, accuracy=c, min_count=args.min_count) for c in cols}
+    out: dict = {"slope_tests": results}
+    if args.ours and args.other:
+        ours = [results[c]["beta"] for c in cols if c.startswith(f"accuracy_{args.ours}")]
+        other = [results[c]["beta"] for c in cols if c.startswith(f"accuracy_{args.other}")]
+        out["t_test"] = compare_slopes(ours, other)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{'accuracy column':28s}{'beta':>10s}{'F':>10s}{'df1':>5s}{'df2':>5s}{'p':>10s}{'groups':>8s}")
+    for c, r in results.items():
+        print(f"{c:28s}{r['beta']:10.4f}{r['F']:10.3f}{r['df1']:5d}{r['df2']:5d}{r['p']:10.4g}{r['n_groups']:8d}")
+    if "t_test" in out:
+        t = out["t_test"]
+        print(f"\nH0: mean beta({args.ours}) >= mean beta({args.other}): t = {t['t']:.3f}, df = {t['df']:g}, "
+              f"p = {t['p']:.4g} ({t['test']}, K = {t['k_ours']} vs {t['k_other']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imperceptible", description=__doc__)
     p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
@@ -162,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--no-learned", action="store_true")
     pb.add_argument("--quiet", action="store_true")
     pb.set_defaults(func=cmd_bench)
+
+    pf = sub.add_parser("fairness", help="group-fairness hypothesis tests")
+    fsub = pf.add_subparsers(dest="fairness_command", required=True)
+    pt = fsub.add_parser("test", help="GLS slope F-test per accuracy column of a table (and the family t-test)")
+    pt.add_argument("--table", required=True,
+                    help="CSV with group,covariate,n and accuracy (or one accuracy_<model> column per model)")
+    pt.add_argument("--min-count", type=int, default=50, help="drop groups with fewer images (paper: 50)")
+    pt.add_argument("--ours", help="prefix of our family's columns, e.g. 'ours' for accuracy_ours_1..K")
+    pt.add_argument("--other", help="prefix of the other family's columns, e.g. 'pgd'")
+    pt.add_argument("--json", action="store_true")
+    pt.set_defaults(func=cmd_fairness_test)
     return p
 
 
