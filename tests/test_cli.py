@@ -42,6 +42,7 @@ def test_attack_command_writes_a_run_directory(tmp_path, capsys):
     s = json.loads((out / "summary.json").read_text())
     assert list(s["methods"]) == ["human-perc-ot@a=1"]
     assert s["methods"]["human-perc-ot@a=1"]["n"] == 4
+    assert s["methods"]["human-perc-ot@a=1"]["time_ratio_to_pgd_l2"] is None  # no PGD-L2 in this run
     assert (out / "report.html").is_file() and (out / "config.json").is_file()
     assert len(list((out / "images" / "human-perc-ot@a=1").glob("*.png"))) == 4
 
