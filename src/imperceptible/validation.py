@@ -169,7 +169,8 @@ def check_choice(kind: str, name: str, choices: Iterable[str]) -> str:
 
 
 def check_eval_mode(model: torch.nn.Module, name: str = "model") -> None:
-    if model.training:
+    """Refuse a model any of whose sub-modules is in training mode."""
+    if any(m.training for m in model.modules()):
         raise ModelModeError(MSG_TRAINING_MODE.format(name=name))
 
 

@@ -158,9 +158,7 @@ class Attack(ABC):
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> AttackResult:
         check_images(x, "x")
         y = check_labels(y, x.shape[0], "y", getattr(model, "num_classes", None))
-        for m in model.modules():
-            if m.training:
-                check_eval_mode(m, getattr(model, "name", "model"))
+        check_eval_mode(model, getattr(model, "name", "model"))
         x = x.detach()
         counted = CountingModel(model)
         t0 = time.perf_counter()

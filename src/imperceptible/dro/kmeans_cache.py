@@ -46,11 +46,11 @@ class KMeansCache:
     def try_cached(self, model, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For each sample (not a centre) whose centre has a perturbation, try it: returns (images, fooled)."""
         out = x.clone()
-        usable = torch.tensor([(not bool(self.is_centre(i[None]))) and int(self.centre_of[i]) in self.delta
-                               for i in index], dtype=torch.bool)
+        centre = self.centre_of[index]
+        usable = (centre != index) & torch.tensor([int(c) in self.delta for c in centre], dtype=torch.bool)
         fooled = torch.zeros(x.shape[0], dtype=torch.bool)
         if usable.any():
-            cand = torch.stack([quantize_8bit(x[j] + self.delta[int(self.centre_of[index[j]])])
+            cand = torch.stack([quantize_8bit(x[j] + self.delta[int(centre[j])])
                                 for j in torch.nonzero(usable).squeeze(1).tolist()])
             ok = margin(model(cand), y[usable]) > 0
             pos = torch.nonzero(usable).squeeze(1)
@@ -62,9 +62,8 @@ class KMeansCache:
 
     def update(self, index: torch.Tensor, x: torch.Tensor, adv: torch.Tensor) -> None:
         """Store the perturbations of the centres among ``index``."""
-        for j, i in enumerate(index.tolist()):
-            if int(self.centre_of[i]) == i:
-                self.delta[i] = (adv[j] - x[j]).detach().clone()
+        for j in torch.nonzero(self.is_centre(index)).squeeze(1).tolist():
+            self.delta[int(index[j])] = (adv[j] - x[j]).detach().clone()
 
     def stats(self) -> dict:
         total = self.hits + self.misses

@@ -56,11 +56,6 @@ class ImageClassifier(nn.Module):
     def in_channels(self) -> int:
         return self.mean.shape[1]
 
-    def _check_mode(self) -> None:
-        for m in self.modules():
-            if m.training:
-                check_eval_mode(m, self.name)
-
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Resize and normalise ``x`` (no checks)."""
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
@@ -72,7 +67,7 @@ class ImageClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.check_inputs:
             check_images(x, "x")
-            self._check_mode()
+            check_eval_mode(self, self.name)
         return self.net(self.prepare(x))
 
     def feature_modules(self) -> list[nn.Module]:
