@@ -173,3 +173,19 @@ def test_bit_depth_defense(bits):
     assert len(torch.unique(y)) <= 2**bits and torch.allclose(levels, levels.round())
     assert (y - x).abs().max() <= 0.5 / (2**bits - 1) + 1e-6
     assert 0 <= y.min() and y.max() <= 1
+
+
+def test_defense_baseline_is_computed_once_per_image(mnist_cnn, mnist_correct):
+    from imperceptible.attacks.base import CountingModel
+    from imperceptible.evaluate import Evaluator
+
+    x, y = mnist_correct[0][:4], mnist_correct[1][:4]
+    ev = Evaluator(learned=False, saliency=None, ssim_kernel=7)
+    res = PGDL2(eps=3.0, alpha=0.5, steps=10)(mnist_cnn, x, y)
+    counted = CountingModel(mnist_cnn)
+    first = ev(counted, x, y, res, ids=list("abcd"))
+    n_first = counted.forwards
+    second = ev(counted, x, y, res, ids=list("abcd"))
+    assert counted.forwards - n_first == n_first // 2  # attacked images only; the clean baseline is reused
+    for k in first:
+        assert torch.equal(first[k], second[k]), k

@@ -37,6 +37,7 @@ class Evaluator:
         self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel)
         self.saliency = saliency
         self.defenses = list(DEFENSES) if defenses is None else list(defenses)
+        self._clean_defense: dict[tuple[str, str], float] = {}  # (sample id, defense) -> clean misclassified
 
     @property
     def unavailable(self) -> dict[str, str]:
@@ -44,13 +45,23 @@ class Evaluator:
 
     @torch.no_grad()
     def __call__(self, model, x: torch.Tensor, y: torch.Tensor, res: AttackResult,
-                 sal_orig: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                 ids: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """Per-sample measurements. With ``ids``, the defense-alone baseline of each original is computed
+        once per image and reused for every method (it does not depend on the attack)."""
         out = dict(self.meter(res.adv, x))
         if self.saliency is not None:
-            s0 = self.saliency(x) if sal_orig is None else sal_orig
-            out.update(saliency_distances(self.saliency(res.adv), s0))
+            out.update(saliency_distances(self.saliency(res.adv), self.saliency(x)))
         for name in self.defenses:
             out[f"defense_{name}"] = (margin(model(DEFENSES[name](res.adv)), y) > 0).float().cpu()
-            # the defense's own damage: the clean image misclassified after it (the baseline of the above)
-            out[f"clean_defense_{name}"] = (margin(model(DEFENSES[name](x)), y) > 0).float().cpu()
+            out[f"clean_defense_{name}"] = self._clean_baseline(model, x, y, name, ids)
         return out
+
+    def _clean_baseline(self, model, x, y, name: str, ids: list[str] | None) -> torch.Tensor:
+        """The defense's own damage: 1 where the clean image is misclassified after it."""
+        keys = [(i, name) for i in ids] if ids is not None else None
+        if keys is not None and all(k in self._clean_defense for k in keys):
+            return torch.tensor([self._clean_defense[k] for k in keys])
+        flags = (margin(model(DEFENSES[name](x)), y) > 0).float().cpu()
+        if keys is not None:
+            self._clean_defense.update(zip(keys, flags.tolist()))
+        return flags

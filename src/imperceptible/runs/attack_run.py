@@ -28,7 +28,7 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
         t0 = time.perf_counter()
         res = attack(model, x, y)
         attack_time = time.perf_counter() - t0
-        metrics = evaluator(model, x, y, res)
+        metrics = evaluator(model, x, y, res, ids=[ds.ids[i] for i in idx])
         rows = []
         for j, i in enumerate(idx):
             rows.append({
