@@ -8,7 +8,7 @@ import torch
 from scipy import stats
 
 from imperceptible.attacks import PGDL2
-from imperceptible.dro import KMeansCache, build_adversarial_dataset, sample_model, weighted_indices
+from imperceptible.dro import KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model, weighted_indices
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,46 @@ def test_algorithm3_seeds(mnist_cnn, digits):
     assert torch.equal(flat[0], flat[1]) and not torch.equal(flat[0], flat[2])
     assert torch.equal(torch.random.get_rng_state(), state)  # no global side effect
     assert not torch.equal(flat[0], torch.cat([p.flatten() for p in mnist_cnn.parameters()]))
+
+
+def test_algorithm2_resumes_from_its_checkpoint_with_the_same_result(mnist_cnn, digits, tmp_path):
+    x, y = digits
+    ref, ref_model = build_adversarial_dataset(copy.deepcopy(mnist_cnn), x, y, _attack(), epochs=2, batch_size=16,
+                                               cache=KMeansCache(x, y, random_state=0), progress=False)
+
+    class Crash(Exception):
+        pass
+
+    class CrashingAttack:  # the real attack, stopped in the middle of the second epoch
+        calls = 0
+
+        def __call__(self, model, xb, yb):
+            CrashingAttack.calls += 1
+            if CrashingAttack.calls == 5:
+                raise Crash
+            return _attack()(model, xb, yb)
+
+    ck = tmp_path / "alg2.pt"
+    with pytest.raises(Crash):
+        build_adversarial_dataset(copy.deepcopy(mnist_cnn), x, y, CrashingAttack(), epochs=2, batch_size=16,
+                                  cache=KMeansCache(x, y, random_state=0), checkpoint=ck, progress=False)
+    assert torch.load(ck, weights_only=True)["epoch"] == 1  # the first epoch was kept
+    data, model = build_adversarial_dataset(copy.deepcopy(mnist_cnn), x, y, _attack(), epochs=2, batch_size=16,
+                                            cache=KMeansCache(x, y, random_state=0), checkpoint=ck, progress=False)
+    for f in ("x", "y", "weight", "adversarial", "origin", "cached"):
+        assert torch.equal(getattr(data, f), getattr(ref, f)), f
+    for a, b in zip(model.parameters(), ref_model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_weighted_dataset_round_trip(tmp_path):
+    x = torch.randint(0, 256, (6, 1, 4, 4)).float() / 255
+    d = WeightedDataset(x, torch.arange(6), torch.arange(1, 7).float(), torch.tensor([0, 0, 0, 1, 1, 1]).bool(),
+                        torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([0, 0, 0, 0, 1, 0]).bool())
+    d.save(tmp_path / "d.pt")
+    assert torch.load(tmp_path / "d.pt", weights_only=True)["x"].dtype == torch.uint8  # 8-bit images kept as uint8
+    e = WeightedDataset.load(tmp_path / "d.pt")
+    assert all(torch.equal(getattr(d, f), getattr(e, f)) for f in ("x", "y", "weight", "adversarial", "origin", "cached"))
+    d.x[0, 0, 0, 0] = 0.5001  # not an 8-bit value: stored as float, still exact
+    d.save(tmp_path / "f.pt")
+    assert torch.equal(WeightedDataset.load(tmp_path / "f.pt").x, d.x)

@@ -146,6 +146,33 @@ def cmd_fairness_test(args) -> int:
     return 0
 
 
+def cmd_fairness_study(args) -> int:
+    if not args.out:
+        raise ImperceptibleError("fairness: expected --out DIR (the run directory), got none")
+    from ..runs.fairness_study import fairness_study
+
+    s = fairness_study(dataset=args.dataset, out=args.out, models=args.models, dro_size=args.dro_size,
+                       covariates=args.covariates, size=args.size, seed=args.seed, t1=args.t1, t2=args.t2,
+                       lr=args.lr, kmeans=not args.no_kmeans, min_count=args.min_count, pgd_eps=args.pgd_eps,
+                       progress=not args.quiet)
+    pre = s["pretrained"]
+    if s["simulation"]:
+        print(s["note"])
+    sl = pre["slope"]
+    print(f"pre-trained model: accuracy {pre['accuracy']:.4f}; beta = {sl['beta']:.4f}, "
+          f"F({sl['df1']}, {sl['df2']}) = {sl['F']:.3f}, p = {sl['p']:.4g} ({sl['n_groups']} groups)")
+    for f, r in s["families"].items():
+        print(f"{f:16s} K = {r['k']}: mean beta = {r['beta_mean']:.4f} (sd {r['beta_sd']:.4f}), "
+              f"{100 * r['significant_share']:.0f}% with p < 0.05, mean accuracy {r['accuracy_mean']:.4f}")
+    t = s["t_test"]
+    if t:
+        print(f"H0: mean beta({s['ours']}) >= mean beta({s['other']}): t = {t['t']:.3f}, df = {t['df']:g}, "
+              f"p = {t['p']:.4g}")
+    print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items()))
+    print(f"\nrun directory: {args.out}  (report: {args.out}/report.html)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imperceptible", description=__doc__)
     p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
@@ -187,8 +214,29 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--quiet", action="store_true")
     pb.set_defaults(func=cmd_bench)
 
-    pf = sub.add_parser("fairness", help="group-fairness hypothesis tests")
-    fsub = pf.add_subparsers(dest="fairness_command", required=True)
+    pf = sub.add_parser(
+        "fairness", help="the DRO fairness study (default), or 'fairness test' on a table",
+        description="Without a sub-command: the whole study of the paper's section 4 into --out (resumable): the "
+        "pre-trained model and its F-test, Algorithm 2 with human-perc-ot and with pgd-l2, K models of each "
+        "family by Algorithm 3, the t-test, plots, summary.json and report.html. 'fairness test' runs the "
+        "tests alone on a CSV table.")
+    pf.add_argument("--dataset", default="geo-fashion",
+                    help="geo-fashion (a simulation, default) or folder:PATH with a group column in labels.csv")
+    pf.add_argument("--covariates", help="CSV group,covariate (required for folder:PATH)")
+    pf.add_argument("--models", type=int, default=10, help="K models per family (default 10; the paper: 50)")
+    pf.add_argument("--dro-size", type=int, default=3000, help="training images given to Algorithm 2 (default 3000)")
+    pf.add_argument("--size", type=int, default=30000, help="geo-fashion: images in the simulation (default 30000)")
+    pf.add_argument("--t1", type=int, default=3, help="Algorithm 2 epochs (paper: 3)")
+    pf.add_argument("--t2", type=int, default=3, help="Algorithm 3 passes (paper: 3)")
+    pf.add_argument("--lr", type=float, default=0.1, help="SGD learning rate of Algorithms 2 and 3 (paper: 0.1)")
+    pf.add_argument("--pgd-eps", type=float, default=2.0, help="L2 budget of the pgd-l2 family (default 2.0)")
+    pf.add_argument("--no-kmeans", action="store_true", help="run the attack on every image (no k-means cache)")
+    pf.add_argument("--min-count", type=int, default=50, help="drop groups with fewer test images (paper: 50)")
+    pf.add_argument("--seed", type=int, default=0)
+    pf.add_argument("--out", help="run directory (re-run the same command to resume)")
+    pf.add_argument("--quiet", action="store_true")
+    pf.set_defaults(func=cmd_fairness_study)
+    fsub = pf.add_subparsers(dest="fairness_command", required=False)
     pt = fsub.add_parser("test", help="GLS slope F-test per accuracy column of a table (and the family t-test)")
     pt.add_argument("--table", required=True,
                     help="CSV with group,covariate,n and accuracy (or one accuracy_<model> column per model)")

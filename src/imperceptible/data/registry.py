@@ -6,6 +6,7 @@ from ..validation import UnknownNameError, check_choice
 from .base import ImageDataset
 from .fashion_mnist import fashion_mnist
 from .folder import image_folder
+from .geo_fashion import geo_fashion
 from .imagenet_compatible import imagenet_compatible
 from .mnist import imagenet_samples, mnist, mnist_test20
 
@@ -14,10 +15,12 @@ DESCRIPTIONS = {
     "mnist-test20": "foolbox's 20 MNIST test digits",
     "imagenet-samples": "foolbox's 20 labelled ImageNet validation photos, 224x224",
     "fashion-mnist": "Fashion-MNIST (Debian's dataset-fashion-mnist or a folder), 60k/10k",
+    "geo-fashion": "SIMULATED geo benchmark: Fashion-MNIST over 142 gapminder countries, skewed counts, "
+    "country-dependent spurious marker (split train/test, groups = countries)",
     "imagenet-compatible:PATH": "the paper's 1000 ImageNet-compatible images (NIPS 2017 dev set), 224x224",
     "folder:PATH": "your images with labels.csv (file,label[,group])",
 }
-PLAIN = ("mnist", "mnist-test20", "imagenet-samples", "fashion-mnist")
+PLAIN = ("mnist", "mnist-test20", "imagenet-samples", "fashion-mnist", "geo-fashion")
 PREFIXED = ("folder", "imagenet-compatible")
 
 
@@ -43,6 +46,8 @@ def load(name: str, *, split: str | None = None, limit: int | None = None, size:
         ds = mnist_test20()
     elif name == "imagenet-samples":
         ds = imagenet_samples(size or 224)
+    elif name == "geo-fashion":
+        ds = geo_fashion(split or "test")
     else:
         ds = fashion_mnist(split or "test")
     return ds.head(limit)

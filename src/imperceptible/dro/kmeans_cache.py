@@ -65,6 +65,17 @@ class KMeansCache:
         for j in torch.nonzero(self.is_centre(index)).squeeze(1).tolist():
             self.delta[int(index[j])] = (adv[j] - x[j]).detach().clone()
 
+    def state(self) -> dict:
+        """What a checkpoint needs to resume: the centres' perturbations and the counters."""
+        keys = sorted(self.delta)
+        return {"centres": torch.tensor(keys, dtype=torch.long),
+                "delta": torch.stack([self.delta[k] for k in keys]) if keys else torch.empty(0),
+                "hits": self.hits, "misses": self.misses}
+
+    def load_state(self, state: dict) -> None:
+        self.delta = {int(k): d.clone() for k, d in zip(state["centres"].tolist(), state["delta"])}
+        self.hits, self.misses = int(state["hits"]), int(state["misses"])
+
     def stats(self) -> dict:
         total = self.hits + self.misses
         return {"attack_calls_saved": self.hits, "attack_calls_run": self.misses,

@@ -1,0 +1,70 @@
+"""Grouped data for the fairness study: train/test splits whose images carry a group (country) and a
+covariate table (group -> e.g. log GDP per capita).
+
+* ``geo-fashion`` (the simulation, :mod:`.geo_fashion`): its own splits and covariates.
+* ``folder:PATH`` (a real dataset): ``labels.csv`` must have a ``group`` column; the covariates come
+  from a CSV with columns ``group,covariate``; the split is stratified by group (seeded).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..validation import TableError
+from .base import ImageDataset, stratified_split
+from .geo_fashion import TEST_FRACTION, geo_fashion
+from .registry import load
+
+MSG_NO_GROUPS = "{name}: expected a 'group' column in labels.csv for a fairness study, got none"
+MSG_NO_COVARIATES = ("{name}: expected a covariate table (--covariates CSV with columns group,covariate), got none")
+MSG_COVARIATE_COLUMNS = "{path}: expected columns group,covariate, got {got}"
+MSG_MISSING_COVARIATE = "covariates: expected a value for every group, got none for {groups}"
+
+
+@dataclass
+class GroupedSplits:
+    train: ImageDataset
+    test: ImageDataset
+    covariates: dict[str, float]
+    covariate_name: str
+    simulation: bool
+    note: str = ""
+
+
+def read_covariates(path: str | os.PathLike) -> dict[str, float]:
+    """A ``group,covariate`` CSV as a dict (covariates must be finite numbers)."""
+    t = pd.read_csv(path, dtype={"group": str})
+    if not {"group", "covariate"} <= set(t.columns):
+        raise TableError(MSG_COVARIATE_COLUMNS.format(path=path, got=",".join(map(str, t.columns))))
+    v = pd.to_numeric(t["covariate"], errors="coerce")
+    bad = t.loc[~np.isfinite(v.to_numpy(float)), "group"].tolist()
+    if bad:
+        raise TableError(f"{path}: expected finite covariates, got {t.loc[~np.isfinite(v.to_numpy(float)), 'covariate'].tolist()[0]!r} for group {bad[0]!r}")
+    return dict(zip(t["group"].astype(str), v.astype(float)))
+
+
+def grouped_splits(name: str = "geo-fashion", *, covariates: str | os.PathLike | None = None, size: int = 30000,
+                   seed: int = 0, test_fraction: float = TEST_FRACTION) -> GroupedSplits:
+    """Train and test splits with groups and covariates for ``name`` (``geo-fashion`` or ``folder:PATH``)."""
+    if name == "geo-fashion":
+        train, test = geo_fashion("train", size=size, seed=seed), geo_fashion("test", size=size, seed=seed)
+        cov = dict(train.info["covariates"])
+        if covariates is not None:
+            cov = read_covariates(covariates)
+        return GroupedSplits(train, test, cov, train.info["covariate"], True, train.info["note"])
+    ds = load(name)
+    if ds.groups is None:
+        raise TableError(MSG_NO_GROUPS.format(name=name))
+    if covariates is None:
+        raise TableError(MSG_NO_COVARIATES.format(name=name))
+    cov = read_covariates(covariates)
+    missing = sorted(set(ds.groups) - set(cov))
+    if missing:
+        raise TableError(MSG_MISSING_COVARIATE.format(groups=missing[:5]))
+    codes = np.unique(np.asarray(ds.groups), return_inverse=True)[1]
+    tr, te = stratified_split(codes, test_fraction, seed)
+    return GroupedSplits(ds.subset(np.sort(tr)), ds.subset(np.sort(te)), cov, "covariate", False)
