@@ -77,7 +77,9 @@ class AttackResult:
 
 
 class CountingModel(nn.Module):
-    """Counts per-sample forward passes of a model."""
+    """Counts per-sample forward passes of a model. Logits are returned in float32 even under a
+    mixed-precision autocast (the network itself runs in bf16 there), so margins and stopping rules
+    are always computed in full precision."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -86,7 +88,7 @@ class CountingModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.forwards += x.shape[0]
-        return self.model(x)
+        return self.model(x).float()
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -31,6 +31,23 @@ def _options(pairs: Sequence[str]) -> dict:
     return out
 
 
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scale-out (Lightning Fabric; defaults: one process on the CPU)")
+    g.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu", "cuda", "auto"])
+    g.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs per node")
+    g.add_argument("--num-nodes", type=int, default=1, help="nodes (launch with torchrun / fabric run / SLURM)")
+    g.add_argument("--strategy", default="auto", help="Fabric strategy (auto: ddp when more than one process)")
+    g.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"],
+                   help="bf16-mixed: attacks run under autocast; success is re-judged in float32")
+
+
+def make_cli_engine(args):
+    from ..runs.engine import EngineConfig, make_engine
+
+    return make_engine(EngineConfig(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
+                                    strategy=args.strategy, precision=args.precision))
+
+
 def cmd_info(args) -> int:
     from ..attacks import DESCRIPTIONS as ATK
     from ..costs import info as cost_info
@@ -79,7 +96,9 @@ def cmd_attack(args) -> int:
         opts["confidence"] = args.confidence
     s = attack_job(dataset=args.dataset, model=args.model, attack=args.attack, out=args.out, options=opts,
                    limit=args.limit, batch_size=args.batch_size, learned=not args.no_learned,
-                   progress=not args.quiet)
+                   progress=not args.quiet, engine=make_cli_engine(args))
+    if s is None:  # not rank 0: rank 0 reports
+        return 0
     _print_summary(s)
     print(f"\nrun directory: {args.out}")
     return 0
@@ -106,7 +125,9 @@ def cmd_bench(args) -> int:
         s = bench_attacks(dataset=args.dataset or "imagenet-samples", model=args.model or "efficientnet-lite0",
                           out=args.out, limit=args.limit, batch_size=args.batch_size,
                           perc_al_iterations=args.perc_al_iterations, learned=not args.no_learned,
-                          quick=args.quick, progress=not args.quiet)
+                          quick=args.quick, progress=not args.quiet, engine=make_cli_engine(args))
+        if s is None:  # not rank 0: rank 0 reports
+            return 0
     elif args.bench == "onestep":
         from ..runs.bench_onestep import bench_onestep
 
@@ -154,7 +175,9 @@ def cmd_fairness_study(args) -> int:
     s = fairness_study(dataset=args.dataset, out=args.out, models=args.models, dro_size=args.dro_size,
                        covariates=args.covariates, size=args.size, seed=args.seed, t1=args.t1, t2=args.t2,
                        lr=args.lr, kmeans=not args.no_kmeans, min_count=args.min_count, pgd_eps=args.pgd_eps,
-                       progress=not args.quiet)
+                       progress=not args.quiet, engine=make_cli_engine(args))
+    if s is None:  # not rank 0: rank 0 reports
+        return 0
     pre = s["pretrained"]
     if s["simulation"]:
         print(s["note"])
@@ -196,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--out", required=True, help="run directory (re-run the same command to resume)")
     pa.add_argument("--no-learned", action="store_true", help="skip LPIPS/DISTS even if their weights exist")
     pa.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_engine_args(pa)
     pa.set_defaults(func=cmd_attack)
 
     pb = sub.add_parser("bench", help="the paper's benchmarks: attacks | onestep | ablation")
@@ -212,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
     pb.add_argument("--no-learned", action="store_true")
     pb.add_argument("--quiet", action="store_true")
+    add_engine_args(pb)
     pb.set_defaults(func=cmd_bench)
 
     pf = sub.add_parser(
@@ -235,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--seed", type=int, default=0)
     pf.add_argument("--out", help="run directory (re-run the same command to resume)")
     pf.add_argument("--quiet", action="store_true")
+    add_engine_args(pf)
     pf.set_defaults(func=cmd_fairness_study)
     fsub = pf.add_subparsers(dest="fairness_command", required=False)
     pt = fsub.add_parser("test", help="GLS slope F-test per accuracy column of a table (and the family t-test)")

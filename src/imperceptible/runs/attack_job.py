@@ -11,22 +11,28 @@ from ..evaluate.evaluator import Evaluator
 from ..models import get as get_model
 from .attack_run import run_attack
 from .bench_attacks import make_report
+from .engine import Engine
 from .rundir import RunDir
 from .summary import summarize
 
 
 def attack_job(*, dataset: str, model: str, attack: str, out: str | Path, options: dict | None = None,
-               limit: int | None = None, batch_size: int = 8, learned: bool = True, progress: bool = True) -> dict:
+               limit: int | None = None, batch_size: int = 8, learned: bool = True, progress: bool = True,
+               engine: Engine | None = None) -> dict | None:
+    engine = engine or Engine()
     atk = get_attack(attack, **(options or {}))
     run = RunDir(out)
     ds = load_dataset(dataset, limit=limit)
-    net = get_model(model, progress=progress)
+    net = get_model(model, progress=progress and engine.is_main).to(engine.device)
     method = label(atk)
-    run.write_config({"job": "attack", "dataset": dataset, "model": model, "attack": attack, "method": method,
-                      "options": options or {}, "params": atk.params(), "limit": limit, "batch_size": batch_size,
-                      "n_images": len(ds)})
+    if engine.is_main:
+        run.write_config({"engine": engine.describe(), "job": "attack", "dataset": dataset, "model": model, "attack": attack, "method": method,
+                          "options": options or {}, "params": atk.params(), "limit": limit,
+                          "batch_size": batch_size, "n_images": len(ds)})
     evaluator = Evaluator(learned=learned, ssim_kernel=11 if min(ds.images.shape[-2:]) >= 11 else 7)
-    run_attack(run, method, atk, net, ds, evaluator, batch_size=batch_size, progress=progress)
+    run_attack(run, method, atk, net, ds, evaluator, batch_size=batch_size, progress=progress, engine=engine)
+    if not engine.is_main:
+        return None
     summary = summarize(run.store, [method], unavailable=evaluator.unavailable)  # no PGD-L2 here: ratio null
     summary.update(dataset=dataset, model=model, n_images=len(ds),
                    defenses={"jpeg": "Pillow JPEG at quality 90/75/50", "bits": "ART-style bit depth 6/5/4"},

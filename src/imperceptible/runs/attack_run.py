@@ -1,34 +1,68 @@
-"""Run one attack over a dataset into a run directory, batch by batch, resumably."""
+"""Run one attack over a dataset into a run directory, batch by batch, resumably, sharded over the
+engine's processes.
+
+Sharding is by whole batches: every rank reads which samples are done, waits for the others (so no one
+writes before all have read), forms the same batches a single process would, and attacks batches
+``rank, rank + world, ...``. Per-sample results are therefore the same as a one-process run's; each rank
+commits its own batches to the one SQLite store (one transaction per batch), so a killed run keeps every
+finished batch of every rank."""
 
 from __future__ import annotations
 
 import time
 
+import torch
+
 from tqdm.auto import tqdm
 
-from ..attacks.base import Attack
+from ..attacks.base import Attack, AttackResult, margin
 from ..data.base import ImageDataset
 from ..evaluate.evaluator import Evaluator
+from .engine import Engine
 from .rundir import RunDir
 
 
+@torch.no_grad()
+def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult, confidence: float) -> AttackResult:
+    """Re-judge an attack run under mixed precision in float32: success, margins and ``reached`` are
+    what a full-precision model says about the returned images."""
+    m = margin(model(res.adv.float()), y).cpu()
+    mc = margin(model(x.float()), y).cpu()
+    res.margin, res.success, res.reached = m, m > 0, m > confidence
+    res.clean_margin, res.clean_correct = mc, mc <= 0
+    mf = margin(model(res.adv_float.float()), y).cpu()
+    res.margin_float, res.success_float = mf, mf > 0
+    return res
+
+
 def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset, evaluator: Evaluator, *,
-               batch_size: int = 8, progress: bool = True, save_images: bool = True) -> int:
-    """Attack every sample of ``ds`` not yet in the store under ``method``; returns how many were run."""
+               batch_size: int = 8, progress: bool = True, save_images: bool = True,
+               engine: Engine | None = None) -> int:
+    """Attack every sample of ``ds`` not yet in the store under ``method`` (this rank's share of the
+    batches); returns how many this rank ran."""
+    engine = engine or Engine()
     done = run.store.done(method)
+    engine.barrier()  # everyone has read the store before anyone writes to it
     todo = [i for i, sid in enumerate(ds.ids) if sid not in done]
-    if save_images:
-        new = [i for i, sid in enumerate(ds.ids) if not run.image_path("original", sid).is_file()]
-        if new:
-            run.save_images("original", [ds.ids[i] for i in new], ds.images[new])
-    bar = tqdm(total=len(ds), initial=len(ds) - len(todo), desc=method, disable=not progress, unit="img")
-    for s in range(0, len(todo), batch_size):
-        idx = todo[s : s + batch_size]
-        x, y = ds.images[idx], ds.labels[idx]
+    batches = engine.shard([todo[s : s + batch_size] for s in range(0, len(todo), batch_size)])
+    mine = sum(len(b) for b in batches)
+    bar = tqdm(total=mine, desc=method + (f" [rank {engine.rank}/{engine.world_size}]" if engine.world_size > 1 else ""),
+               disable=not progress or not engine.is_main, unit="img")
+    dev = engine.device
+    for idx in batches:
+        ids = [ds.ids[i] for i in idx]
+        x, y = ds.images[idx].to(dev), ds.labels[idx].to(dev)
+        if save_images:
+            new = [j for j, sid in enumerate(ids) if not run.image_path("original", sid).is_file()]
+            if new:
+                run.save_images("original", [ids[j] for j in new], ds.images[idx][new])
         t0 = time.perf_counter()
-        res = attack(model, x, y)
+        with engine.autocast():
+            res = attack(model, x, y)
+        if engine.mixed_precision:
+            res = verify_full_precision(model, x, y, res, attack.confidence)
         attack_time = time.perf_counter() - t0
-        metrics = evaluator(model, x, y, res, ids=[ds.ids[i] for i in idx])
+        metrics = evaluator(model, x, y, res, ids=ids)
         rows = []
         for j, i in enumerate(idx):
             rows.append({
@@ -41,8 +75,9 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
                 "metrics": {k: float(v[j]) for k, v in metrics.items()},
             })
         if save_images:
-            run.save_images(method, [ds.ids[i] for i in idx], res.adv)
+            run.save_images(method, ids, res.adv)
         run.store.put_many(method, rows)
         bar.update(len(idx))
     bar.close()
-    return len(todo)
+    engine.barrier()  # the store holds every rank's rows before anyone summarises
+    return mine

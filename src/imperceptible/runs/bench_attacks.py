@@ -13,6 +13,7 @@ from ..evaluate.evaluator import DEFENSES, Evaluator
 from ..evaluate.saliency import spectral_residual_saliency
 from ..models import get as get_model
 from .attack_run import run_attack
+from .engine import Engine
 from .grids import image_grid
 from .plots import distance_plot, defense_plot
 from .report import write_report
@@ -43,18 +44,24 @@ def default_attacks(*, perc_al_iterations: int = 100, quick: bool = False) -> li
 def bench_attacks(*, dataset: str = "imagenet-samples", model: str = "efficientnet-lite0", out: str | Path,
                   limit: int | None = None, batch_size: int = 8, perc_al_iterations: int = 100,
                   learned: bool = True, quick: bool = False, progress: bool = True, n_grids: int = 3,
-                  attacks: list | None = None) -> dict:
+                  attacks: list | None = None, engine: Engine | None = None) -> dict | None:
+    """Every method on the same images; ``engine`` shards the images over processes (the summary and
+    report are written by rank 0, which returns the summary; other ranks return ``None``)."""
+    engine = engine or Engine()
     run = RunDir(out)
     ds = load_dataset(dataset, limit=limit)
-    net = get_model(model, progress=progress)
+    net = get_model(model, progress=progress and engine.is_main).to(engine.device)
     atks = attacks if attacks is not None else default_attacks(perc_al_iterations=perc_al_iterations, quick=quick)
     methods = [label(a) for a in atks]
-    run.write_config({"job": "bench attacks", "dataset": dataset, "model": model, "limit": limit,
-                      "batch_size": batch_size, "n_images": len(ds),
-                      "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in zip(methods, atks)}})
+    if engine.is_main:
+        run.write_config({"engine": engine.describe(), "job": "bench attacks", "dataset": dataset, "model": model, "limit": limit,
+                          "batch_size": batch_size, "n_images": len(ds),
+                          "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in zip(methods, atks)}})
     evaluator = Evaluator(learned=learned, ssim_kernel=11 if min(ds.images.shape[-2:]) >= 11 else 7)
     for m, a in zip(methods, atks):
-        run_attack(run, m, a, net, ds, evaluator, batch_size=batch_size, progress=progress)
+        run_attack(run, m, a, net, ds, evaluator, batch_size=batch_size, progress=progress, engine=engine)
+    if not engine.is_main:
+        return None
     summary = summarize(run.store, methods, unavailable=evaluator.unavailable)
     summary.update(dataset=dataset, model=model, n_images=len(ds),
                    defenses={"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",

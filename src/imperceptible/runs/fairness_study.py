@@ -38,6 +38,7 @@ from ..models.training import train_classifier
 from ..models.wrapper import ImageClassifier
 from ..validation import check_int, check_option
 from .fairness_plots import regression_plot, slopes_plot
+from .engine import Engine
 from .report import table_html, write_report
 from .rundir import RunDir
 
@@ -126,8 +127,13 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
                    covariates: str | None = None, size: int = 30000, seed: int = 0, pretrain_epochs: int = 3,
                    t1: int = 3, t2: int = 3, lr: float = 0.1, batch_size: int = 64, kmeans: bool = True,
                    per_cluster: int = 5, min_count: int = 50, pgd_eps: float = 2.0,
-                   attacks: dict[str, Attack] | None = None, progress: bool = True) -> dict:
-    """Run (or resume) the whole study into ``out``; returns the summary. See the module docstring."""
+                   attacks: dict[str, Attack] | None = None, progress: bool = True,
+                   engine: Engine | None = None) -> dict | None:
+    """Run (or resume) the whole study into ``out``; returns the summary (on rank 0; other ranks return
+    ``None``). See the module docstring. With an ``engine`` of several processes, the K models of each
+    family are spread over the ranks (rank ``r`` trains seeds ``r + 1, r + 1 + world, ...``); the
+    pre-training and Algorithm 2 run on rank 0 while the others wait."""
+    engine = engine or Engine()
     check_int("models", models, minimum=2)
     check_int("dro_size", dro_size, minimum=10)
     run = RunDir(out)
@@ -143,12 +149,13 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
               "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()},
               "min_count": min_count, "covariates": covariates, "n_train": len(splits.train),
               "n_test": len(splits.test)}
-    run.write_config(config)
+    if engine.is_main:
+        run.write_config({**config, "engine": engine.describe()})
     mdir = run.path / "models"
 
     # 1. the pre-trained model
     pre = _read(run.path / "pretrain.json")
-    if pre is None:
+    if pre is None and engine.is_main:
         t0 = time.perf_counter()
         theta0 = make_model(splits, seed)
         train_classifier(theta0.net, splits.train.images, splits.train.labels, epochs=pretrain_epochs, lr=1e-3,
@@ -156,6 +163,8 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
         atomic_save(theta0.net.state_dict(), mdir / "theta0.pt")
         pre = _write(run, "pretrain.json", {**evaluate(theta0, splits, min_count=min_count),
                                             "time_s": time.perf_counter() - t0})
+    engine.barrier()
+    pre = pre or _read(run.path / "pretrain.json")
     theta0 = _load_model(splits, mdir / "theta0.pt")
 
     # 2. Algorithm 2 per family, on the same training subset
@@ -166,7 +175,7 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
     for fam, attack in families.items():
         rel = f"algorithm2/{fam}.json"
         done = _read(run.path / rel)
-        if done is None:
+        if done is None and engine.is_main:
             t0 = time.perf_counter()
             cache = KMeansCache(xs, ys, per_cluster=per_cluster, random_state=seed) if kmeans else None
             model = copy.deepcopy(theta0)
@@ -182,23 +191,25 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
                                      "time_s": time.perf_counter() - t0})
             (run.path / "algorithm2" / f"{fam}.checkpoint.pt").unlink(missing_ok=True)
         alg2[fam] = done
+    engine.barrier()
+    alg2 = {fam: _read(run.path / f"algorithm2/{fam}.json") for fam in families}
 
-    # 3. Algorithm 3: K models per family
-    results: dict[str, list[dict]] = {}
+    # 3. Algorithm 3: K models per family, the seeds spread over the ranks
     for fam in families:
         data = WeightedDataset.load(run.path / "algorithm2" / f"{fam}.dataset.pt")
-        results[fam] = []
-        for k in tqdm(range(1, models + 1), desc=f"Algorithm 3 ({fam})", disable=not progress, unit="model"):
-            rel = f"algorithm3/{fam}/seed_{k}.json"
-            r = _read(run.path / rel)
-            if r is None:
+        seeds = engine.shard(list(range(1, models + 1)))
+        for k in tqdm(seeds, desc=f"Algorithm 3 ({fam})", disable=not progress or not engine.is_main, unit="model"):
+            if not (run.path / f"algorithm3/{fam}/seed_{k}.json").is_file():
                 t0 = time.perf_counter()
                 m = sample_model(theta0, data, lr=lr, epochs=t2, batch_size=batch_size, seed=k)
                 atomic_save(m.net.state_dict(), mdir / fam / f"seed_{k}.pt")
-                r = _write(run, rel, {"seed": k, **evaluate(m, splits, min_count=min_count),
-                                      "time_s": time.perf_counter() - t0})
-            results[fam].append(r)
-
+                _write(run, f"algorithm3/{fam}/seed_{k}.json", {"seed": k, **evaluate(m, splits, min_count=min_count),
+                                                                "time_s": time.perf_counter() - t0})
+    engine.barrier()
+    if not engine.is_main:
+        return None
+    results = {fam: [_read(run.path / f"algorithm3/{fam}/seed_{k}.json") for k in range(1, models + 1)]
+               for fam in families}
     return _finish(run, splits, config, pre, alg2, results, families=list(families))
 
 

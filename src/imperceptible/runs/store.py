@@ -9,23 +9,39 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 CORE = ("success", "success_float", "reached", "clean_correct", "steps", "margin", "margin_float",
         "clean_margin", "time_s", "forwards")
 
 
+def _retry_locked(fn, wait_s: float = 120.0):
+    """Run ``fn``, retrying while another process holds the database (switching to WAL mode takes an
+    exclusive lock that SQLite's busy timeout does not wait for when processes open the file at once)."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.01
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
+
+
 class ResultStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(self.path)
-        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con = sqlite3.connect(self.path, timeout=120)  # several ranks may write at once
         cols = ", ".join(f"{c} REAL" for c in CORE)
-        self._con.execute(
+        _retry_locked(lambda: self._con.execute("PRAGMA journal_mode=WAL"))
+        _retry_locked(lambda: self._con.execute(
             f"CREATE TABLE IF NOT EXISTS results (id TEXT NOT NULL, method TEXT NOT NULL, label INTEGER, "
             f"{cols}, metrics TEXT, PRIMARY KEY (id, method))"
-        )
+        ))
         self._con.commit()
 
     def close(self) -> None:

@@ -1,0 +1,157 @@
+"""Scale-out with Lightning Fabric: 2 CPU processes (gloo) give the same per-sample results and the same
+sampled models as one process, a killed run resumes without losing anything, and bf16 autocast does not
+change attack success on the CPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    """The real command, in a fresh interpreter (Fabric's launcher re-runs it for rank 1)."""
+    return subprocess.run([sys.executable, "-m", "imperceptible", *args], env=ENV, capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def rows(run: Path) -> dict:
+    """Per-sample results, without the wall-clock columns."""
+    con = sqlite3.connect(run / "results.sqlite")
+    cur = con.execute("SELECT * FROM results")
+    names = [d[0] for d in cur.description]
+    out = {}
+    for r in cur:
+        d = dict(zip(names, r))
+        d.pop("time_s")
+        out[(d.pop("id"), d.pop("method"))] = d
+    con.close()
+    return out
+
+
+ATTACK = ["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "human-perc-ot", "--batch-size", "8",
+          "--no-learned", "--quiet", "--accelerator", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def single_process_run(mnist_cnn, tmp_path_factory):
+    """One process, one thread: the reference (the mnist-cnn fixture has cached the model first)."""
+    out = tmp_path_factory.mktemp("one") / "run"
+    r = cli(*ATTACK, "--limit", "96", "--out", str(out), "--devices", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_two_processes_give_exactly_the_single_process_results(single_process_run, tmp_path):
+    out = tmp_path / "two"
+    r = cli(*ATTACK, "--limit", "96", "--out", str(out), "--devices", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    one, two = rows(single_process_run), rows(out)
+    assert len(one) == 96 and one.keys() == two.keys()  # no loss, no duplicates
+    assert one == two
+    cfg = (out / "config.json").read_text()
+    assert '"world_size": 2' in cfg and '"backend": "gloo"' in cfg
+    assert sorted(p.name for p in (out / "images" / "human-perc-ot").iterdir()) == \
+        sorted(p.name for p in (single_process_run / "images" / "human-perc-ot").iterdir())
+
+
+def test_killed_two_process_run_resumes_without_loss(single_process_run, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "imperceptible", *ATTACK, "--limit", "96", "--out", str(out), "--devices", "2"]
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = out / "results.sqlite"
+    deadline = time.time() + 300
+    n = 0
+    while time.time() < deadline and p.poll() is None:
+        if db.is_file():
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    n = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= 16:
+                break
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGKILL)  # both ranks, mid-run
+    p.wait()
+    kept = rows(out)
+    assert 16 <= len(kept) < 96, f"the kill should land mid-run, found {len(kept)} rows"
+    r = cli(*ATTACK, "--limit", "96", "--out", str(out), "--devices", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    final, ref = rows(out), rows(single_process_run)
+    assert final == ref
+    assert all(final[k] == v for k, v in kept.items())  # what was finished before the kill is untouched
+
+
+def test_sampled_models_are_the_same_as_one_by_one(tmp_path, mnist_cnn):
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from imperceptible.data import load
+    from imperceptible.dro import WeightedDataset, sample_model
+    from imperceptible.data.grouped import grouped_splits
+    from imperceptible.runs.fairness_study import _load_model
+
+    d = load("mnist", split="train", limit=240)
+    root = tmp_path / "data"
+    root.mkdir()
+    recs = []
+    for i in range(len(d)):
+        Image.fromarray((d.images[i, 0].numpy() * 255).round().astype(np.uint8)).save(root / f"{i}.png")
+        recs.append({"file": f"{i}.png", "label": int(d.labels[i]), "group": f"g{i % 4}"})
+    pd.DataFrame(recs).to_csv(root / "labels.csv", index=False)
+    pd.DataFrame({"group": [f"g{i}" for i in range(4)], "covariate": [7.0, 8.0, 9.0, 10.0]}).to_csv(
+        root / "cov.csv", index=False)
+    out = tmp_path / "study"
+    r = cli("fairness", "--dataset", f"folder:{root}", "--covariates", str(root / "cov.csv"), "--models", "4",
+            "--dro-size", "32", "--t1", "1", "--t2", "1", "--min-count", "5", "--quiet", "--accelerator", "cpu",
+            "--devices", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "H0: mean beta(human-perc-ot)" in r.stdout
+    splits = grouped_splits(f"folder:{root}", covariates=root / "cov.csv")
+    theta0 = _load_model(splits, out / "models" / "theta0.pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for fam in ("human-perc-ot", "pgd-l2"):
+            data = WeightedDataset.load(out / "algorithm2" / f"{fam}.dataset.pt")
+            for k in (1, 2, 3, 4):  # seeds 1, 3 ran on rank 0 and 2, 4 on rank 1
+                ref = sample_model(theta0, data, epochs=1, seed=k).net.state_dict()
+                got = torch.load(out / "models" / fam / f"seed_{k}.pt", weights_only=True)
+                assert all(torch.equal(ref[n], got[n]) for n in ref), (fam, k)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_bf16_autocast_does_not_change_attack_success(mnist_cnn, mnist_correct, tmp_path):
+    from imperceptible.attacks import HumanPercOT
+    from imperceptible.data.base import ImageDataset
+    from imperceptible.evaluate.evaluator import Evaluator
+    from imperceptible.runs.attack_run import run_attack
+    from imperceptible.runs.engine import EngineConfig, make_engine
+    from imperceptible.runs.rundir import RunDir
+
+    x, y = mnist_correct
+    ds = ImageDataset("mnist", x, y, [f"m{i}" for i in range(len(y))], 10)
+    success, margins = {}, {}
+    for prec in ("32-true", "bf16-mixed"):
+        run = RunDir(tmp_path / prec)
+        engine = make_engine(EngineConfig(precision=prec))
+        run_attack(run, "hpo", HumanPercOT(), mnist_cnn, ds, Evaluator(learned=False, saliency=None, ssim_kernel=7),
+                   batch_size=16, progress=False, engine=engine)
+        success[prec] = {r["id"]: bool(r["success"]) for r in run.store.rows("hpo")}
+        margins[prec] = [r["margin_float"] for r in run.store.rows("hpo")]
+    assert len(success["32-true"]) == len(y) >= 50
+    assert success["bf16-mixed"] == success["32-true"]
+    assert all(success["32-true"].values())
+    assert margins["bf16-mixed"] != margins["32-true"]  # autocast did engage: the iterates differ
