@@ -4,6 +4,7 @@ change attack success on the CPU."""
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import sqlite3
@@ -92,7 +93,7 @@ def test_killed_two_process_run_resumes_without_loss(single_process_run, tmp_pat
     assert all(final[k] == v for k, v in kept.items())  # what was finished before the kill is untouched
 
 
-def test_sampled_models_are_the_same_as_one_by_one(tmp_path, mnist_cnn):
+def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, mnist_cnn):
     import numpy as np
     import pandas as pd
     from PIL import Image
@@ -123,6 +124,23 @@ def test_sampled_models_are_the_same_as_one_by_one(tmp_path, mnist_cnn):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        # Algorithm 2 ran data-parallel: the same draws, weights and origins as one process (the steps
+        # differ by the ranks' own dropout masks; test_data_parallel_algorithm2_equals_one_process checks
+        # the steps on a dropout-free network)
+        from imperceptible.dro import KMeansCache, build_adversarial_dataset
+        from imperceptible.runs.fairness_study import default_family_attacks
+
+        g = torch.Generator().manual_seed(0)
+        sub = torch.randperm(len(splits.train), generator=g)[:32].sort().values
+        xs, ys = splits.train.images[sub], splits.train.labels[sub]
+        for fam, attack in default_family_attacks().items():
+            one, one_model = build_adversarial_dataset(
+                copy.deepcopy(theta0), xs, ys, attack, epochs=1, cache=KMeansCache(xs, ys, random_state=0),
+                progress=False)
+            two = WeightedDataset.load(out / "algorithm2" / f"{fam}.dataset.pt")
+            for f in ("y", "weight", "adversarial", "origin"):
+                assert torch.equal(getattr(one, f), getattr(two, f)), (fam, f)
+            assert len(two) == 2 * 32
         for fam in ("human-perc-ot", "pgd-l2"):
             data = WeightedDataset.load(out / "algorithm2" / f"{fam}.dataset.pt")
             for k in (1, 2, 3, 4):  # seeds 1, 3 ran on rank 0 and 2, 4 on rank 1
@@ -133,12 +151,45 @@ def test_sampled_models_are_the_same_as_one_by_one(tmp_path, mnist_cnn):
         torch.set_num_threads(threads)
 
 
+def test_data_parallel_algorithm2_equals_one_process(tmp_path, mnist_cnn):
+    script = Path(__file__).parent / "scripts" / "alg2_ddp.py"
+    r = subprocess.run([sys.executable, str(script), str(tmp_path)], env=ENV, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sys.path.insert(0, str(script.parent))
+    try:
+        from alg2_ddp import problem
+    finally:
+        sys.path.pop(0)
+    from imperceptible.dro import KMeansCache, WeightedDataset, build_adversarial_dataset
+
+    model, x, y, attack = problem()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one, one_model = build_adversarial_dataset(copy.deepcopy(model), x, y, attack, epochs=2, batch_size=16,
+                                                   lr=0.05, cache=KMeansCache(x, y, random_state=0), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    two = WeightedDataset.load(tmp_path / "D.pt")
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert len(two) == 3 * 64
+    for f in ("y", "weight", "adversarial", "origin"):
+        assert torch.equal(getattr(one, f), getattr(two, f)), f
+    assert saved["checksums"][0] == saved["checksums"][1]  # both ranks hold the same D
+    for n, p in one_model.net.state_dict().items():  # the same SGD steps, up to float summation order
+        assert torch.allclose(p, saved["model"][n], atol=1e-5, rtol=1e-4), n
+    same = (one.x == two.x).flatten(1).all(1).float().mean()
+    assert same >= 0.95, float(same)  # an attack may stop one step apart on a float tie
+    assert one.cached.any() and (one.cached == two.cached).float().mean() >= 0.95  # the k-means cache, shared
+
+
 def test_bf16_autocast_does_not_change_attack_success(mnist_cnn, mnist_correct, tmp_path):
     from imperceptible.attacks import HumanPercOT
     from imperceptible.data.base import ImageDataset
     from imperceptible.evaluate.evaluator import Evaluator
     from imperceptible.runs.attack_run import run_attack
-    from imperceptible.runs.engine import EngineConfig, make_engine
+    from imperceptible.engine import EngineConfig, make_engine
     from imperceptible.runs.rundir import RunDir
 
     x, y = mnist_correct

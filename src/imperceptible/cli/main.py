@@ -42,7 +42,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def make_cli_engine(args):
-    from ..runs.engine import EngineConfig, make_engine
+    from ..engine import EngineConfig, make_engine
 
     return make_engine(EngineConfig(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
                                     strategy=args.strategy, precision=args.precision))

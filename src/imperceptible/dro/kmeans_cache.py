@@ -43,22 +43,29 @@ class KMeansCache:
         return self.centre_of[index] == index
 
     @torch.no_grad()
-    def try_cached(self, model, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For each sample (not a centre) whose centre has a perturbation, try it: returns (images, fooled)."""
+    def try_cached(self, model, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                   count: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each sample (not a centre) whose centre has a perturbation, try it: returns (images, fooled).
+        ``count=False`` leaves the counters to the caller (:meth:`count`), e.g. after gathering ranks."""
         out = x.clone()
         centre = self.centre_of[index]
         usable = (centre != index) & torch.tensor([int(c) in self.delta for c in centre], dtype=torch.bool)
         fooled = torch.zeros(x.shape[0], dtype=torch.bool)
         if usable.any():
-            cand = torch.stack([quantize_8bit(x[j] + self.delta[int(centre[j])])
+            cand = torch.stack([quantize_8bit(x[j] + self.delta[int(centre[j])].to(x.device))
                                 for j in torch.nonzero(usable).squeeze(1).tolist()])
-            ok = margin(model(cand), y[usable]) > 0
+            ok = (margin(model(cand), y[usable]) > 0).cpu()
             pos = torch.nonzero(usable).squeeze(1)
             out[pos[ok]] = cand[ok]
             fooled[pos[ok]] = True
+        if count:
+            self.count(fooled)
+        return out, fooled
+
+    def count(self, fooled: torch.Tensor) -> None:
+        """Add a batch's outcomes: ``True`` = the centre's perturbation was used (an attack call saved)."""
         self.hits += int(fooled.sum())
         self.misses += int((~fooled).sum())
-        return out, fooled
 
     def update(self, index: torch.Tensor, x: torch.Tensor, adv: torch.Tensor) -> None:
         """Store the perturbations of the centres among ``index``."""

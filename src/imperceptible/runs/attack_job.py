@@ -11,7 +11,7 @@ from ..evaluate.evaluator import Evaluator
 from ..models import get as get_model
 from .attack_run import run_attack
 from .bench_attacks import make_report
-from .engine import Engine
+from ..engine import Engine
 from .rundir import RunDir
 from .summary import summarize
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..attacks.base import Attack, AttackResult, margin
 from ..data.base import ImageDataset
 from ..evaluate.evaluator import Evaluator
-from .engine import Engine
+from ..engine import Engine
 from .rundir import RunDir
 
 

@@ -13,7 +13,7 @@ from ..evaluate.evaluator import DEFENSES, Evaluator
 from ..evaluate.saliency import spectral_residual_saliency
 from ..models import get as get_model
 from .attack_run import run_attack
-from .engine import Engine
+from ..engine import Engine
 from .grids import image_grid
 from .plots import distance_plot, defense_plot
 from .report import write_report

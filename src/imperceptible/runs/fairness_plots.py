@@ -61,10 +61,10 @@ def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *, t_te
     ax.set_xlabel("beta: GLS slope of group accuracy on the covariate")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    title = "Slopes of the DRO-trained model families"
+    title = "Slopes of the DRO-trained model families" + (SIM if simulation else "")
     if t_test:
         title += f"\none-sided t-test, H1: mean beta({fams[0]}) < mean beta({fams[1]}): t = {t_test['t']:.2f}, p = {t_test['p']:.3g}"
-    ax.set_title(title + (SIM if simulation else ""), fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

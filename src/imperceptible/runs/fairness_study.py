@@ -38,7 +38,7 @@ from ..models.training import train_classifier
 from ..models.wrapper import ImageClassifier
 from ..validation import check_int, check_option
 from .fairness_plots import regression_plot, slopes_plot
-from .engine import Engine
+from ..engine import Engine
 from .report import table_html, write_report
 from .rundir import RunDir
 
@@ -130,9 +130,9 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
                    attacks: dict[str, Attack] | None = None, progress: bool = True,
                    engine: Engine | None = None) -> dict | None:
     """Run (or resume) the whole study into ``out``; returns the summary (on rank 0; other ranks return
-    ``None``). See the module docstring. With an ``engine`` of several processes, the K models of each
-    family are spread over the ranks (rank ``r`` trains seeds ``r + 1, r + 1 + world, ...``); the
-    pre-training and Algorithm 2 run on rank 0 while the others wait."""
+    ``None``). See the module docstring. With an ``engine`` of several processes, Algorithm 2 runs
+    data-parallel and the K models of each family are spread over the ranks (rank ``r`` trains seeds
+    ``r + 1, r + 1 + world, ...``); the (short) pre-training runs on rank 0 while the others wait."""
     engine = engine or Engine()
     check_int("models", models, minimum=2)
     check_int("dro_size", dro_size, minimum=10)
@@ -171,27 +171,26 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
     g = torch.Generator().manual_seed(seed)
     sub = torch.randperm(len(splits.train), generator=g)[: min(dro_size, len(splits.train))].sort().values
     xs, ys = splits.train.images[sub], splits.train.labels[sub]
-    alg2: dict[str, dict] = {}
     for fam, attack in families.items():
         rel = f"algorithm2/{fam}.json"
-        done = _read(run.path / rel)
-        if done is None and engine.is_main:
+        if _read(run.path / rel) is None:  # every rank takes part (data-parallel); rank 0 writes
             t0 = time.perf_counter()
             cache = KMeansCache(xs, ys, per_cluster=per_cluster, random_state=seed) if kmeans else None
-            model = copy.deepcopy(theta0)
+            model = copy.deepcopy(theta0).to(engine.device)
             data, model = build_adversarial_dataset(model, xs, ys, attack, lr=lr, epochs=t1, batch_size=batch_size,
-                                                    seed=seed, cache=cache, progress=progress,
+                                                    seed=seed, cache=cache, progress=progress, engine=engine,
                                                     checkpoint=run.path / "algorithm2" / f"{fam}.checkpoint.pt")
-            data.save(run.path / "algorithm2" / f"{fam}.dataset.pt")
-            atomic_save(model.net.state_dict(), mdir / fam / "algorithm2.pt")
-            done = _write(run, rel, {"rows": len(data), "adversarial_rows": int(data.adversarial.sum()),
-                                     "kmeans": cache.stats() if cache else None,
-                                     "perturbation": cache_quality(data),
-                                     "model": evaluate(model, splits, min_count=min_count),
-                                     "time_s": time.perf_counter() - t0})
-            (run.path / "algorithm2" / f"{fam}.checkpoint.pt").unlink(missing_ok=True)
-        alg2[fam] = done
-    engine.barrier()
+            if engine.is_main:
+                model = model.cpu()
+                data.save(run.path / "algorithm2" / f"{fam}.dataset.pt")
+                atomic_save(model.net.state_dict(), mdir / fam / "algorithm2.pt")
+                _write(run, rel, {"rows": len(data), "adversarial_rows": int(data.adversarial.sum()),
+                                  "kmeans": cache.stats() if cache else None,
+                                  "perturbation": cache_quality(data),
+                                  "model": evaluate(model, splits, min_count=min_count),
+                                  "time_s": time.perf_counter() - t0, "processes": engine.world_size})
+                (run.path / "algorithm2" / f"{fam}.checkpoint.pt").unlink(missing_ok=True)
+            engine.barrier()
     alg2 = {fam: _read(run.path / f"algorithm2/{fam}.json") for fam in families}
 
     # 3. Algorithm 3: K models per family, the seeds spread over the ranks
@@ -201,7 +200,8 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
         for k in tqdm(seeds, desc=f"Algorithm 3 ({fam})", disable=not progress or not engine.is_main, unit="model"):
             if not (run.path / f"algorithm3/{fam}/seed_{k}.json").is_file():
                 t0 = time.perf_counter()
-                m = sample_model(theta0, data, lr=lr, epochs=t2, batch_size=batch_size, seed=k)
+                m = sample_model(theta0, data, lr=lr, epochs=t2, batch_size=batch_size, seed=k,
+                                 device=engine.device).cpu()
                 atomic_save(m.net.state_dict(), mdir / fam / f"seed_{k}.pt")
                 _write(run, f"algorithm3/{fam}/seed_{k}.json", {"seed": k, **evaluate(m, splits, min_count=min_count),
                                                                 "time_s": time.perf_counter() - t0})
@@ -276,7 +276,7 @@ def write_study_report(run: RunDir, summary: dict, plots: list[Path]) -> Path:
         rows[f"{f}: Algorithm 3, K = {s['k']} (means)"] = {
             "beta": s["beta_mean"], "beta_sd": s["beta_sd"], "sig": s["significant_share"],
             "accuracy": s["accuracy_mean"], "dis": s["accuracy_marker_disagrees_mean"]}
-    cols = [("beta", "slope beta", 4), ("beta_sd", "sd of beta", 4), ("F", "F", 2), ("p", "p", 4),
+    cols = [("beta", "slope beta", 4), ("beta_sd", "sd of beta", 4), ("F", "F", 2), ("p", "p", "g"),
             ("sig", "share p < 0.05", "pct"), ("accuracy", "test accuracy", "pct"),
             ("dis", "accuracy, marker disagrees", "pct")]
     dro_rows = {}

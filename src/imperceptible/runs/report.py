@@ -33,6 +33,8 @@ def fmt(v, how) -> str:
         return "<span class='na'>n/a</span>"
     if how == "pct":
         return f"{100 * v:.1f}%"
+    if how == "g":
+        return f"{v:.3g}"
     if how == "x1000":
         return f"{1000 * v:.3f}"
     return f"{v:.{how}f}"

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..validation import check_int, check_option
+from .validation import check_int, check_option
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -89,6 +89,19 @@ class Engine:
     def autocast(self):
         """Fabric's autocast for ``bf16-mixed`` / ``16-mixed``; a no-op in full precision."""
         return self.fabric.autocast() if self.fabric is not None and self.mixed_precision else contextlib.nullcontext()
+
+    def data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` wrapped for data-parallel training (DDP through Fabric; gradients are averaged over
+        the ranks in ``backward``); the module itself when there is one process."""
+        if self.fabric is None or self.world_size == 1:
+            return module
+        return self.fabric.setup_module(module)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        if self.fabric is None:
+            loss.backward()
+        else:
+            self.fabric.backward(loss)
 
     def shard(self, items: list) -> list:
         """This rank's share: items ``rank, rank + world, ...`` (disjoint, together all of them)."""
