@@ -15,6 +15,7 @@ when called from Python); the command line always builds its engine through :fun
 from __future__ import annotations
 
 import contextlib
+import os
 import datetime as _dt
 from dataclasses import asdict, dataclass
 
@@ -118,6 +119,12 @@ def make_engine(config: EngineConfig | None = None) -> Engine:
     from lightning.fabric import Fabric
 
     cfg = config or EngineConfig()
+    if os.environ.get("LT_CLI_USED"):  # started by `fabric run`: its options decide, ours must not clash
+        env = os.environ
+        cfg = EngineConfig(accelerator={"cuda": "gpu"}.get(env.get("LT_ACCELERATOR", "cpu"), env.get("LT_ACCELERATOR", "cpu")),
+                           devices=int(env.get("LT_DEVICES", "1")), num_nodes=int(env.get("LT_NUM_NODES", "1")),
+                           strategy=env.get("LT_STRATEGY", "auto"), precision=env.get("LT_PRECISION", "32-true"))
+        return Engine(Fabric(), cfg)  # the processes exist already; Fabric sets up the process group itself
     strategy = cfg.strategy
     if cfg.devices * cfg.num_nodes > 1 and strategy in ("auto", "ddp"):
         from lightning.fabric.strategies import DDPStrategy

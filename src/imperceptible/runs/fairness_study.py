@@ -216,10 +216,8 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
 def accuracy_table(pre: dict, results: dict[str, list[dict]]) -> pd.DataFrame:
     """``group, covariate, n, accuracy_theta0, accuracy_FAMILY_SEED ...`` (the ``fairness test`` format)."""
     t = pd.DataFrame(pre["groups"]).rename(columns={"accuracy": "accuracy_theta0"})
-    for fam, rs in results.items():
-        for r in rs:
-            t[f"accuracy_{fam}_{r['seed']}"] = r["groups"]["accuracy"]
-    return t
+    cols = {f"accuracy_{fam}_{r['seed']}": r["groups"]["accuracy"] for fam, rs in results.items() for r in rs}
+    return pd.concat([t, pd.DataFrame(cols, index=t.index)], axis=1)
 
 
 def _finish(run: RunDir, splits: GroupedSplits, config: dict, pre: dict, alg2: dict, results: dict,
