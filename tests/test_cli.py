@@ -56,3 +56,11 @@ def test_bad_names_exit_2_with_message(argv, msg, capsys, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_engine_flags_are_refused_where_they_do_not_apply(capsys):
+    from imperceptible.cli.main import MSG_ENGINE_ONLY
+
+    assert main(["bench", "onestep", "--out", "unused", "--devices", "2"]) == 2
+    err = capsys.readouterr().err
+    assert MSG_ENGINE_ONLY.format(bench="onestep", flags="--devices") in err

@@ -118,7 +118,16 @@ def _print_summary(s: dict) -> None:
         print(f"  {k}: not computed ({v.split(':')[0]})")
 
 
+MSG_ENGINE_ONLY = "bench {bench}: expected the default engine (one process, 32-true); {flags} apply to bench attacks"
+
+
 def cmd_bench(args) -> int:
+    if args.bench != "attacks":
+        asked = [f for f, v, d in (("--devices", args.devices, 1), ("--num-nodes", args.num_nodes, 1),
+                                    ("--precision", args.precision, "32-true"), ("--accelerator", args.accelerator, "cpu"),
+                                    ("--strategy", args.strategy, "auto")) if v != d]
+        if asked:
+            raise ImperceptibleError(MSG_ENGINE_ONLY.format(bench=args.bench, flags=", ".join(asked)))
     if args.bench == "attacks":
         from ..runs.bench_attacks import bench_attacks
 

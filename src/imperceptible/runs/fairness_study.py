@@ -306,7 +306,8 @@ def write_study_report(run: RunDir, summary: dict, plots: list[Path]) -> Path:
                  f"df = {t['df']:g}, p = {t['p']:.4g} (K = {t['k_ours']} and {t['k_other']}).</p>")
     times = "".join(f"<tr><th class='m'>{k}</th><td>{v:.1f}</td></tr>" for k, v in summary["stage_times_s"].items())
     extra += ("<h2>Algorithm 2: the adversarial datasets and the k-means cache</h2>" + table_html(dro_rows, dro_cols)
-              + f"<h2>Stage times (s)</h2><table>{times}</table>")
+              + "<h2>Stage times (s; Algorithm 3: the sum of its models' times, over all ranks)</h2>"
+              + f"<table>{times}</table>")
     return write_report(run.path / "report.html", title="imperceptible: fairness study", intro=intro,
                         summary={"methods": rows}, plots=plots, grids=[], notes=notes, extra_html=extra,
                         tables={"Slopes of accuracy on the covariate (Figure 8 analogue)": cols})
