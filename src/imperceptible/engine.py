@@ -15,8 +15,8 @@ when called from Python); the command line always builds its engine through :fun
 from __future__ import annotations
 
 import contextlib
-import os
 import datetime as _dt
+import os
 from dataclasses import asdict, dataclass
 
 import torch

@@ -22,6 +22,7 @@ from .registry import load
 MSG_NO_GROUPS = "{name}: expected a 'group' column in labels.csv for a fairness study, got none"
 MSG_NO_COVARIATES = ("{name}: expected a covariate table (--covariates CSV with columns group,covariate), got none")
 MSG_COVARIATE_COLUMNS = "{path}: expected columns group,covariate, got {got}"
+MSG_NONFINITE_COVARIATE = "{path}: expected finite covariates, got {value!r} for group {group!r}"
 MSG_MISSING_COVARIATE = "covariates: expected a value for every group, got none for {groups}"
 
 
@@ -41,9 +42,11 @@ def read_covariates(path: str | os.PathLike) -> dict[str, float]:
     if not {"group", "covariate"} <= set(t.columns):
         raise TableError(MSG_COVARIATE_COLUMNS.format(path=path, got=",".join(map(str, t.columns))))
     v = pd.to_numeric(t["covariate"], errors="coerce")
-    bad = t.loc[~np.isfinite(v.to_numpy(float)), "group"].tolist()
-    if bad:
-        raise TableError(f"{path}: expected finite covariates, got {t.loc[~np.isfinite(v.to_numpy(float)), 'covariate'].tolist()[0]!r} for group {bad[0]!r}")
+    bad = ~np.isfinite(v.to_numpy(float))
+    if bad.any():
+        row = t[bad].iloc[0]
+        value = row["covariate"].item() if hasattr(row["covariate"], "item") else row["covariate"]
+        raise TableError(MSG_NONFINITE_COVARIATE.format(path=path, value=value, group=row["group"]))
     return dict(zip(t["group"].astype(str), v.astype(float)))
 
 

@@ -32,13 +32,13 @@ from ..costs import get as get_cost
 from ..data.grouped import GroupedSplits, grouped_splits
 from ..dro import KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model
 from ..dro.algorithms import atomic_save
+from ..engine import Engine
 from ..fairness import compare_slopes, group_accuracy, slope_test
 from ..models.small_cnn import cnn_any_size
 from ..models.training import train_classifier
 from ..models.wrapper import ImageClassifier
-from ..validation import check_int, check_option
+from ..validation import check_int
 from .fairness_plots import regression_plot, slopes_plot
-from ..engine import Engine
 from .report import table_html, write_report
 from .rundir import RunDir
 
@@ -89,7 +89,6 @@ def _read(path: Path) -> dict | None:
 
 
 def _write(run: RunDir, rel: str, data: dict) -> dict:
-    (run.path / rel).parent.mkdir(parents=True, exist_ok=True)
     run.write_json(rel, data)
     return data
 

@@ -69,6 +69,7 @@ class RunDir:
 
     def write_json(self, name: str, data: dict) -> Path:
         p = self.path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, default=_json_default))
         tmp.replace(p)
