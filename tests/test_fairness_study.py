@@ -173,6 +173,7 @@ def test_study_cli_on_a_folder_dataset(grouped_folder, tmp_path, capsys):
     for f in ("config.json", "summary.json", "report.html", "accuracy.csv", "plots/regression_theta0.png",
               "plots/slopes.png", "models/theta0.pt", "models/pgd-l2/seed_2.pt", "algorithm2/human-perc-ot.dataset.pt"):
         assert (out / f).is_file(), f
+    assert not (out / "results.sqlite").exists() and not (out / "images").exists()  # no per-sample attack store
     s = json.loads((out / "summary.json").read_text())
     alg2 = s["families"]["human-perc-ot"]["algorithm2"]
     assert alg2["rows"] == 2 * 48 and alg2["kmeans"]["attack_calls_saved"] + alg2["kmeans"]["attack_calls_run"] == 48

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import platform
 import sys
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 
@@ -54,9 +55,13 @@ def safe_name(s: str) -> str:
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        for sub in ("images", "plots"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
-        self.store = ResultStore(self.path / "results.sqlite")
+        (self.path / "plots").mkdir(parents=True, exist_ok=True)
+
+    @cached_property
+    def store(self) -> ResultStore:
+        """The per-sample results store, opened (created) on first use: a run with no per-sample
+        attack results (the fairness study) has no ``results.sqlite``."""
+        return ResultStore(self.path / "results.sqlite")
 
     def write_config(self, config: dict) -> None:
         """Write ``config.json``; on a resume keep the first start time and append the new one."""
