@@ -3,7 +3,7 @@ Fabric (over ``torch.distributed``; gloo on CPUs, NCCL on GPUs).
 
 Why Fabric: it is the paper's own ecosystem (PyTorch), it adds no training loop of its own (our loops
 stay ours: per-sample early stop, weighted sampling), and one object gives the launcher (a subprocess
-per device, or ``torchrun`` / ``fabric run`` / SLURM across nodes), collectives (barrier, broadcast,
+per device, or ``torchrun`` / ``fabric run`` / SLURM across nodes), collectives (barrier,
 all-gather), DDP for data-parallel training and mixed precision (``bf16-mixed``) - so the same code runs
 on a laptop CPU and on 8 GPUs x N nodes. Ray or Dask would add a scheduler we do not need; a home-made
 ``torch.multiprocessing`` pool would re-implement the launcher and the collectives.
@@ -75,9 +75,6 @@ class Engine:
     def barrier(self) -> None:
         if self.fabric is not None and self.world_size > 1:
             self.fabric.barrier()
-
-    def broadcast(self, obj, src: int = 0):
-        return self.fabric.broadcast(obj, src) if self.fabric is not None and self.world_size > 1 else obj
 
     def all_gather_object(self, obj) -> list:
         """Every rank's ``obj``, in rank order, on every rank."""

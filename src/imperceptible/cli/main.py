@@ -31,21 +31,31 @@ def _options(pairs: Sequence[str]) -> dict:
     return out
 
 
+ENGINE_FLAGS = ("accelerator", "devices", "num_nodes", "strategy", "precision")  # EngineConfig's fields
+
+
 def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Fabric's options; their values are checked by :class:`~imperceptible.engine.EngineConfig`."""
     g = p.add_argument_group("scale-out (Lightning Fabric; defaults: one process on the CPU)")
-    g.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu", "cuda", "auto"])
+    g.add_argument("--accelerator", default="cpu", help="cpu (default), gpu, cuda or auto")
     g.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs per node")
     g.add_argument("--num-nodes", type=int, default=1, help="nodes (launch with torchrun / fabric run / SLURM)")
     g.add_argument("--strategy", default="auto", help="Fabric strategy (auto: ddp when more than one process)")
-    g.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"],
-                   help="bf16-mixed: attacks run under autocast; success is re-judged in float32")
+    g.add_argument("--precision", default="32-true",
+                   help="32-true (default), bf16-mixed or 16-mixed: under mixed precision the attacks run in "
+                   "autocast and success is re-judged in float32")
+
+
+def engine_config(args):
+    from ..engine import EngineConfig
+
+    return EngineConfig(**{k: getattr(args, k) for k in ENGINE_FLAGS})
 
 
 def make_cli_engine(args):
-    from ..engine import EngineConfig, make_engine
+    from ..engine import make_engine
 
-    return make_engine(EngineConfig(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
-                                    strategy=args.strategy, precision=args.precision))
+    return make_engine(engine_config(args))
 
 
 def cmd_info(args) -> int:
@@ -123,11 +133,12 @@ MSG_ENGINE_ONLY = "bench {bench}: expected the default engine (one process, 32-t
 
 def cmd_bench(args) -> int:
     if args.bench != "attacks":
-        asked = [f for f, v, d in (("--devices", args.devices, 1), ("--num-nodes", args.num_nodes, 1),
-                                    ("--precision", args.precision, "32-true"), ("--accelerator", args.accelerator, "cpu"),
-                                    ("--strategy", args.strategy, "auto")) if v != d]
-        if asked:
-            raise ImperceptibleError(MSG_ENGINE_ONLY.format(bench=args.bench, flags=", ".join(asked)))
+        from ..engine import EngineConfig
+
+        default, asked = EngineConfig(), engine_config(args)
+        flags = [f"--{k.replace('_', '-')}" for k in ENGINE_FLAGS if getattr(asked, k) != getattr(default, k)]
+        if flags:
+            raise ImperceptibleError(MSG_ENGINE_ONLY.format(bench=args.bench, flags=", ".join(flags)))
     if args.bench == "attacks":
         from ..runs.bench_attacks import bench_attacks
 

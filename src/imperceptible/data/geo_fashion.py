@@ -81,13 +81,8 @@ def paint_markers(x: torch.Tensor, position: np.ndarray) -> torch.Tensor:
     return out
 
 
-def geo_fashion(split: str = "test", *, size: int = 30000, seed: int = 0, root: str | os.PathLike | None = None,
-                q_lo: float = 0.5, q_hi: float = 0.95, year: int = 2007) -> ImageDataset:
-    """The simulated geo benchmark's ``split`` (``train``, ``test`` or ``all``); see the module docstring.
-
-    ``info["covariates"]`` maps each country to its log GDP per capita; ``groups`` holds the countries.
-    """
-    check_option("split", split, ("train", "test", "all"))
+def _build(size: int, seed: int, root, q_lo: float, q_hi: float, year: int) -> tuple[ImageDataset, np.ndarray]:
+    """All ``size`` images with their countries; returns the dataset and the country code of each image."""
     check_int("size", size, minimum=100)
     counts = country_counts(size, year)
     rng = np.random.RandomState(seed)
@@ -109,11 +104,34 @@ def geo_fashion(split: str = "test", *, size: int = 30000, seed: int = 0, root: 
     info = {"simulation": True, "note": SIMULATION_NOTE, "seed": seed, "q_lo": q_lo, "q_hi": q_hi, "year": year,
             "covariate": "log GDP per capita (gapminder)",
             "covariates": dict(zip(names.tolist(), counts["covariate"].astype(float).tolist())),
-            "marker_agrees": agrees.tolist(), "split": split}
+            "marker_agrees": agrees.tolist(), "split": "all"}
     ds = ImageDataset(NAME, x, y, ids, 10, groups=names[country].tolist(), class_names=list(CLASSES), info=info)
-    if split == "all":
-        return ds
-    train, test = stratified_split(country, TEST_FRACTION, seed)
-    sub = ds.subset(np.sort(train if split == "train" else test))
-    sub.info["marker_agrees"] = [info["marker_agrees"][i] for i in np.sort(train if split == "train" else test)]
+    return ds, country
+
+
+def _take(ds: ImageDataset, index: np.ndarray, split: str) -> ImageDataset:
+    """The rows ``index`` of ``ds``, with the per-image ``marker_agrees`` flags taken along."""
+    sub = ds.subset(index)
+    sub.info.update(split=split, marker_agrees=[ds.info["marker_agrees"][i] for i in index])
     return sub
+
+
+def geo_fashion_splits(*, size: int = 30000, seed: int = 0, root: str | os.PathLike | None = None,
+                       q_lo: float = 0.5, q_hi: float = 0.95, year: int = 2007) -> tuple[ImageDataset, ImageDataset]:
+    """``(train, test)`` from one build of the simulation (what :func:`geo_fashion` returns per split)."""
+    ds, country = _build(size, seed, root, q_lo, q_hi, year)
+    train, test = stratified_split(country, TEST_FRACTION, seed)
+    return _take(ds, np.sort(train), "train"), _take(ds, np.sort(test), "test")
+
+
+def geo_fashion(split: str = "test", *, size: int = 30000, seed: int = 0, root: str | os.PathLike | None = None,
+                q_lo: float = 0.5, q_hi: float = 0.95, year: int = 2007) -> ImageDataset:
+    """The simulated geo benchmark's ``split`` (``train``, ``test`` or ``all``); see the module docstring.
+
+    ``info["covariates"]`` maps each country to its log GDP per capita; ``groups`` holds the countries.
+    """
+    check_option("split", split, ("train", "test", "all"))
+    if split == "all":
+        return _build(size, seed, root, q_lo, q_hi, year)[0]
+    train, test = geo_fashion_splits(size=size, seed=seed, root=root, q_lo=q_lo, q_hi=q_hi, year=year)
+    return train if split == "train" else test

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..validation import TableError
 from .base import ImageDataset, stratified_split
-from .geo_fashion import TEST_FRACTION, geo_fashion
+from .geo_fashion import TEST_FRACTION, geo_fashion_splits
 from .registry import load
 
 MSG_NO_GROUPS = "{name}: expected a 'group' column in labels.csv for a fairness study, got none"
@@ -54,7 +54,7 @@ def grouped_splits(name: str = "geo-fashion", *, covariates: str | os.PathLike |
                    seed: int = 0, test_fraction: float = TEST_FRACTION) -> GroupedSplits:
     """Train and test splits with groups and covariates for ``name`` (``geo-fashion`` or ``folder:PATH``)."""
     if name == "geo-fashion":
-        train, test = geo_fashion("train", size=size, seed=seed), geo_fashion("test", size=size, seed=seed)
+        train, test = geo_fashion_splits(size=size, seed=seed)
         cov = dict(train.info["covariates"])
         if covariates is not None:
             cov = read_covariates(covariates)

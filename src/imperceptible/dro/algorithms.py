@@ -83,6 +83,12 @@ def weighted_indices(weight: torch.Tensor, n: int, generator: torch.Generator) -
     return torch.multinomial(weight.double() / weight.double().sum(), n, replacement=True, generator=generator)
 
 
+def _trainable(model: nn.Module) -> nn.Module:
+    """The module SGD trains: an :class:`ImageClassifier`'s network (its checked forward refuses training
+    mode), otherwise the model itself."""
+    return model.net if hasattr(model, "prepare") else model
+
+
 def _sgd_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
               *, net: nn.Module | None = None, engine: Engine | None = None, w_total: float | None = None) -> float:
     """One SGD step on the P-weighted cross-entropy ``sum_i w_i ce_i / sum_i w_i`` of the batch.
@@ -93,7 +99,7 @@ def _sgd_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
     because DDP averages the ranks' gradients, so the step equals the single-process step.
     """
     model.train()
-    net = net if net is not None else (model.net if hasattr(model, "prepare") else model)
+    net = net if net is not None else _trainable(model)
     logits = net(model.prepare(x)) if hasattr(model, "prepare") else net(x)
     world = engine.world_size if engine is not None else 1
     total = float(w.sum()) if w_total is None else w_total
@@ -146,12 +152,17 @@ def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor
     dev = engine.device
     N = x.shape[0]
     g = torch.Generator().manual_seed(seed)
-    net = engine.data_parallel(model.net if hasattr(model, "prepare") else model)
+    net = engine.data_parallel(_trainable(model))
     opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
     xs, ys, ws = [x], [y], [torch.ones(N)]
     adv_flags, origins, cached = [torch.zeros(N, dtype=torch.bool)], [torch.arange(N)], [torch.zeros(N, dtype=torch.bool)]
     first = 1
     rng_state = None
+
+    def collect() -> WeightedDataset:
+        return WeightedDataset(torch.cat(xs), torch.cat(ys), torch.cat(ws), torch.cat(adv_flags),
+                               torch.cat(origins), torch.cat(cached))
+
     if checkpoint is not None and Path(checkpoint).is_file():
         st = torch.load(checkpoint, weights_only=True, map_location="cpu")
         model.load_state_dict(st["model"])
@@ -204,15 +215,11 @@ def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor
                 cached.append(hit)
                 bar.update(idx.numel())
             if checkpoint is not None and engine.is_main:
-                data = WeightedDataset(torch.cat(xs), torch.cat(ys), torch.cat(ws), torch.cat(adv_flags),
-                                       torch.cat(origins), torch.cat(cached))
                 atomic_save({"epoch": k, "model": model.state_dict(), "opt": opt.state_dict(),
-                             "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "data": asdict(data),
+                             "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "data": asdict(collect()),
                              "cache": cache.state() if cache is not None else None}, checkpoint)
     bar.close()
-    data = WeightedDataset(torch.cat(xs), torch.cat(ys), torch.cat(ws), torch.cat(adv_flags), torch.cat(origins),
-                           torch.cat(cached))
-    return data, model.eval()
+    return collect(), model.eval()
 
 
 def sample_model(theta0: nn.Module, data: WeightedDataset, *, lr: float = 0.1, weight_decay: float = 5e-4,

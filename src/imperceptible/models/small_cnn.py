@@ -25,12 +25,11 @@ def cnn_b(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
 
 def cnn_any_size(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
     """:func:`cnn_a` with an adaptive 7x7 pooling before the head, so it takes images of any size >= 7
-    (identical to ``cnn_a`` on 28x28); the fairness study's model."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(7),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_classes),
-    )
+    (identical to ``cnn_a`` on 28x28); the fairness study's model. A separate function because inserting
+    the pooling shifts the layer indices, i.e. the state-dict keys of ``cnn_a``'s cached weights."""
+    layers = list(cnn_a(num_classes, in_channels))
+    layers.insert(layers.index(next(m for m in layers if isinstance(m, nn.Flatten))), nn.AdaptiveAvgPool2d(7))
+    return nn.Sequential(*layers)
 
 
 ARCHITECTURES = {"a": cnn_a, "b": cnn_b}

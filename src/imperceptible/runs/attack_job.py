@@ -7,11 +7,11 @@ from pathlib import Path
 from ..attacks import get as get_attack
 from ..attacks.registry import label
 from ..data import load as load_dataset
+from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
 from ..models import get as get_model
 from .attack_run import run_attack
 from .bench_attacks import make_report
-from ..engine import Engine
 from .rundir import RunDir
 from .summary import summarize
 

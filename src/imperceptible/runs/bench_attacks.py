@@ -9,11 +9,11 @@ from ..attacks import LPA, PPGD, HumanPercOT, PerCAL, PGDL2
 from ..attacks.registry import label
 from ..costs import available
 from ..data import load as load_dataset
+from ..engine import Engine
 from ..evaluate.evaluator import DEFENSES, Evaluator
 from ..evaluate.saliency import spectral_residual_saliency
 from ..models import get as get_model
 from .attack_run import run_attack
-from ..engine import Engine
 from .grids import image_grid
 from .plots import distance_plot, defense_plot
 from .report import write_report

@@ -194,16 +194,15 @@ def fairness_study(*, dataset: str = "geo-fashion", out: str | Path, models: int
 
     # 3. Algorithm 3: K models per family, the seeds spread over the ranks
     for fam in families:
-        data = WeightedDataset.load(run.path / "algorithm2" / f"{fam}.dataset.pt")
-        seeds = engine.shard(list(range(1, models + 1)))
+        seeds = [k for k in engine.shard(list(range(1, models + 1)))
+                 if not (run.path / f"algorithm3/{fam}/seed_{k}.json").is_file()]
+        data = WeightedDataset.load(run.path / "algorithm2" / f"{fam}.dataset.pt") if seeds else None
         for k in tqdm(seeds, desc=f"Algorithm 3 ({fam})", disable=not progress or not engine.is_main, unit="model"):
-            if not (run.path / f"algorithm3/{fam}/seed_{k}.json").is_file():
-                t0 = time.perf_counter()
-                m = sample_model(theta0, data, lr=lr, epochs=t2, batch_size=batch_size, seed=k,
-                                 device=engine.device).cpu()
-                atomic_save(m.net.state_dict(), mdir / fam / f"seed_{k}.pt")
-                _write(run, f"algorithm3/{fam}/seed_{k}.json", {"seed": k, **evaluate(m, splits, min_count=min_count),
-                                                                "time_s": time.perf_counter() - t0})
+            t0 = time.perf_counter()
+            m = sample_model(theta0, data, lr=lr, epochs=t2, batch_size=batch_size, seed=k, device=engine.device).cpu()
+            atomic_save(m.net.state_dict(), mdir / fam / f"seed_{k}.pt")
+            _write(run, f"algorithm3/{fam}/seed_{k}.json", {"seed": k, **evaluate(m, splits, min_count=min_count),
+                                                            "time_s": time.perf_counter() - t0})
     engine.barrier()
     if not engine.is_main:
         return None
