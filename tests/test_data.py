@@ -128,7 +128,7 @@ def test_short_attack_run_on_imagenet_compatible(effnet, tmp_path):
     """The bench machinery end to end on a handful of the paper's own evaluation images."""
     root = require_imagenet_compatible()
     from imperceptible.attacks import HumanPercOT, PGDL2
-    from imperceptible.runs.bench_attacks import bench_attacks
+    from imperceptible.experiments.bench_attacks import bench_attacks
 
     s = bench_attacks(dataset=f"imagenet-compatible:{root}", model="efficientnet-lite0", out=tmp_path / "run",
                       limit=4, batch_size=4, progress=False, attacks=[HumanPercOT(), PGDL2()], n_grids=1)

@@ -127,7 +127,7 @@ def _small_attacks():
 
 
 def test_study_crash_between_models_loses_nothing(grouped_folder, tmp_path, monkeypatch):
-    import imperceptible.runs.fairness_study as fs
+    import imperceptible.experiments.fairness_study as fs
 
     real = fs.sample_model
     calls = []
@@ -193,7 +193,7 @@ def test_study_cli_on_a_folder_dataset(grouped_folder, tmp_path, capsys):
 def test_study_on_geo_fashion_plain_model_has_a_significant_positive_slope(tmp_path):
     """The simulation's design claim, measured: the plainly trained model's accuracy rises with log GDP."""
     _need_fashion_mnist()
-    from imperceptible.runs.fairness_study import fairness_study
+    from imperceptible.experiments.fairness_study import fairness_study
 
     s = fairness_study(out=tmp_path / "geo", attacks=_small_attacks(), models=2, dro_size=64, t1=1, t2=1,
                        progress=False)

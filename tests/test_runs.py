@@ -11,7 +11,7 @@ import torch
 
 from imperceptible.attacks import HumanPercOT, PGDL2
 from imperceptible.defenses import bit_depth_reduction, jpeg_compression
-from imperceptible.runs.bench_attacks import bench_attacks
+from imperceptible.experiments.bench_attacks import bench_attacks
 from imperceptible.runs.store import ResultStore
 from imperceptible.runs.summary import DISTANCE_KEYS
 from imperceptible.validation import ParameterError

@@ -101,7 +101,7 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
     from imperceptible.data import load
     from imperceptible.dro import WeightedDataset, sample_model
     from imperceptible.data.grouped import grouped_splits
-    from imperceptible.runs.fairness_study import _load_model
+    from imperceptible.experiments.fairness_study import _load_model
 
     d = load("mnist", split="train", limit=240)
     root = tmp_path / "data"
@@ -128,7 +128,7 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
         # differ by the ranks' own dropout masks; test_data_parallel_algorithm2_equals_one_process checks
         # the steps on a dropout-free network)
         from imperceptible.dro import KMeansCache, build_adversarial_dataset
-        from imperceptible.runs.fairness_study import default_family_attacks
+        from imperceptible.experiments.fairness_study import default_family_attacks
 
         g = torch.Generator().manual_seed(0)
         sub = torch.randperm(len(splits.train), generator=g)[:32].sort().values

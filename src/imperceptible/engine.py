@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -32,11 +32,14 @@ class EngineConfig:
     """What the user asked for: ``--accelerator``, ``--devices``, ``--num-nodes``, ``--strategy``,
     ``--precision`` (Fabric's own names)."""
 
-    accelerator: str = "cpu"
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
+    accelerator: str = field(default="cpu", metadata=dict(help="cpu, gpu, cuda or auto", choices=ACCELERATORS))
+    devices: int = field(default=1, metadata=dict(help="processes (CPU) or GPUs per node", type=int))
+    num_nodes: int = field(default=1, metadata=dict(
+        help="nodes (start the command on each with torchrun / fabric run / SLURM)", type=int))
+    strategy: str = field(default="auto", metadata=dict(help="Fabric strategy (auto: DDP with several processes)"))
+    precision: str = field(default="32-true", metadata=dict(
+        help="32-true, bf16-mixed or 16-mixed (mixed: attacks in autocast, success re-judged in float32)",
+        choices=PRECISIONS))
 
     def __post_init__(self) -> None:
         check_option("accelerator", self.accelerator, ACCELERATORS)

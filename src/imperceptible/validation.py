@@ -61,6 +61,10 @@ class TableError(ImperceptibleError, ValueError):
     """A table (CSV) handed to the fairness tests is malformed."""
 
 
+class ModelOutputError(ImperceptibleError, TypeError):
+    """A model returned something other than finite ``(N, K)`` logits."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Messages (tests check these verbatim)
 # ----------------------------------------------------------------------------------------------
@@ -87,6 +91,10 @@ MSG_WEIGHTS_NOT_FOUND = (
     "Put the file in one of those places, pass its path explicitly{env_hint}."
 )
 MSG_WEIGHTS_BAD_FILE = "weights for {what} at {path}: expected a state dict of tensors, got {got}"
+MSG_MODEL_OUTPUT = "model: expected a logits tensor of shape (N, K), got a {got} (return only the logits)"
+MSG_MODEL_LOGITS = "model: expected finite logits of shape ({n}, K), got shape {got} ({detail})"
+MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "
+                        "nothing is returned")
 MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"
 
 # ----------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Local weight files: where we look for them, and safe loading.
 
-Nothing here downloads. A weights file is found, in this order, at
+Nothing here downloads (:mod:`imperceptible.backbones` fetches the ImageNet backbones). A weights file is found, in this order, at
 
 1. the path given explicitly (an argument),
 2. the path (file, or folder holding the file) in a per-part environment variable,
@@ -36,15 +36,20 @@ class WeightSpec:
 
     what: str
     filename: str
-    env: str | None = None
+    env: str | tuple[str, ...] | None = None
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        return (self.env,) if isinstance(self.env, str) else tuple(self.env or ())
 
     def candidates(self, explicit: str | os.PathLike | None = None) -> list[Path]:
         places: list[Path] = []
         if explicit is not None:
             places.append(Path(explicit))
-        if self.env and os.environ.get(self.env):
-            p = Path(os.environ[self.env])
-            places.append(p / self.filename if p.is_dir() else p)
+        for env in self.envs:
+            if os.environ.get(env):
+                p = Path(os.environ[env])
+                places.append(p / self.filename if p.is_dir() else p)
         if os.environ.get(WEIGHTS_ENV):
             places.append(Path(os.environ[WEIGHTS_ENV]) / self.filename)
         places.append(hub_checkpoint_dir() / self.filename)
@@ -60,8 +65,7 @@ class WeightSpec:
         found = self.find(explicit)
         if found is None:
             places = "; ".join(str(p) for p in self.candidates(explicit))
-            env_hint = f", or set {self.env}=PATH" if self.env else ""
-            env_hint += f", or set {WEIGHTS_ENV}=FOLDER"
+            env_hint = "".join(f", or set {e}=PATH" for e in self.envs) + f", or set {WEIGHTS_ENV}=FOLDER"
             raise WeightsNotFoundError(
                 MSG_WEIGHTS_NOT_FOUND.format(
                     what=self.what, filename=self.filename, places=places, env_hint=env_hint
@@ -76,7 +80,7 @@ class WeightSpec:
             "found": found is not None,
             "path": str(found) if found else None,
             "searched": [str(p) for p in self.candidates(explicit)],
-            "env": self.env,
+            "env": list(self.envs),
         }
 
 

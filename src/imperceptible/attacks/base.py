@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import check_eval_mode, check_images, check_labels, check_positive
+from ..validation import (MSG_MODEL_LOGITS, MSG_MODEL_OUTPUT, MSG_NONFINITE_ATTACK, ModelOutputError, NonFiniteError,
+                          check_eval_mode, check_images, check_labels, check_positive)
 
 EPS_NORM = 1e-12
 
@@ -40,6 +41,12 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     other = logits.scatter(1, y[:, None], float("-inf"))
     return other.amax(1) - z_y
+
+
+def classified_correctly(m: torch.Tensor) -> torch.Tensor:
+    """The one rule for "correct": the true logit strictly above every other (``margin < 0``); a tie is
+    neither correct nor a success (``margin > 0``)."""
+    return m < 0
 
 
 def l2_norm(t: torch.Tensor) -> torch.Tensor:
@@ -77,7 +84,8 @@ class AttackResult:
 
 
 class CountingModel(nn.Module):
-    """Counts per-sample forward passes of a model. Logits are returned in float32 even under a
+    """Counts per-sample forward passes of a model. The model's unchecked ``logits`` is called when it
+    has one (the attack validated its input at entry). Logits are returned in float32 even under a
     mixed-precision autocast (the network itself runs in bf16 there), so margins and stopping rules
     are always computed in full precision."""
 
@@ -85,10 +93,16 @@ class CountingModel(nn.Module):
         super().__init__()
         self.model = model
         self.forwards = 0
+        self._logits = getattr(model, "logits", model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.forwards += x.shape[0]
-        return self.model(x).float()
+        return self.model_output(self._logits(x))
+
+    def model_output(self, out) -> torch.Tensor:
+        if not isinstance(out, torch.Tensor):
+            raise ModelOutputError(MSG_MODEL_OUTPUT.format(got=type(out).__name__))
+        return out.float()
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -148,6 +162,10 @@ class Attack(ABC):
             out[j] = torch.randn(x.shape[1:], generator=g, dtype=torch.float32).to(x)
         return out
 
+    def label(self) -> str:
+        """The variant's name in results (subclasses add what distinguishes their variants)."""
+        return self.name
+
     def params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
 
@@ -166,6 +184,7 @@ class Attack(ABC):
         t0 = time.perf_counter()
         with torch.no_grad():
             clean_logits = counted(quantize_8bit(x) if self.quantize else x)
+        check_logits(clean_logits, x.shape[0], y)
         clean_margin = margin(clean_logits, y)
         todo = ~(clean_margin > self.confidence)
         adv_float = x.clone()
@@ -175,6 +194,8 @@ class Attack(ABC):
             a, s = self.run(counted, x[idx], y[idx])
             adv_float[idx] = a.detach().clamp(0, 1)
             steps[idx] = s.to(steps)
+        if not bool(torch.isfinite(adv_float).all()):
+            raise NonFiniteError(MSG_NONFINITE_ATTACK.format(attack=self.label()))
         adv = quantize_8bit(adv_float) if self.quantize else adv_float
         adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
         with torch.no_grad():
@@ -183,10 +204,21 @@ class Attack(ABC):
         elapsed = time.perf_counter() - t0
         return AttackResult(
             adv=adv, adv_float=adv_float, success=m_adv > 0, success_float=m_float > 0,
-            reached=m_adv > self.confidence, clean_correct=clean_margin < 0, steps=steps.cpu(),
+            reached=m_adv > self.confidence, clean_correct=classified_correctly(clean_margin), steps=steps.cpu(),
             margin=m_adv, margin_float=m_float, clean_margin=clean_margin, forwards=counted.forwards,
             time_s=elapsed, attack=self.name, params=self.params(),
         )
+
+
+def check_logits(logits: torch.Tensor, n: int, y: torch.Tensor) -> None:
+    """Refuse model outputs that are not ``(N, K)`` finite logits with ``K`` above every label."""
+    if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < 2:
+        raise ModelOutputError(MSG_MODEL_LOGITS.format(n=n, got=tuple(logits.shape), detail="wrong shape"))
+    if not bool(torch.isfinite(logits).all()):
+        raise ModelOutputError(MSG_MODEL_LOGITS.format(n=n, got=tuple(logits.shape), detail="NaN or Inf values"))
+    if int(y.max()) >= logits.shape[1]:
+        raise ModelOutputError(MSG_MODEL_LOGITS.format(
+            n=n, got=tuple(logits.shape), detail=f"{logits.shape[1]} classes but a label {int(y.max())}"))
 
 
 class ActiveSet:

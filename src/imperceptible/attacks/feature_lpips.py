@@ -6,8 +6,8 @@ weights: this is the square root of an unweighted LPIPS, the unit in which their
 
 Feature networks: ``self`` - the attacked classifier's own intermediate activations (their
 ``lpips_model='self'``), which needs no extra weights; ``alexnet`` - torchvision AlexNet's ReLU
-outputs, ImageNet-normalised, from the local file ``alexnet-owt-7be5be79.pth`` (their default for
-ImageNet). Results name which one was used.
+outputs, ImageNet-normalised, with ImageNet weights found locally or fetched on first use
+(:mod:`imperceptible.backbones`; their default for ImageNet). Results name which one was used.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import torch
 import torchvision
 from torch import nn
 
-from ..costs.lpips import BACKBONES
-from ..validation import check_option
-from ..weights import load_state_dict
+from ..costs.lpips import torchvision_features
+from ..validation import MSG_PARAM, ParameterError, check_option
+
+#: AlexNet's smallest input: its third max-pooling needs a 3x3 map
+ALEXNET_MIN_SIZE = 63
 
 
 def normalize_features(feats: list[torch.Tensor]) -> torch.Tensor:
@@ -36,15 +38,17 @@ class AlexNetFeatures(nn.Module):
 
     def __init__(self, weights=None) -> None:
         super().__init__()
-        spec = BACKBONES["alex"][0]
-        net = torchvision.models.alexnet(weights=None)
-        net.load_state_dict(load_state_dict(spec.resolve(weights), spec.what))
-        self.features = net.features.eval().requires_grad_(False)
+        self.features = torchvision_features("alexnet", torchvision.models.alexnet, weights).eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        h = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+        if min(x.shape[-2:]) < ALEXNET_MIN_SIZE:
+            raise ParameterError(MSG_PARAM.format(
+                name="lpips_model='alexnet'", got=tuple(x.shape[-2:]),
+                expected=f"images of at least {ALEXNET_MIN_SIZE}x{ALEXNET_MIN_SIZE} (use lpips_model='self' "
+                "for small images)"))
+        h = (x.expand(-1, 3, -1, -1) - self.mean.to(x)) / self.std.to(x)
         feats = []
         for i, layer in enumerate(self.features):
             h = layer(h)
@@ -56,10 +60,10 @@ class AlexNetFeatures(nn.Module):
 class FeatureLPIPS:
     """``phi`` and ``d`` for a model (``self``) or AlexNet (``alexnet``)."""
 
-    def __init__(self, model, kind: str = "self", weights=None) -> None:
+    def __init__(self, model, kind: str = "self", weights=None, *, alexnet: AlexNetFeatures | None = None) -> None:
         self.kind = check_option("lpips_model", kind, ("self", "alexnet"))
         self.model = model
-        self._alex = AlexNetFeatures(weights) if kind == "alexnet" else None
+        self._alex = (alexnet or AlexNetFeatures(weights)) if kind == "alexnet" else None
 
     def phi(self, x: torch.Tensor) -> torch.Tensor:
         if self._alex is not None:

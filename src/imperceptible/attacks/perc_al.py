@@ -1,17 +1,21 @@
 """PerC-AL: Zhao, Liu & Larson, "Towards Large yet Imperceptible Adversarial Image Perturbations with
-Perceptual Color Distance", CVPR 2020 (arXiv 1911.02466); algorithm and defaults from the authors'
-code (ZhengyuZhao/PerC-Adversarial, ``perc_al.py``; also adv_lib's batched port).
+Perceptual Color Distance", CVPR 2020 (arXiv 1911.02466); algorithm and defaults from the authors' code
+(ZhengyuZhao/PerC-Adversarial, ``perc_al.py``), which adv_lib's port follows line for line.
 
-Each iteration every sample takes one kind of step: while not adversarial, an L2-normalised step of
-size ``alpha_l`` up the cross-entropy; once adversarial, an L2-normalised step of size ``alpha_c`` down
-the perceptual colour distance ``C2 = ||CIEDE2000 map||_2``. Both step sizes are cosine-annealed from
-their initial values to 1/100 (``alpha_l``) and 1/10 (``alpha_c``) of them. The perturbation is
-rounded to 8 bits every iteration and the best (smallest C2) adversarial image is kept.
+The perturbation ``delta`` is kept in floating point. Each iteration every sample takes one kind of step:
+while not adversarial, an L2-normalised step of size ``alpha_l`` up the summed cross-entropy (at the float
+iterate); once adversarial, an L2-normalised step of size ``alpha_c`` down the perceptual colour distance
+``C2 = ||CIEDE2000 map||_2``. Both step sizes are cosine-annealed from their initial values to 1/100
+(``alpha_l``) and 1/10 (``alpha_c``) of them. Only a *copy* of the iterate is rounded to 8 bits; that copy
+decides "adversarial" for the next iteration and is what is kept: the best image is the rounded copy with
+the smallest C2 among the adversarial ones, C2 taken (as in the authors' code) at the float iterate after
+the loss step and before the colour step. The attack runs all iterations (no early exit); a sample's
+``steps`` is the iteration of its best image.
 
-Defaults (authors): ``max_iterations = 1000``, ``alpha_l_init = 1.0``, ``alpha_c_init = 0.5``. "Adversarial"
-here means margin > ``confidence`` (the shared rule; the authors hard-code a threshold of 40 when a
-confidence is set). PerC-AL deliberately keeps refining after success, so it has no early exit; a
-sample's ``steps`` is the iteration of its best image. ``max_iterations`` is the knob for a CPU budget.
+Defaults (authors): ``max_iterations = 1000``, ``alpha_l_init = 1.0``; ``alpha_c_init = 0.1``, the value the
+authors' code comments say the paper used for the "relatively easy untargeted case" (their class default 0.5
+is for targeted attacks). "Adversarial" means margin > ``confidence`` (the shared rule of this project; the
+authors hard-code a margin of 40 when any confidence is set). ``max_iterations`` is the knob for a CPU budget.
 """
 
 from __future__ import annotations
@@ -32,9 +36,27 @@ def perc_c2(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
 
 
 class PerCAL(Attack):
+    """PerC-AL (see the module docstring).
+
+    Args:
+        max_iterations: iterations (authors: 1000).
+        alpha_l_init: initial step up the cross-entropy (authors: 1.0).
+        alpha_c_init: initial step down the colour distance (authors, untargeted: 0.1).
+        confidence, quantize, seed: see :class:`~imperceptible.attacks.base.Attack`.
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.attacks import PerCAL
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
+        >>> x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> res = PerCAL(max_iterations=20)(net, x, net(x).argmax(1))
+        >>> res.adv.shape, bool((res.adv * 255).round().eq(res.adv * 255).all())
+        (torch.Size([2, 3, 8, 8]), True)
+    """
+
     name = "perc-al"
 
-    def __init__(self, *, max_iterations: int = 1000, alpha_l_init: float = 1.0, alpha_c_init: float = 0.5,
+    def __init__(self, *, max_iterations: int = 1000, alpha_l_init: float = 1.0, alpha_c_init: float = 0.1,
                  confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
         self.max_iterations = check_int("max_iterations", max_iterations)
@@ -47,31 +69,31 @@ class PerCAL(Attack):
         delta = torch.zeros_like(x)
         is_adv = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         best = x.clone()
-        best_c2 = torch.full((x.shape[0],), float("inf"), device=x.device)
-        best_step = torch.zeros(x.shape[0], dtype=torch.long)
+        best_c2 = torch.full((x.shape[0],), float("inf"), device=x.device, dtype=x.dtype)
+        best_step = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         for i in range(T):
             cos = 0.5 * (1 + math.cos(math.pi * i / T))
             alpha_c = ac_min + (self.alpha_c_init - ac_min) * cos
             alpha_l = al_min + (self.alpha_l_init - al_min) * cos
+            if (~is_adv).any():
+                d = delta.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    loss = F.cross_entropy(model((x + d)[~is_adv]), y[~is_adv], reduction="sum")
+                    (g_l,) = torch.autograd.grad(loss, d)
+                delta = delta + alpha_l * (~is_adv).view(-1, 1, 1, 1) * g_l / l2_norm(g_l)
             d = delta.detach().requires_grad_(True)
             with torch.enable_grad():
-                xa = x + d
-                if (~is_adv).any():
-                    loss = F.cross_entropy(model(xa[~is_adv]), y[~is_adv], reduction="sum")
-                    (g_l,) = torch.autograd.grad(loss, d)
-                    delta = delta + alpha_l * (~is_adv).view(-1, 1, 1, 1) * g_l / l2_norm(g_l)
-                if is_adv.any():
-                    c2 = perc_c2(xa[is_adv], x[is_adv]).sum()
-                    (g_c,) = torch.autograd.grad(c2, d)
-                    delta = delta - alpha_c * is_adv.view(-1, 1, 1, 1) * g_c / l2_norm(g_c)
-            delta = (x + delta).clamp(0, 1) - x
+                c2 = perc_c2(x + d, x)
+                (g_c,) = torch.autograd.grad(c2.sum(), d) if is_adv.any() else (None,)
+            if g_c is not None:
+                delta = delta - alpha_c * is_adv.view(-1, 1, 1, 1) * g_c / l2_norm(g_c)
+            delta = ((x + delta).clamp(0, 1) - x).detach()
             xq = quantize_8bit(x + delta) if self.quantize else x + delta
-            delta = (xq - x).detach()
             with torch.no_grad():
                 is_adv = margin(model(xq), y) > self.confidence
-                c2_now = perc_c2(xq, x)
-            better = is_adv & (c2_now < best_c2)
+            c2 = c2.detach()
+            better = is_adv & (c2 < best_c2)
             best[better] = xq[better]
-            best_c2[better] = c2_now[better]
-            best_step[better.cpu()] = i + 1
+            best_c2[better] = c2[better]
+            best_step[better] = i + 1
         return best, best_step

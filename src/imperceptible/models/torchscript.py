@@ -1,23 +1,67 @@
-"""``torchscript:PATH``: a user's TorchScript model that takes ``[0, 1]`` images (its own
-normalisation inside). The number of classes is not known until the first forward pass, so labels are
-only range-checked by the model itself."""
+"""``torchscript:PATH``: a user's TorchScript model that takes ``[0, 1]`` images (its own normalisation
+inside). What it expects is found by probing it once: the number of input channels (1 or 3: the data's
+channel count is tried first, then the other) and the number of classes (the width of its output). Images
+with the other channel count are converted by the wrapper (grey repeated to RGB, RGB to luma); the run
+records which."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import torch
 
-from ..validation import MSG_WEIGHTS_NOT_FOUND, WeightsNotFoundError
+from ..validation import (MSG_MODEL_OUTPUT, MSG_WEIGHTS_NOT_FOUND, ImperceptibleError, ModelOutputError,
+                          WeightsNotFoundError)
 from .wrapper import ImageClassifier
 
+log = logging.getLogger(__name__)
 
-def torchscript_model(path: str | os.PathLike, *, channels: int = 3) -> ImageClassifier:
+MSG_NOT_TORCHSCRIPT = "torchscript:{path}: expected a TorchScript file (torch.jit.save), got one that will not load ({error})"
+MSG_NO_CHANNELS = ("torchscript:{path}: expected a model taking (N, 1, H, W) or (N, 3, H, W) images in [0, 1], got one "
+                   "that fails on both at {size}x{size} ({error})")
+
+
+class TorchScriptError(ImperceptibleError, ValueError):
+    """A TorchScript file that cannot be loaded or used."""
+
+
+def _probe(net, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    with torch.no_grad():
+        out = net(torch.full((2, channels, *size), 0.5))
+    if not isinstance(out, torch.Tensor):
+        raise ModelOutputError(MSG_MODEL_OUTPUT.format(got=type(out).__name__))
+    return out
+
+
+def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
+                      size: tuple[int, int] | None = None) -> ImageClassifier:
+    """Load a TorchScript classifier. ``channels`` (1 or 3) is tried first, ``size`` is the probe size
+    (the data's; default 224x224)."""
     p = Path(path)
     if not p.is_file():
         raise WeightsNotFoundError(MSG_WEIGHTS_NOT_FOUND.format(
             what="TorchScript model", filename=p.name, places=str(p), env_hint=" (torchscript:PATH)"))
-    net = torch.jit.load(str(p), map_location="cpu").eval()
-    return ImageClassifier(net, mean=(0.0,) * channels, std=(1.0,) * channels, num_classes=None,
-                           name=f"torchscript:{p}")
+    try:
+        net = torch.jit.load(str(p), map_location="cpu").eval()
+    except (RuntimeError, ValueError, OSError) as e:
+        raise TorchScriptError(MSG_NOT_TORCHSCRIPT.format(path=p, error=str(e).splitlines()[0][:200])) from None
+    size = tuple(size or (224, 224))
+    order = [channels or 3] + [c for c in (3, 1) if c != (channels or 3)]
+    errors = []
+    for c in order:
+        try:
+            out = _probe(net, c, size)
+        except ModelOutputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a TorchScript model raises whatever its code raises
+            errors.append(str(e).splitlines()[0][:160] if str(e) else type(e).__name__)
+            continue
+        if out.dim() != 2 or out.shape[0] != 2:
+            raise ModelOutputError(f"torchscript:{p}: expected logits of shape (N, K), got shape {tuple(out.shape)}")
+        if channels and c != channels:
+            log.warning("torchscript:%s takes %d-channel images; the %d-channel data will be converted", p, c, channels)
+        return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=int(out.shape[1]),
+                               name=f"torchscript:{p}")
+    raise TorchScriptError(MSG_NO_CHANNELS.format(path=p, size=size[0], error="; ".join(errors)))

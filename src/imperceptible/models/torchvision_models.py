@@ -1,8 +1,11 @@
-"""``torchvision:NAME``: any torchvision classifier with ImageNet weights from a local file.
+"""``torchvision:NAME``: any torchvision classifier with its default ImageNet weights.
 
-The file is the one torchvision would download (e.g. ``resnet50-11ad3fa6.pth`` for ``resnet50``'s
-default weights), looked for as an explicit path, in ``$IMPERCEPTIBLE_TORCHVISION_WEIGHTS`` (file or
-folder), ``$IMPERCEPTIBLE_WEIGHTS`` or the torch hub cache. Nothing downloads.
+The file is the one torchvision downloads (e.g. ``resnet50-11ad3fa6.pth`` for ``resnet50``'s default
+weights), looked for as an explicit path, in ``$IMPERCEPTIBLE_TORCHVISION_WEIGHTS`` (file or folder),
+``$IMPERCEPTIBLE_WEIGHTS`` or the torch hub cache; when absent it is downloaded as torchvision does (into
+the torch hub cache, checked against the hash prefix in its name) unless ``IMPERCEPTIBLE_OFFLINE=1``, in
+which case the error names every place searched. The wrapper resizes to the weights' crop size and
+normalises with ImageNet's mean and std.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import os
 
 import torchvision
 
-from ..validation import UnknownNameError, check_choice
+from ..backbones import FetchError, download_torchvision_file
+from ..validation import UnknownNameError, WeightsNotFoundError, check_choice
 from ..weights import WeightSpec, load_state_dict
 from .wrapper import ImageClassifier
 
@@ -27,10 +31,21 @@ def spec(name: str) -> WeightSpec:
     return WeightSpec(f"torchvision {name} ({w})", os.path.basename(w.url), "IMPERCEPTIBLE_TORCHVISION_WEIGHTS")
 
 
-def torchvision_model(name: str, weights: str | os.PathLike | None = None) -> ImageClassifier:
+def torchvision_model(name: str, weights: str | os.PathLike | None = None, *,
+                      progress: bool = True) -> ImageClassifier:
     check_choice("torchvision model", name, torchvision.models.list_models(module=torchvision.models))
     s = spec(name)
-    path = s.resolve(weights)
+    path = s.find(weights)
+    if path is None and weights is None:
+        try:
+            path = download_torchvision_file(s.filename, progress=progress)
+        except FetchError as e:
+            try:
+                s.resolve(weights)
+            except WeightsNotFoundError as nf:
+                raise WeightsNotFoundError(f"{nf} Not downloaded: {e}.") from None
+    if path is None:
+        path = s.resolve(weights)
     net = torchvision.models.get_model(name, weights=None)
     net.load_state_dict(load_state_dict(path, s.what))
     w = torchvision.models.get_model_weights(name).DEFAULT

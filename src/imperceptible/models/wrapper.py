@@ -45,6 +45,7 @@ class ImageClassifier(nn.Module):
         self.net = net
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
         self.num_classes = num_classes
         self.input_size = tuple(input_size) if input_size else None
         self.name = name
@@ -56,18 +57,36 @@ class ImageClassifier(nn.Module):
     def in_channels(self) -> int:
         return self.mean.shape[1]
 
+    def describe(self) -> dict:
+        """What the wrapper does to inputs (for run records and reports)."""
+        return {"name": self.name, "in_channels": self.in_channels, "num_classes": self.num_classes,
+                "input_size": list(self.input_size) if self.input_size else None,
+                "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist(),
+                "channel_rule": "grey repeated to RGB / RGB to luma, as the network needs"}
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Resize and normalise ``x`` (no checks)."""
+        """Cast to the network's dtype, resize, match its channels and normalise ``x`` (no checks): grey
+        images are repeated for an RGB network; RGB images become luma (0.299 R + 0.587 G + 0.114 B) for
+        a grey one."""
+        if x.dtype != self.mean.dtype:
+            x = x.to(self.mean.dtype)
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
         if x.shape[1] == 1 and self.in_channels == 3:
             x = x.expand(-1, 3, -1, -1)
-        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        elif x.shape[1] == 3 and self.in_channels == 1:
+            x = (x * self.luma.to(x.dtype)).sum(1, keepdim=True)
+        return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.check_inputs:
             check_images(x, "x")
             check_eval_mode(self, self.name)
+        return self.logits(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits without the input checks, for callers that validated ``x`` once (an attack checks
+        its input at entry, then calls this in its loop: a check reads values back from the device)."""
         return self.net(self.prepare(x))
 
     def feature_modules(self) -> list[nn.Module]:

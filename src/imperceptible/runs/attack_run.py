@@ -15,10 +15,11 @@ import torch
 
 from tqdm.auto import tqdm
 
-from ..attacks.base import Attack, AttackResult, margin
+from ..attacks.base import Attack, AttackResult, classified_correctly, margin
 from ..data.base import ImageDataset
 from ..evaluate.evaluator import Evaluator
 from ..engine import Engine
+from .fingerprint import model_digest, sample_digests
 from .rundir import RunDir
 
 
@@ -29,7 +30,7 @@ def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackRe
     m = margin(model(res.adv.float()), y).cpu()
     mc = margin(model(x.float()), y).cpu()
     res.margin, res.success, res.reached = m, m > 0, m > confidence
-    res.clean_margin, res.clean_correct = mc, mc <= 0
+    res.clean_margin, res.clean_correct = mc, classified_correctly(mc)
     mf = margin(model(res.adv_float.float()), y).cpu()
     res.margin_float, res.success_float = mf, mf > 0
     return res
@@ -42,6 +43,8 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
     batches); returns how many this rank ran."""
     engine = engine or Engine()
     done = run.store.done(method)
+    if save_images:  # a result whose image was lost is run again (attacks are deterministic per sample)
+        done = {sid for sid in done if run.has_image(method, sid)}
     engine.barrier()  # everyone has read the store before anyone writes to it
     todo = [i for i, sid in enumerate(ds.ids) if sid not in done]
     batches = engine.shard([todo[s : s + batch_size] for s in range(0, len(todo), batch_size)])
@@ -53,7 +56,7 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
         ids = [ds.ids[i] for i in idx]
         x, y = ds.images[idx].to(dev), ds.labels[idx].to(dev)
         if save_images:
-            new = [j for j, sid in enumerate(ids) if not run.image_path("original", sid).is_file()]
+            new = [j for j, sid in enumerate(ids) if not run.has_image("original", sid)]
             if new:
                 run.save_images("original", [ids[j] for j in new], ds.images[idx][new])
         t0 = time.perf_counter()
@@ -81,3 +84,22 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
     bar.close()
     engine.barrier()  # the store holds every rank's rows before anyone summarises
     return mine
+
+
+def open_attack_run(out, *, job: str, config: dict, ds: ImageDataset, model, methods: dict[str, Attack],
+                    evaluator: Evaluator, engine: Engine, overwrite: bool = False) -> RunDir:
+    """Start or resume an attack run directory: its fingerprint holds the job's settings, the dataset's
+    name and image shape, the model's name and weights digest, every method's parameters, the evaluator's
+    settings, the precision and this package's version; the per-sample digests of ``ds`` go into the store
+    (a resumed run whose images changed is refused)."""
+    from .. import __version__
+
+    fp = {"config": config, "dataset": {"name": ds.name, "image_shape": list(ds.images.shape[1:])},
+          "model": {"name": getattr(model, "name", type(model).__name__), "digest": model_digest(model)},
+          "methods": {m: {"class": type(a).__name__, **a.params()} for m, a in methods.items()},
+          "evaluator": evaluator.identity(), "precision": engine.config.precision, "version": __version__}
+    run = RunDir.open(out, job=job, fingerprint=fp, overwrite=overwrite, main=engine.is_main)
+    if engine.is_main:
+        run.register_samples(ds.ids, sample_digests(ds.images, ds.labels))
+    engine.barrier()
+    return run

@@ -45,26 +45,50 @@ def regression_plot(table: pd.DataFrame, slope: dict, path: Path, *, title: str 
     return path
 
 
-def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *, t_test: dict | None = None,
-                simulation: bool = False) -> Path:
-    """One horizontal box per family (with its K slopes as dots); dashed line: the pre-trained model's slope."""
-    fams = list(betas)
-    fig, ax = plt.subplots(figsize=(7.5, 1.1 * len(fams) + 1.8))
-    ax.boxplot([betas[f] for f in fams], vert=False, widths=0.5, showfliers=False)
+def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *,
+                replicate_means: dict[str, list[float]] | None = None, test: dict | None = None,
+                pair: tuple[str, str] | None = None, simulation: bool = False) -> Path:
+    """One horizontal box per arm with its models' slopes as dots and its replicates' means as black
+    diamonds; dashed line: the pre-trained model's slope."""
+    arms = list(betas)
+    fig, ax = plt.subplots(figsize=(8.5, 0.8 * len(arms) + 2.0))
+    ax.boxplot([betas[a] for a in arms], vert=False, widths=0.5, showfliers=False)
     rng = np.random.RandomState(0)
-    for i, f in enumerate(fams, start=1):
-        b = np.asarray(betas[f])
-        ax.scatter(b, i + rng.uniform(-0.12, 0.12, len(b)), s=14, alpha=0.7, zorder=3)
+    for i, a in enumerate(arms, start=1):
+        b = np.asarray(betas[a])
+        ax.scatter(b, i + rng.uniform(-0.15, 0.15, len(b)), s=12, alpha=0.6, zorder=3)
+        if replicate_means and replicate_means.get(a):
+            ax.scatter(replicate_means[a], [i] * len(replicate_means[a]), marker="D", s=30, color="black", zorder=4,
+                       label="replicate (D) mean" if i == 1 else None)
     ax.axvline(beta0, ls="--", color="tab:blue", label=f"pre-trained model: beta0 = {beta0:.4f}")
     ax.axvline(0, color="#999", lw=0.8)
-    ax.set_yticks(range(1, len(fams) + 1), [f"{f}\n(K = {len(betas[f])})" for f in fams])
+    ax.set_yticks(range(1, len(arms) + 1), [f"{a}\n({len(betas[a])} models)" for a in arms], fontsize=8)
     ax.set_xlabel("beta: GLS slope of group accuracy on the covariate")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    title = "Slopes of the DRO-trained model families" + (SIM if simulation else "")
-    if t_test:
-        title += f"\none-sided t-test, H1: mean beta({fams[0]}) < mean beta({fams[1]}): t = {t_test['t']:.2f}, p = {t_test['p']:.3g}"
+    title = "Slopes of the sampled models, per arm" + (SIM if simulation else "")
+    if test and pair:
+        title += (f"\nD-level Welch, H1: mean beta({pair[0]}) < mean beta({pair[1]}): t = {test['t']:.2f}, "
+                  f"p = {test['p']:.3g}, difference {test['difference']:+.4f} [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]")
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def frontier_plot(models: pd.DataFrame, theta0: tuple[float, float], path: Path, *, simulation: bool = False) -> Path:
+    """Accuracy against slope for every sampled model, one colour per arm (a less accurate arm can look
+    fairer: this shows both at once); the star is the pre-trained model."""
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for arm, t in models.groupby("arm", sort=False):
+        ax.scatter(t["accuracy"], t["beta"], s=18, alpha=0.75, label=f"{arm} ({len(t)})")
+    ax.scatter([theta0[0]], [theta0[1]], marker="*", s=160, color="black", label="pre-trained (theta0)", zorder=5)
+    ax.set_xlabel("test accuracy")
+    ax.set_ylabel("beta: slope of group accuracy on the covariate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title("Accuracy and fairness together: every sampled model" + (SIM if simulation else ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 LABELS = {
     "ssim_distance": "1 - SSIM", "ms_ssim_distance": "1 - MS-SSIM", "ciede2000": "CIEDE2000 (C2)",
     "lpips_x1000": "LPIPS (x1000)", "dists_x1000": "DISTS (x1000)", "l2": "L2", "linf": "Linf",
-    "saliency_l1": "saliency L1",
+    "saliency_l1": "saliency L1", "fsim_distance": "1 - FSIM", "ssim_y_distance": "1 - SSIM (luminance, Wang et al.)",
 }
 
 

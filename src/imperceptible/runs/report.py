@@ -1,4 +1,8 @@
-"""One self-contained HTML page per run: tables, plots and image grids embedded (base64)."""
+"""One self-contained HTML page per run: tables, plots and image grids embedded (base64).
+
+Everything that reaches the page is escaped unless it is :class:`Html` (markup this project wrote, whose
+own user-given parts were escaped with :func:`esc` when it was composed): a dataset path or model name
+can never inject markup."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import html
 from pathlib import Path
 
 from ..evaluate.evaluator import DEFENSES
+from ..fileio import atomic_write_text
 
 TABLES = {
     "Table 1 analogue: success and distances (means over successfully attacked images)": [
@@ -14,6 +19,11 @@ TABLES = {
         ("l1", "L1", 3), ("l2", "L2", 4), ("linf", "Linf", 4), ("ssim", "SSIM", 6),
         ("ssim_distance", "1-SSIM x1000", "x1000"), ("ms_ssim_distance", "1-MS-SSIM x1000", "x1000"),
         ("ciede2000", "CIEDE2000 C2", 2), ("lpips_x1000", "LPIPS x1000", 3), ("dists_x1000", "DISTS x1000", 3),
+    ],
+    "Judges no attack optimises (x1000; Wang et al.'s luminance SSIM, FSIM, GMSD, VSI, HaarPSI)": [
+        ("success_rate", "success", "pct"), ("ssim_y_distance", "1-SSIM_Y", "x1000"),
+        ("fsim_distance", "1-FSIM", "x1000"), ("gmsd", "GMSD", "x1000"), ("vsi_distance", "1-VSI", "x1000"),
+        ("haarpsi_distance", "1-HaarPSI", "x1000"),
     ],
     "Table 6 analogue: cost (same run, same machine)": [
         ("time_s", "time (s)", 2), ("time_per_image_s", "s / image", 3), ("mean_steps", "mean steps", 1),
@@ -26,6 +36,19 @@ TABLES = {
     "Figure 7 analogue: success rate after defenses": [("success_rate", "no defense", "pct")]
     + [(f"defense_{d}", d.replace("jpeg_q", "JPEG q").replace("bits_", "bits "), "pct") for d in DEFENSES],
 }
+
+
+class Html(str):
+    """A string of trusted markup (composed here, with every user-given part passed through :func:`esc`)."""
+
+
+def esc(v) -> str:
+    """Escape a value for the page."""
+    return html.escape(str(v), quote=True)
+
+
+def as_html(v) -> str:
+    return v if isinstance(v, Html) else esc(v)
 
 
 def fmt(v, how) -> str:
@@ -62,10 +85,11 @@ th.m{text-align:left}tr:nth-child(even){background:#f6f6f6}.na{color:#999}img{ma
 
 def write_report(path: Path, *, title: str, intro: str, summary: dict, plots: list[Path], grids: list[Path],
                  notes: list[str], extra_html: str = "", tables: dict | None = None) -> Path:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p>{intro}</p>"]
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1><p>{as_html(intro)}</p>"]
     for n in notes:
-        parts.append(f"<p class='note'>{n}</p>")
+        parts.append(f"<p class='note'>{as_html(n)}</p>")
     for name, cols in (tables or TABLES).items():
         rows = dict(summary["methods"])
         if name.startswith("Figure 7") and summary.get("clean_defense"):
@@ -75,11 +99,11 @@ def write_report(path: Path, *, title: str, intro: str, summary: dict, plots: li
         parts.append("<h3>Not computed</h3><ul>" + "".join(
             f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in summary["unavailable"].items())
             + "</ul>")
-    parts.append(extra_html)
+    parts.append(as_html(extra_html))
     if plots:
         parts.append("<h2>Figures</h2>" + "".join(img_tag(p, p.stem) for p in plots))
     if grids:
         parts.append("<h2>Image grids</h2>" + "".join(img_tag(p, p.stem) for p in grids))
     parts.append("</body></html>")
-    path.write_text("\n".join(parts))
+    atomic_write_text(path, "\n".join(parts))
     return path

@@ -1,18 +1,28 @@
 """The run directory contract (README, "The run directory")::
 
-    config.json   the command, arguments, seed, package versions, machine, start time
-    results.sqlite  per-sample rows (see :mod:`.store`)
+    fingerprint.json  what determines the results (job, dataset, model and its weights' digest, every
+                      parameter, precision, package version); a re-run must match it
+    config.json       the command, arguments, fingerprint, seed, package versions, machine, start time
+    results.sqlite    per-sample rows and per-sample digests (see :mod:`.store`)
     images/METHOD/ID.png  adversarial images (lossless), images/original/ID.png once
-    plots/*.png   figures
-    summary.json  every reported number
-    report.html   one self-contained page
+    plots/*.png       figures
+    summary.json      every reported number (of this run's samples only)
+    report.html       one self-contained page
+
+:meth:`RunDir.open` is how every job starts: it checks the path, takes the directory's lock, and either
+starts a fresh directory or checks that a resumed one was made by the same job with the same settings,
+refusing with the list of differences otherwise (``overwrite=True`` starts again from nothing).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import logging
+import os
 import platform
+import shutil
 import sys
 from functools import cached_property
 from importlib import metadata
@@ -22,10 +32,35 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .store import ResultStore
+from ..fileio import atomic_write_json, atomic_write_text, json_default
+from ..validation import ImperceptibleError
+from . import lock as run_lock
+from .fingerprint import canonical, differences
+from .store import ResultStore, open_store
+
+log = logging.getLogger(__name__)
 
 PACKAGES = ("imperceptible", "torch", "torchvision", "numpy", "scipy", "piq", "lpips", "kornia", "statsmodels",
-            "opencv-contrib-python-headless", "scikit-image")
+            "opencv-contrib-python-headless", "scikit-image", "adv-lib")
+
+MSG_OUT_EMPTY = "--out: expected a folder path for the run directory, got an empty string"
+MSG_OUT_FILE = "--out {path}: expected a folder for the run directory, got an existing file"
+MSG_OUT_UNWRITABLE = "--out {path}: expected a folder this user can write to, got one that is not writable ({error})"
+MSG_NOT_A_RUN = ("--out {path}: expected a new folder or a run directory of this tool, got a folder holding other "
+                 "files ({example}); use another --out")
+MSG_OTHER_JOB = ("{path}: expected a run directory of '{job}', got one of '{other}'; use another --out, or "
+                 "--overwrite to replace it")
+MSG_MISMATCH = ("{path}: this run directory was made with other settings, so resuming would mix results:\n  {diffs}\n"
+                "Use another --out for the new settings, or --overwrite to discard the old results.")
+MSG_SAMPLES_CHANGED = ("{path}: {n} sample(s) now hold other pixels or labels than when this run directory stored "
+                       "them (e.g. {example!r}); use another --out, or --overwrite to discard the old results")
+MSG_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or config.json to check a resume against, "
+                              "got neither (damaged, or made by an earlier version); use --overwrite to start it "
+                              "again, or another --out")
+
+
+class RunDirError(ImperceptibleError, ValueError):
+    """The run directory cannot be used as asked (wrong path, other job, other settings)."""
 
 
 def versions() -> dict[str, str | None]:
@@ -49,48 +84,137 @@ def machine() -> dict:
 
 
 def safe_name(s: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.=@[]" else "_" for c in s)
+    """A file name for an id or method: unchanged if already safe, else made safe plus a short digest of
+    the original, so two different ids never share a file (``a/x.png`` and ``a_x.png``)."""
+    clean = "".join(c if c.isalnum() or c in "-_.=@[]" else "_" for c in s)
+    if clean == s and not s.startswith("."):
+        return s
+    return f"{clean.lstrip('.')}-{hashlib.blake2b(s.encode(), digest_size=4).hexdigest()}"
+
+
+def check_out(path: Path) -> None:
+    if str(path) in ("", "."):
+        raise RunDirError(MSG_OUT_EMPTY)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(MSG_OUT_FILE.format(path=path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise RunDirError(MSG_OUT_UNWRITABLE.format(path=path, error=e.strerror or e)) from None
+
+
+def _read_json(p: Path) -> dict | None:
+    try:
+        return json.loads(p.read_text()) if p.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 class RunDir:
+    """A run directory. Build it with :meth:`open` to start or resume a job; ``RunDir(path)`` alone opens an
+    existing directory for reading (reports, tests)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        (self.path / "plots").mkdir(parents=True, exist_ok=True)
+        self.fingerprint: dict | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, *, job: str, fingerprint: dict, overwrite: bool = False,
+             main: bool = True) -> "RunDir":
+        """Start or resume ``job`` in ``path`` (see the module docstring). ``main``: this process is the
+        job's rank 0 (it checks, locks and writes; the other ranks only read)."""
+        path = Path(path)
+        run = cls(path)
+        fp = canonical({"job": job, **fingerprint})
+        run.fingerprint = fp
+        if not main:
+            return run
+        check_out(path)
+        run_lock.acquire(path)
+        old = run._stored_fingerprint()
+        if overwrite and (old is not None or run._has_content()):
+            run._wipe()
+            old = None
+        if old is None:
+            if run._has_content():
+                example = next(p.name for p in sorted(path.iterdir()) if not p.name.startswith("."))
+                if (path / "config.json").exists() or (path / "fingerprint.json").exists():
+                    raise RunDirError(MSG_UNREADABLE_FINGERPRINT.format(path=path))
+                raise RunDirError(MSG_NOT_A_RUN.format(path=path, example=example))
+            atomic_write_json(path / "fingerprint.json", fp)
+        elif old.get("job") != job:
+            raise RunDirError(MSG_OTHER_JOB.format(path=path, job=job, other=old.get("job")))
+        else:
+            diffs = differences(old, fp)
+            if diffs:
+                raise RunDirError(MSG_MISMATCH.format(path=path, diffs="\n  ".join(diffs)))
+            if not (path / "fingerprint.json").is_file() or _read_json(path / "fingerprint.json") is None:
+                atomic_write_json(path / "fingerprint.json", fp)  # repaired from config.json
+        (path / "plots").mkdir(exist_ok=True)
+        return run
+
+    def _stored_fingerprint(self) -> dict | None:
+        fp = _read_json(self.path / "fingerprint.json")
+        if fp is None:
+            cfg = _read_json(self.path / "config.json")
+            fp = cfg.get("fingerprint") if cfg else None
+        return fp
+
+    def _has_content(self) -> bool:
+        return self.path.is_dir() and any(not p.name.startswith(".") for p in self.path.iterdir())
+
+    def _wipe(self) -> None:
+        for p in self.path.iterdir():
+            if p.name == ".lock":
+                continue
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     @cached_property
     def store(self) -> ResultStore:
-        """The per-sample results store, opened (created) on first use: a run with no per-sample
-        attack results (the fairness study) has no ``results.sqlite``."""
-        return ResultStore(self.path / "results.sqlite")
+        """The per-sample results store, opened (created) on first use: a run with no per-sample attack
+        results (the fairness study) has no ``results.sqlite``. A damaged file is recovered."""
+        return open_store(self.path / "results.sqlite")
+
+    def register_samples(self, ids: list[str], digests: list[str]) -> None:
+        """Record the samples' digests; refuse ids whose stored digest differs (the data changed)."""
+        stored = self.store.sample_digests(ids)
+        changed = [i for i, d in zip(ids, digests) if i in stored and stored[i] != d]
+        if changed:
+            raise RunDirError(MSG_SAMPLES_CHANGED.format(path=self.path, n=len(changed), example=changed[0]))
+        self.store.put_samples({i: d for i, d in zip(ids, digests) if i not in stored})
 
     def write_config(self, config: dict) -> None:
-        """Write ``config.json``; on a resume keep the first start time and append the new one."""
+        """Write ``config.json`` atomically; on a resume keep the first start time and append the new one."""
         p = self.path / "config.json"
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        old = json.loads(p.read_text()) if p.is_file() else {}
-        cfg = dict(config, command=" ".join(sys.argv), versions=versions(), machine=machine(),
-                   started=old.get("started", now), resumed=old.get("resumed", []) + ([now] if old else []))
-        p.write_text(json.dumps(cfg, indent=2, default=str))
+        old = _read_json(p) or {}
+        cfg = dict(config, fingerprint=self.fingerprint, command=" ".join(sys.argv), versions=versions(),
+                   machine=machine(), started=old.get("started", now),
+                   resumed=old.get("resumed", []) + ([now] if old else []))
+        atomic_write_text(p, json.dumps(cfg, indent=2, default=json_default))
 
     def write_json(self, name: str, data: dict) -> Path:
-        p = self.path / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=_json_default))
-        tmp.replace(p)
-        return p
+        return atomic_write_json(self.path / name, data)
 
     def image_path(self, method: str, sample_id: str) -> Path:
         d = self.path / "images" / safe_name(method)
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{safe_name(sample_id)}.png"
 
+    def has_image(self, method: str, sample_id: str) -> bool:
+        return (self.path / "images" / safe_name(method) / f"{safe_name(sample_id)}.png").is_file()
+
     def save_images(self, method: str, ids: list[str], x: torch.Tensor) -> None:
-        """Save ``[0, 1]`` images as 8-bit lossless PNG."""
+        """Save ``[0, 1]`` images as 8-bit lossless PNG (written to a temporary name, then renamed)."""
         arr = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         for i, a in zip(ids, arr):
             p = self.image_path(method, i)
-            Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(p)
+            tmp = p.with_name(f".{p.name}.tmp.png")
+            Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(tmp)
+            tmp.replace(p)
 
     def load_image(self, method: str, sample_id: str) -> torch.Tensor:
         with Image.open(self.image_path(method, sample_id)) as im:
@@ -98,11 +222,4 @@ class RunDir:
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
 
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o).__name__)
+__all__ = ["RunDir", "RunDirError", "check_out", "machine", "safe_name", "versions"]

@@ -1,19 +1,32 @@
 """A crash-safe per-sample results store (SQLite, one transaction per batch).
 
-A row per ``(id, method)``: the attack's per-sample outcome and every per-sample measurement (as JSON).
-Rows are committed as each batch finishes, so an interrupted run keeps what it finished and a resume
-skips it.
+Two tables:
+
+* ``results`` - a row per ``(id, method)``: the attack's per-sample outcome and every per-sample
+  measurement (as JSON), committed as each batch finishes, so an interrupted run keeps what it finished
+  and a resume skips it;
+* ``samples`` - a row per sample id: the digest of its pixels and label, so a resume can check that an id
+  still means the same image (a changed dataset is refused, not mixed in).
+
+A damaged database file is detected when it is opened (:func:`open_store`): what can still be read is
+copied into a new file, the damaged one is kept beside it as ``results.sqlite.damaged``, and the run
+carries on, re-running only what was lost.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 CORE = ("success", "success_float", "reached", "clean_correct", "steps", "margin", "margin_float",
         "clean_margin", "time_s", "forwards")
+MSG_DAMAGED = ("{path} was damaged ({error}); kept it as {kept} and recovered {rows} result rows into a new "
+               "store: the rest will be re-run")
 
 
 def _retry_locked(fn, wait_s: float = 120.0):
@@ -42,6 +55,8 @@ class ResultStore:
             f"CREATE TABLE IF NOT EXISTS results (id TEXT NOT NULL, method TEXT NOT NULL, label INTEGER, "
             f"{cols}, metrics TEXT, PRIMARY KEY (id, method))"
         ))
+        _retry_locked(lambda: self._con.execute(
+            "CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, digest TEXT NOT NULL)"))
         self._con.commit()
 
     def close(self) -> None:
@@ -53,6 +68,27 @@ class ResultStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def check(self) -> None:
+        """Raise ``sqlite3.DatabaseError`` if the file is damaged."""
+        r = self._con.execute("PRAGMA quick_check").fetchone()
+        if r is None or r[0] != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {r[0] if r else 'no answer'}")
+        self._con.execute("SELECT COUNT(*) FROM results").fetchone()
+
+    # --- samples --------------------------------------------------------------------------------
+    def sample_digests(self, ids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for s in range(0, len(ids), 500):
+            chunk = ids[s : s + 500]
+            q = f"SELECT id, digest FROM samples WHERE id IN ({', '.join('?' * len(chunk))})"
+            out.update(dict(self._con.execute(q, chunk).fetchall()))
+        return out
+
+    def put_samples(self, digests: dict[str, str]) -> None:
+        with self._con:
+            self._con.executemany("INSERT OR IGNORE INTO samples (id, digest) VALUES (?, ?)", list(digests.items()))
+
+    # --- results --------------------------------------------------------------------------------
     def done(self, method: str) -> set[str]:
         return {r[0] for r in self._con.execute("SELECT id FROM results WHERE method = ?", (method,))}
 
@@ -73,12 +109,76 @@ class ResultStore:
     def methods(self) -> list[str]:
         return [r[0] for r in self._con.execute("SELECT DISTINCT method FROM results ORDER BY rowid")]
 
-    def rows(self, method: str) -> list[dict]:
+    def rows(self, method: str, ids: list[str] | None = None) -> list[dict]:
+        """The rows of ``method`` (only those whose id is in ``ids`` when given), by id."""
         cur = self._con.execute("SELECT * FROM results WHERE method = ? ORDER BY id", (method,))
         names = [d[0] for d in cur.description]
+        keep = set(ids) if ids is not None else None
         out = []
         for rec in cur:
             r = dict(zip(names, rec))
+            if keep is not None and r["id"] not in keep:
+                continue
             r["metrics"] = json.loads(r["metrics"] or "{}")
             out.append(r)
         return out
+
+
+def _salvage(path: Path) -> list[tuple]:
+    """Whatever rows of a damaged store can still be read, one at a time."""
+    rows: list[tuple] = []
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for tbl in ("results", "samples"):
+                try:
+                    cur = con.execute(f"SELECT * FROM {tbl}")
+                    while True:
+                        try:
+                            rec = cur.fetchone()
+                        except sqlite3.DatabaseError:
+                            break
+                        if rec is None:
+                            break
+                        rows.append((tbl, rec))
+                except sqlite3.DatabaseError:
+                    continue
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        pass
+    return rows
+
+
+def open_store(path: str | Path) -> ResultStore:
+    """Open the store; a damaged file is set aside and its readable rows carried into a new one."""
+    path = Path(path)
+    try:
+        store = ResultStore(path)
+        store.check()
+        return store
+    except sqlite3.DatabaseError as e:
+        error = str(e)
+    try:
+        store.close()  # type: ignore[possibly-undefined]
+    except Exception:  # noqa: BLE001 - it may never have opened
+        pass
+    kept = path.with_name(path.name + ".damaged")
+    salvaged = _salvage(path)
+    path.replace(kept)
+    for extra in ("-wal", "-shm"):
+        Path(str(path) + extra).unlink(missing_ok=True)
+    store = ResultStore(path)
+    n = 0
+    with store._con:
+        for tbl, rec in salvaged:
+            try:
+                store._con.execute(f"INSERT OR IGNORE INTO {tbl} VALUES ({', '.join('?' * len(rec))})", rec)
+                n += tbl == "results"
+            except sqlite3.DatabaseError:
+                continue
+    log.warning(MSG_DAMAGED.format(path=path, error=error, kept=kept, rows=n))
+    return store
+
+
+__all__ = ["CORE", "MSG_DAMAGED", "ResultStore", "open_store"]

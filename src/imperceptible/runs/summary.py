@@ -58,10 +58,11 @@ def summarize_rows(rows: list[dict]) -> dict:
     return out
 
 
-def summarize(store: ResultStore, methods: list[str] | None = None, *, reference: str = "pgd-l2",
-              unavailable: dict | None = None) -> dict:
+def summarize(store: ResultStore, methods: list[str] | None = None, *, ids: list[str] | None = None,
+              reference: str = "pgd-l2", unavailable: dict | None = None) -> dict:
+    """Summaries of ``methods`` over the samples ``ids`` (this run's samples; default: every row)."""
     methods = methods or store.methods()
-    rows = {m: store.rows(m) for m in methods}
+    rows = {m: store.rows(m, ids) for m in methods}
     res = {m: summarize_rows(r) for m, r in rows.items()}
     ref = res.get(reference, {}).get("time_s")
     for m in res.values():

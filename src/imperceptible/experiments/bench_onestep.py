@@ -17,29 +17,54 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from dataclasses import dataclass  # noqa: E402
+
+from .. import __version__  # noqa: E402
 from ..attacks import PGDOneStep, SSIMOneStep  # noqa: E402
 from ..costs.ms_ssim import ms_ssim  # noqa: E402
 from ..costs.ssim import ssim  # noqa: E402
 from ..data import load as load_dataset  # noqa: E402
 from ..models import get as get_model  # noqa: E402
-from .report import write_report  # noqa: E402
-from .rundir import RunDir  # noqa: E402
+from ..runs.fingerprint import model_digest  # noqa: E402
+from ..runs.report import Html, esc, write_report  # noqa: E402
+from ..runs.rundir import RunDir  # noqa: E402
+from ..config import check_int_option, check_number_option, identity, option, record  # noqa: E402
 
 COLS = [("success_rate", "success", "pct"), ("l2", "L2", 3), ("ssim", "SSIM", 4), ("ms_ssim", "MS-SSIM", 4),
         ("second_true_rate", "2nd model: true label", "pct"),
         ("second_follows_rate", "2nd model: attacker's label", "pct"), ("time_s", "time (s)", 2)]
 
 
-def bench_onestep(*, dataset: str = "mnist", model: str = "mnist-cnn", second: str = "mnist-cnn-b",
-                  out: str | Path, limit: int | None = 200, eps: float = 10.0, solver: str = "cg",
-                  batch_size: int = 50, progress: bool = True) -> dict:
-    run = RunDir(out)
-    ds = load_dataset(dataset, limit=limit)
+@dataclass(frozen=True)
+class OnestepConfig:
+    """``imperceptible bench onestep``'s settings."""
+
+    dataset: str = option("mnist", "dataset (MNIST-size images: the dense solver is 784 Hessian columns a digit)")
+    model: str = option("mnist-cnn", "attacked model")
+    second: str = option("mnist-cnn-b", "the second opinion: another architecture and seed", flag="--second-model")
+    limit: int | None = option(None, "first N images only (default: all)", type=int)
+    eps: float = option(10.0, "L2 size of both steps (paper: 10)", type=float)
+    solver: str = option("cg", "Hessian solver of the SSIM step", choices=("cg", "dense"))
+    batch_size: int = option(50, "images per batch", type=int, fingerprint=False)
+
+    def __post_init__(self) -> None:
+        check_int_option("limit", self.limit, allow_none=True)
+        check_int_option("batch_size", self.batch_size)
+        check_number_option("eps", self.eps)
+
+
+def bench_onestep(config: OnestepConfig | None = None, *, out: str | Path, overwrite: bool = False,
+                  progress: bool = True, **settings) -> dict:
+    cfg = config or OnestepConfig(**settings)
+    dataset, model, second, eps, solver, batch_size = (cfg.dataset, cfg.model, cfg.second, cfg.eps, cfg.solver,
+                                                       cfg.batch_size)
+    ds = load_dataset(dataset, limit=cfg.limit)
     net, net2 = get_model(model, progress=progress), get_model(second, progress=progress)
+    run = RunDir.open(out, job="bench onestep", overwrite=overwrite, fingerprint={
+        "config": identity(cfg), "models": [model_digest(net), model_digest(net2)], "version": __version__})
     attacks = {"ssim-onestep": SSIMOneStep(eps=eps, solver=solver, kernel_size=7),
                "pgd-onestep": PGDOneStep(eps=eps)}
-    run.write_config({"job": "bench onestep", "dataset": dataset, "model": model, "second_model": second,
-                      "limit": limit, "eps": eps, "solver": solver, "n_images": len(ds)})
+    run.write_config({"job": "bench onestep", **record(cfg), "n_images": len(ds)})
     x, y = ds.images, ds.labels
     results: dict = {}
     advs: dict = {}
@@ -95,8 +120,9 @@ def bench_onestep(*, dataset: str = "mnist", model: str = "mnist-cnn", second: s
     plt.close(fig)
     run.write_json("summary.json", summary)
     write_report(run.path / "report.html", title="imperceptible: one-step SSIM attack vs one-step PGD-L2",
-                 intro=f"Equation 5 (dense/CG solve of the damped SSIM Hessian; solver <code>{solver}</code>) "
-                 f"against one normalised gradient step, both of L2 size {eps:g}, on <code>{dataset}</code> "
-                 f"with <code>{model}</code>; second opinion from <code>{second}</code>.",
+                 intro=Html(f"Equation 5 (dense/CG solve of the damped SSIM Hessian; solver <code>{esc(solver)}</code>) "
+                            f"against one normalised gradient step, both of L2 size {eps:g}, on "
+                            f"<code>{esc(dataset)}</code> with <code>{esc(model)}</code>; second opinion from "
+                            f"<code>{esc(second)}</code>."),
                  summary=summary, plots=[], grids=[grid], notes=[], tables={"Figures 3 and 9 analogue": COLS})
     return summary

@@ -1,0 +1,116 @@
+"""``imperceptible attack``: one attack over a dataset into a run directory (resumable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..attacks import get as get_attack
+from ..attacks.registry import label
+from ..data import load as load_dataset
+from ..engine import Engine
+from ..evaluate.evaluator import Evaluator
+from ..models import get as get_model
+from ..runs.attack_report import make_report
+from ..runs.attack_run import open_attack_run, run_attack
+from ..runs.report import Html, esc
+from ..runs.summary import summarize
+from ..config import check_int_option, check_number_option, identity, option, record
+
+DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",
+                 "bits": "round(x (2^b - 1)) / (2^b - 1), b = 6/5/4 (ART FeatureSqueezing)"}
+SUCCESS_RULE = "label correct -> incorrect on the 8-bit image / correctly classified images"
+DISTANCES_OVER = "successfully attacked, correctly classified images"
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """``imperceptible attack``'s settings."""
+
+    dataset: str = option(help="dataset name (see imperceptible info): mnist, imagenet-samples, folder:PATH, ...")
+    model: str = option(help="model name: efficientnet-lite0, mnist-cnn, torchvision:NAME, torchscript:PATH, ...")
+    attack: str = option(help="attack name: human-perc-ot, pgd-l2, perc-al, ppgd, lpa, ssim-onestep, alma, ddn ...")
+    cost: str | None = option(None, "perceptual cost of human-perc-ot (default ssim; see imperceptible info)")
+    confidence: float | None = option(None, "margin a a sample must exceed (default 0)", type=float)
+    params: tuple[str, ...] = option((), "attack hyper-parameter KEY=VALUE, repeatable (e.g. --param steps=50 "
+                                     "--param preset=paper); an unknown key lists the valid ones",
+                                     flag="--param", action="append", metavar="KEY=VALUE")
+    limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
+                               type=int, fingerprint=False)
+    image_size: int | None = option(None, "resize the images (shorter side, then centre crop) to this size; default: "
+                                    "the dataset's own size", type=int)
+    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
+    learned: bool = option(True, "LPIPS and DISTS columns (their ImageNet backbones are fetched on first use)",
+                           type=bool)
+
+    def __post_init__(self) -> None:
+        check_int_option("batch_size", self.batch_size)
+        check_int_option("limit", self.limit, allow_none=True)
+        check_int_option("image_size", self.image_size, minimum=8, allow_none=True)
+        check_number_option("confidence", self.confidence, inclusive=True, allow_none=True)
+
+    def options(self) -> dict:
+        """The attack's keyword options: the parsed ``--param`` pairs plus ``cost`` and ``confidence``."""
+        opts = parse_params(self.params)
+        if self.cost:
+            opts["cost"] = self.cost
+        if self.confidence is not None:
+            opts["confidence"] = self.confidence
+        return opts
+
+
+MSG_PARAM_FORMAT = "--param: expected KEY=VALUE, got {got!r}"
+
+
+def parse_value(v: str):
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, anything else stays a string."""
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def parse_params(pairs) -> dict:
+    from ..validation import ParameterError
+
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k.strip():
+            raise ParameterError(MSG_PARAM_FORMAT.format(got=p))
+        out[k.strip().replace("-", "_")] = parse_value(v.strip())
+    return out
+
+
+def attack(config: AttackConfig | None = None, *, out: str | Path, overwrite: bool = False, progress: bool = True,
+           engine: Engine | None = None, **settings) -> dict | None:
+    """Run one attack over a dataset into the run directory ``out``; returns the summary (rank 0; other
+    ranks ``None``). ``settings`` are :class:`AttackConfig` fields when no ``config`` is given."""
+    cfg = config or AttackConfig(**settings)
+    engine = engine or Engine()
+    atk = get_attack(cfg.attack, **cfg.options())
+    ds = load_dataset(cfg.dataset, limit=cfg.limit, size=cfg.image_size)
+    net = get_model(cfg.model, progress=progress and engine.is_main, data=ds).to(engine.device)
+    method = label(atk)
+    evaluator = Evaluator.for_images(ds.images, learned=cfg.learned)
+    run = open_attack_run(out, job="attack", config=identity(cfg), ds=ds, model=net, methods={method: atk},
+                          evaluator=evaluator, engine=engine, overwrite=overwrite)
+    if engine.is_main:
+        run.write_config({"job": "attack", **record(cfg), "method": method, "params": atk.params(),
+                          "n_images": len(ds), "engine": engine.describe()})
+    run_attack(run, method, atk, net, ds, evaluator, batch_size=cfg.batch_size, progress=progress, engine=engine)
+    if not engine.is_main:
+        return None
+    summary = summarize(run.store, [method], ids=ds.ids, unavailable=evaluator.unavailable)
+    summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds), defenses=DEFENSES_NOTE,
+                   success_rule=SUCCESS_RULE, distances_over=DISTANCES_OVER, model_info=getattr(net, "describe", dict)())
+    run.write_json("summary.json", summary)
+    make_report(run, ds, summary, [method], n_grids=2, title=f"imperceptible: {method}",
+                intro=Html(f"<code>{esc(method)}</code> on <code>{esc(cfg.dataset)}</code> with "
+                           f"<code>{esc(cfg.model)}</code>."))
+    return summary
+
+
+__all__ = ["AttackConfig", "attack", "parse_params", "parse_value"]

@@ -1,0 +1,208 @@
+"""``imperceptible study make``: a perceptibility study from a run directory.
+
+Trials come from the images every chosen method attacked successfully (so each image is shown once per
+method and the analysis can rank methods image by image); the same number per method, drawn at random
+(``seed``). Two designs:
+
+* ``2afc`` (the LPIPS/BAPPS protocol): the original and an attacked image side by side, sides random;
+  "which one was modified?"; chance is 1/2;
+* ``single``: one image, "was this image modified?"; as many unmodified originals as attacked images, so
+  hit and false-alarm rates (and d') can be computed.
+
+Catch trials (``catch_trials``, default 4) show a visibly perturbed image - the run's ``human-perc-ot[paper]``
+images when the run has them, else the original plus uniform noise of +-24/255 - to find participants who
+do not attend. The study folder holds ``index.html`` (the page to send) and ``study.json`` (the definition
+with the answer key and each trial's automatic-judge values; keep it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..fileio import atomic_write_json, atomic_write_text
+from ..runs.rundir import RunDir
+from ..runs.summary import DISTANCE_KEYS
+from ..validation import ImperceptibleError
+from ..config import check_int_option, option, record
+from .page import render_page
+
+PAPER_CATCH = "human-perc-ot[paper]"
+NOISE = 24 / 255
+
+MSG_NOT_A_RUN = "--run {path}: expected a run directory of 'attack' or 'bench attacks' with images, got {got}"
+MSG_UNKNOWN_METHODS = "--methods: expected methods of this run ({choices}), got {got}"
+MSG_TOO_FEW = ("--run {path}: expected at least 1 image that every chosen method attacked successfully, got none "
+               "(methods: {methods})")
+MSG_STUDY_EXISTS = "--out {path}: expected a new folder for the study, got an existing one (use --overwrite)"
+
+
+class StudyError(ImperceptibleError, ValueError):
+    """A study cannot be made as asked."""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """``imperceptible study make``'s settings."""
+
+    methods: tuple[str, ...] = option((), "methods to test, repeatable (default: every method of the run but the "
+                                      "catch one)", flag="--method", action="append")
+    trials: int = option(20, "trials per method (fewer if fewer images were attacked by every method)", type=int)
+    design: str = option("2afc", "2afc (which of two was modified) or single (was this one modified)",
+                         choices=("2afc", "single"))
+    catch_trials: int = option(4, "catch trials (a visibly perturbed image) to find inattentive participants",
+                               type=int)
+    catch: str = option("auto", "catch images: auto (the run's human-perc-ot[paper], else noise), noise, or a method "
+                        "of the run")
+    viewing_ms: int = option(0, "how long the images stay visible, in ms (0: until the answer)", type=int)
+    seed: int = option(0, "seed of the draws and sides", type=int)
+    title: str = option("Can you see the difference?", "the page's title")
+
+    def __post_init__(self) -> None:
+        check_int_option("trials", self.trials)
+        check_int_option("catch_trials", self.catch_trials, minimum=0)
+        check_int_option("viewing_ms", self.viewing_ms, minimum=0)
+        check_int_option("seed", self.seed, minimum=0)
+
+
+def _png_data_uri(x: torch.Tensor) -> str:
+    a = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def study_hash(definition: dict) -> str:
+    """sha256 of the study definition's trials and settings (what an answers file must name)."""
+    core = {k: definition[k] for k in ("config", "run", "trials")}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _instructions(cfg: StudyConfig, n: int) -> str:
+    view = (f"Each pair is shown for {cfg.viewing_ms / 1000:g} seconds; answer even after it disappears."
+            if cfg.viewing_ms else "Take as long as you need, but do not zoom in.")
+    if cfg.design == "2afc":
+        task = ("You will see two images side by side (A and B). One of them is the original photo; the other was "
+                "modified by a computer. Choose the one you think was <b>modified</b>. If you cannot tell, guess.")
+        keys = "Keys: <b>1</b> or <b>&larr;</b> for A, <b>2</b> or <b>&rarr;</b> for B; or tap the buttons."
+    else:
+        task = ("You will see one image at a time. Some were modified by a computer, some were not. Say whether you "
+                "think the image was <b>modified</b>. About half of them were.")
+        keys = "Keys: <b>Y</b> for yes, <b>N</b> for no; or tap the buttons."
+    return (f"<p>{task}</p><p>There are {n} trials (a few minutes). {view} Use a screen at normal brightness, at a "
+            f"normal viewing distance.</p><p>{keys}</p><p>At the end you download a small answers file (it holds your "
+            "choices and response times, and the code you type below if you type one).</p>")
+
+
+def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str | Path, overwrite: bool = False,
+               **settings) -> dict:
+    """Write the study folder ``out`` from the run directory ``run``; returns a short description."""
+    cfg = config or StudyConfig(**settings)
+    run_path, out = Path(run), Path(out)
+    cfg_json = run_path / "config.json"
+    if not cfg_json.is_file() or not (run_path / "results.sqlite").is_file() or not (run_path / "images").is_dir():
+        raise StudyError(MSG_NOT_A_RUN.format(path=run_path, got="no config.json, results.sqlite and images/"))
+    rd = RunDir(run_path)
+    run_cfg = json.loads(cfg_json.read_text())
+    if run_cfg.get("job") not in ("attack", "bench attacks"):
+        raise StudyError(MSG_NOT_A_RUN.format(path=run_path, got=f"a '{run_cfg.get('job')}' run"))
+    available = rd.store.methods()
+    catch = cfg.catch if cfg.catch != "auto" else (PAPER_CATCH if PAPER_CATCH in available else "noise")
+    if catch != "noise" and catch not in available:
+        raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=catch))
+    methods = list(cfg.methods) or [m for m in available if m != catch]
+    bad = [m for m in methods if m not in available]
+    if bad:
+        raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=", ".join(bad)))
+    rows = {m: {r["id"]: r for r in rd.store.rows(m)} for m in set(methods) | ({catch} - {"noise"})}
+    fooled = [{i for i, r in rs.items() if r["success"] and r["clean_correct"] and rd.has_image(m, i)}
+              for m, rs in rows.items()]
+    common = sorted(set.intersection(*fooled)) if fooled else []
+    common = [i for i in common if rd.has_image("original", i)]
+    if not common:
+        raise StudyError(MSG_TOO_FEW.format(path=run_path, methods=", ".join(methods)))
+    if out.exists():
+        if not overwrite:
+            raise StudyError(MSG_STUDY_EXISTS.format(path=out))
+        shutil.rmtree(out)
+    rng = np.random.RandomState(cfg.seed)
+    n = min(cfg.trials, len(common))
+    ids = sorted(rng.choice(common, n, replace=False).tolist())
+    images: dict[str, str] = {}
+    keys: dict[tuple[str, str], str] = {}
+    key_names = rng.permutation(100000)
+
+    def key_for(kind: str, sid: str, make) -> str:
+        if (kind, sid) not in keys:
+            k = f"i{key_names[len(keys)]:05d}"
+            keys[(kind, sid)] = k
+            images[k] = _png_data_uri(make())
+        return keys[(kind, sid)]
+
+    trials = []
+    plan = [("test", m, sid) for m in methods for sid in ids]
+    catch_ids = rng.choice(common, cfg.catch_trials, replace=len(common) < cfg.catch_trials).tolist() \
+        if cfg.catch_trials else []
+    plan += [("catch", catch, sid) for sid in catch_ids]
+    if cfg.design == "single":
+        plan += [("original", None, sid) for sid in rng.choice(ids, len(methods) * n, replace=True).tolist()]
+    for j, (kind, method, sid) in enumerate(plan):
+        orig = key_for("original", sid, lambda s=sid: rd.load_image("original", s))
+        if kind == "original":
+            shown = orig
+        elif method == "noise":
+            def noisy(s=sid, j=j):
+                x = rd.load_image("original", s)
+                g = torch.Generator().manual_seed(cfg.seed * 100003 + j)
+                return ((x + NOISE * (2 * torch.rand(x.shape, generator=g) - 1)).clamp(0, 1) * 255).round() / 255
+            shown = key_for(f"noise{j}", sid, noisy)
+        else:
+            shown = key_for(method, sid, lambda m=method, s=sid: rd.load_image(m, s))
+        metrics = rows[method][sid]["metrics"] if method in rows else {}
+        t = {"id": f"t{j:03d}", "kind": kind, "method": method, "image": sid,
+             "judges": {k: metrics[k] for k in DISTANCE_KEYS if metrics.get(k) is not None}}
+        if cfg.design == "2afc":
+            side = "a" if rng.rand() < 0.5 else "b"
+            t.update(modified=side, a=shown if side == "a" else orig, b=orig if side == "a" else shown)
+        else:
+            t.update(modified=kind != "original", img=shown)
+        trials.append(t)
+    definition = {"format": "imperceptible-study/1", "config": record(cfg), "run": str(run_path.resolve()),
+                  "run_config": {k: run_cfg.get(k) for k in ("job", "dataset", "model")}, "methods": methods,
+                  "catch": catch, "trials_per_method": n, "trials": trials}
+    definition["hash"] = study_hash(definition)
+    page_trials = [{"id": t["id"], **({"a": t["a"], "b": t["b"]} if cfg.design == "2afc" else {"img": t["img"]})}
+                   for t in trials]
+    page = render_page(title=cfg.title, instructions_html=_instructions(cfg, len(trials)), payload={
+        "hash": definition["hash"], "design": cfg.design, "viewing_ms": cfg.viewing_ms, "trials": page_trials,
+        "images": images})
+    out.mkdir(parents=True)
+    atomic_write_json(out / "study.json", definition)
+    atomic_write_text(out / "index.html", page)
+    return {"page": str(out / "index.html"), "definition": str(out / "study.json"), "n_trials": len(trials),
+            "per_method": n, "n_catch": len(catch_ids), "methods": methods, "catch": catch, "hash": definition["hash"]}
+
+
+def load_study(path: str | Path) -> dict:
+    """The study definition of a study folder (checked against its own hash)."""
+    p = Path(path)
+    f = p / "study.json" if p.is_dir() else p
+    try:
+        d = json.loads(f.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise StudyError(f"{f}: expected a study definition (study.json from study make), got {e}") from None
+    if d.get("format") != "imperceptible-study/1" or study_hash(d) != d.get("hash"):
+        raise StudyError(f"{f}: expected an unaltered study definition, got one whose hash does not match its content")
+    return d
+
+
+__all__ = ["StudyConfig", "StudyError", "load_study", "make_study", "study_hash"]

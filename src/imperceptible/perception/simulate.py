@@ -1,0 +1,74 @@
+"""Simulated participants, for planning a study and for the README's worked example - never for claims
+about people (every file and report says SIMULATED).
+
+A simulated observer detects a modification with a Weibull psychometric function of one automatic judge's
+distance ``d`` (``judge``, e.g. ``lpips_x1000``): ``p(d) = 1 - exp(-(d / threshold)^slope)``. In the 2AFC design
+it picks the modified image with probability ``1/2 + p(d)/2``, in the single design it says "modified" with
+probability ``false_alarm + (1 - false_alarm) p(d)`` (originals: ``false_alarm``); a lapse rate ``lapse`` mixes in
+random answers, and a share ``inattentive`` of the observers answers at random throughout (the catch trials
+should exclude them). Catch trials count as ``d = infinity``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import atomic_write_json
+from .answers import FORMAT, checksum
+from .make import load_study
+
+
+def detection_probability(d: float, threshold: float, slope: float) -> float:
+    if not np.isfinite(d):
+        return 1.0
+    return float(1 - np.exp(-((max(d, 0.0) / threshold) ** slope)))
+
+
+def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: int = 20, judge: str = "lpips_x1000",
+                     threshold: float | None = None, slope: float = 2.0, lapse: float = 0.02,
+                     false_alarm: float = 0.2, inattentive: float = 0.1, seed: int = 0) -> list[Path]:
+    """Write one answers file per simulated participant into ``out``; returns their paths."""
+    study = load_study(study_dir)
+    design = study["config"]["design"]
+    tests = [t for t in study["trials"] if t["kind"] == "test"]
+    values = np.array([t["judges"].get(judge, np.nan) for t in tests], float)
+    if threshold is None:
+        finite = values[np.isfinite(values)]
+        threshold = float(np.median(finite)) if finite.size else 1.0
+    rng = np.random.RandomState(seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(participants):
+        careless = rng.rand() < inattentive
+        order = rng.permutation(len(study["trials"]))
+        answers = []
+        for pos, j in enumerate(order):
+            t = study["trials"][j]
+            d = np.inf if t["kind"] == "catch" else t["judges"].get(judge, np.nan)
+            p = detection_probability(d, threshold, slope) if np.isfinite(d) or d == np.inf else 0.0
+            if careless or rng.rand() < lapse:
+                hit = rng.rand() < 0.5
+                choice = ("a" if hit else "b") if design == "2afc" else ("yes" if hit else "no")
+            elif design == "2afc":
+                right = rng.rand() < 0.5 + 0.5 * p
+                other = "b" if t["modified"] == "a" else "a"
+                choice = t["modified"] if right else other
+            else:
+                q = false_alarm if t["kind"] == "original" else false_alarm + (1 - false_alarm) * p
+                choice = "yes" if rng.rand() < q else "no"
+            answers.append({"trial": t["id"], "choice": choice, "rt_ms": int(rng.lognormal(7.2, 0.4)), "position": pos})
+        now = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc).isoformat()
+        data = {"format": FORMAT, "study": study["hash"], "participant": f"simulated-{i + 1:02d}", "started": now,
+                "finished": now, "user_agent": f"simulation ({judge}, threshold {threshold:.4g}, slope {slope:g})",
+                "viewport": [0, 0], "answers": answers, "checksum": checksum(study["hash"], answers)}
+        p = out / f"answers-simulated-{i + 1:02d}.json"
+        atomic_write_json(p, data)
+        paths.append(p)
+    return paths
+
+
+__all__ = ["detection_probability", "simulate_answers"]

@@ -1,0 +1,54 @@
+"""The report of an attack run (``imperceptible attack`` and ``bench attacks``): distance box plots and
+CDFs, success after the defenses, image grids of the first images every method fooled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..evaluate.evaluator import DEFENSES
+from ..evaluate.saliency import spectral_residual_saliency
+from .grids import image_grid
+from .plots import defense_plot, distance_plot
+from .report import Html, esc, write_report
+from .rundir import RunDir, safe_name
+
+PLOT_KEYS = ("ssim_distance", "lpips_x1000", "dists_x1000", "fsim_distance", "ssim_y_distance", "ms_ssim_distance",
+             "ciede2000", "l2")
+
+#: what each dataset's images are, for the report's notes
+DATASET_NOTES = {
+    "imagenet-compatible": "Images: NIPS 2017 adversarial competition development set (Flickr, mostly CC BY 2.0; "
+                           "authors credited in images.csv).",
+    "imagenet-samples": "Images: the 20 ImageNet validation samples shipped with foolbox.",
+}
+
+
+def make_report(run: RunDir, ds, summary: dict, methods: list[str], *, n_grids: int = 3,
+                title: str = "imperceptible: attack benchmark", intro: str = "") -> Path:
+    rows = {m: run.store.rows(m, ds.ids) for m in methods}
+    plots = []
+    for k in PLOT_KEYS:
+        vals = {m: [r["metrics"][k] for r in rs if r["clean_correct"] and r["success"] and k in r["metrics"]]
+                for m, rs in rows.items()}
+        if any(vals.values()):
+            plots.append(distance_plot(vals, k, run.path / "plots" / f"{k}.png"))
+    plots.append(defense_plot(summary["methods"], list(DEFENSES), run.path / "plots" / "defenses.png"))
+    fooled = [{r["id"] for r in rs if r["success"] and r["clean_correct"]} for rs in rows.values()]
+    common = [i for i in ds.ids if all(i in f for f in fooled)][:n_grids]
+    grids = []
+    for sid in common:
+        x = run.load_image("original", sid)
+        advs = {m: run.load_image(m, sid) for m in methods}
+        grids.append(image_grid(x, advs, run.path / "plots" / f"grid_{safe_name(sid)}.png",
+                                saliency=spectral_residual_saliency, caption=f"{ds.name} / {sid}"))
+    notes = [Html(f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
+                  f"<code>{esc(summary['model'])}</code>. Success: {esc(summary['success_rule'])}; distances are "
+                  f"means over {esc(summary['distances_over'])}. Defenses: {esc(summary['defenses']['jpeg'])}; "
+                  f"{esc(summary['defenses']['bits'])}.")]
+    if ds.name in DATASET_NOTES:
+        notes.append(DATASET_NOTES[ds.name])
+    return write_report(run.path / "report.html", title=title, intro=intro, summary=summary, plots=plots,
+                        grids=grids, notes=notes)
+
+
+__all__ = ["PLOT_KEYS", "make_report"]
