@@ -51,6 +51,8 @@ def test_attack_command_writes_a_run_directory(tmp_path, capsys):
     (["attack", "--dataset", "cifar", "--model", "mnist-cnn", "--attack", "pgd-l2", "--out", "X"], "unknown dataset"),
     (["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "fgsm", "--out", "X"], "unknown attack"),
     (["attack", "--dataset", "mnist", "--model", "vit", "--attack", "pgd-l2", "--out", "X"], "unknown model"),
+    (["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "human-perc-ot", "--cost", "psnr", "--out",
+      "X"], "unknown cost 'psnr'"),
 ])
 def test_bad_names_exit_2_with_message(argv, msg, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -58,9 +60,66 @@ def test_bad_names_exit_2_with_message(argv, msg, capsys, tmp_path, monkeypatch)
     assert msg in capsys.readouterr().err
 
 
-def test_engine_flags_are_refused_where_they_do_not_apply(capsys):
-    from imperceptible.cli.main import MSG_ENGINE_ONLY
+def test_engine_flags_exist_only_where_they_apply():
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "onestep", "--out", "unused", "--devices", "2"])
+    assert e.value.code == 2
 
-    assert main(["bench", "onestep", "--out", "unused", "--devices", "2"]) == 2
+
+def test_help_lists_the_names(capsys):
+    with pytest.raises(SystemExit):
+        main(["attack", "--help"])
+    out = capsys.readouterr().out
+    for name in ("imagenet-samples", "folder:PATH", "efficientnet-lite0", "torchscript:PATH", "human-perc-ot", "ppgd",
+                 "lpips", "fsim"):
+        assert name in out, name
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--param", "steps"], "--param: expected KEY=VALUE, got 'steps'"),
+    (["--param", "step=3"], "unknown parameter 'step' for attack 'pgd-l2'; expected one of: alpha, confidence, eps"),
+    (["--param", "steps=abc"], "steps: expected an integer >= 0, got 'abc'"),
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
+    (["--batch-size", "-2"], "--batch-size: expected an integer >= 1, got -2"),
+    (["--limit", "0"], "--limit: expected an integer >= 1, got 0"),
+    (["--confidence", "inf"], "--confidence: expected a finite number >= 0, got inf"),
+    (["--confidence", "-1"], "--confidence: expected a finite number >= 0, got -1.0"),
+])
+def test_bad_options_exit_2_with_one_line(argv, msg, capsys, tmp_path):
+    rc = main(["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "pgd-l2", "--out",
+               str(tmp_path / "run"), *argv])
     err = capsys.readouterr().err
-    assert MSG_ENGINE_ONLY.format(bench="onestep", flags="--devices") in err
+    assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["file", "empty", "unwritable"])
+def test_bad_out_is_refused(kind, tmp_path, capsys):
+    import os
+
+    if kind == "file":
+        out = tmp_path / "f"
+        out.write_text("x")
+        msg = "expected a folder for the run directory, got an existing file"
+    elif kind == "empty":
+        out, msg = "", "expected a folder path for the run directory, got an empty string"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root can write anywhere: an unwritable folder cannot be made here")
+        out = tmp_path / "ro"
+        out.mkdir()
+        out.chmod(0o500)
+        msg = "not writable"
+    rc = main(["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "pgd-l2", "--out", str(out)])
+    assert rc == 2 and msg in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_with_a_resume_hint(monkeypatch, tmp_path, capsys):
+    import imperceptible.experiments.attack as ex
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ex, "attack", interrupted)
+    rc = main(["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "pgd-l2", "--out",
+               str(tmp_path / "run")])
+    assert rc == 130 and "run the same command again to resume" in capsys.readouterr().err

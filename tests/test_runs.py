@@ -1,4 +1,4 @@
-"""The run directory, summary, report, resume, and the defenses."""
+"""The run directory (contract, fingerprint, lock, damage recovery), summary, report, resume, defenses."""
 
 import json
 import shutil
@@ -40,11 +40,13 @@ def test_summary_has_every_field_for_every_method(bench_run):
     for m, row in s["methods"].items():
         assert EXPECTED_KEYS <= set(row), EXPECTED_KEYS - set(row)
         assert row["n"] == 6
-    assert "lpips_x1000" in s["unavailable"] and s["methods"]["pgd-l2"]["lpips_x1000"] is None
+    assert "lpips_x1000" in s["unavailable"] and s["methods"]["pgd-l2"]["lpips_x1000"] is None  # MNIST: 28 pixels
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["methods"].keys() == s["methods"].keys()
     cfg = json.loads((out / "config.json").read_text())
-    assert {"command", "versions", "machine", "started", "dataset", "model", "attacks"} <= set(cfg)
+    assert {"command", "versions", "machine", "started", "dataset", "model", "attacks", "fingerprint"} <= set(cfg)
+    fp = json.loads((out / "fingerprint.json").read_text())
+    assert fp == cfg["fingerprint"] and fp["job"] == "bench attacks" and len(fp["model"]["digest"]) == 32
 
 
 def test_summary_equals_numbers_recomputed_from_the_store(bench_run):
@@ -100,11 +102,58 @@ def test_report_is_self_contained_html(bench_run):
     text = (out / "report.html").read_text()
     p = _Collect()
     p.feed(text)
-    assert p.tables == 4
+    assert p.tables >= 5
     assert len(p.imgs) >= 5 and all(src.startswith("data:image/png;base64,") for src in p.imgs)
     assert text.rstrip().endswith("</html>")
     for f in ("ssim_distance.png", "defenses.png"):
         assert (out / "plots" / f).stat().st_size > 10_000
+
+
+class _Cells(HTMLParser):
+    """Every table as rows of cell texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(self._cell.strip())
+            self._cell = None
+
+
+def test_report_cells_equal_summary_json(bench_run):
+    """Every number in the report's tables is the summary's, formatted: nothing is computed twice."""
+    from imperceptible.runs.report import TABLES, fmt
+
+    out, s = bench_run
+    p = _Cells()
+    p.feed((out / "report.html").read_text())
+    checked = 0
+    for (title, cols), table in zip(TABLES.items(), p.tables):
+        head, *rows = table
+        assert head[1:] == [c[1] for c in cols], title
+        for row in rows:
+            method = row[0]
+            if method not in s["methods"]:
+                continue
+            for (key, _, how), cell in zip(cols, row[1:]):
+                expected = fmt(s["methods"][method].get(key), how)
+                assert cell == (expected if "<" not in expected else "n/a"), (title, method, key)
+                checked += 1
+    assert checked > 60
 
 
 def test_report_renders_in_headless_chromium(bench_run, tmp_path):
@@ -167,11 +216,13 @@ def test_jpeg_defense():
 
 @pytest.mark.parametrize("bits", [1, 4, 6])
 def test_bit_depth_defense(bits):
-    x = torch.rand(1, 3, 32, 32)
+    """Every output is one of the 2^b levels k / (2^b - 1), the nearest one to the input."""
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(bits))
     y = bit_depth_reduction(x, bits)
-    levels = torch.unique(torch.round(y * (2**bits - 1)))
-    assert len(torch.unique(y)) <= 2**bits and torch.allclose(levels, levels.round())
-    assert (y - x).abs().max() <= 0.5 / (2**bits - 1) + 1e-6
+    scaled = y * (2**bits - 1)
+    assert torch.allclose(scaled, scaled.round(), atol=1e-5)  # on a level (checked before any rounding)
+    assert len(torch.unique(y)) <= 2**bits
+    assert (y - x).abs().max() <= 0.5 / (2**bits - 1) + 1e-6  # the nearest level
     assert 0 <= y.min() and y.max() <= 1
 
 
@@ -189,3 +240,142 @@ def test_defense_baseline_is_computed_once_per_image(mnist_cnn, mnist_correct):
     assert counted.forwards - n_first == n_first // 2  # attacked images only; the clean baseline is reused
     for k in first:
         assert torch.equal(first[k], second[k]), k
+
+
+# --- the run directory contract: fingerprint, lock, damage ----------------------------------------------
+
+def _attack(out, **kw):
+    from imperceptible.experiments.attack import attack
+
+    args = dict(dataset="mnist", model="mnist-cnn", attack="pgd-l2", params=("eps=3", "alpha=0.25", "steps=20"),
+                limit=8, batch_size=4, learned=False)
+    args.update(kw)
+    return attack(out=out, progress=False, **args)
+
+
+@pytest.fixture(scope="module")
+def attack_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("attack") / "run"
+    return out, _attack(out)
+
+
+def test_resume_with_other_settings_is_refused_saying_what_differs(attack_run, tmp_path):
+    from imperceptible.runs.rundir import RunDirError
+
+    out, _ = attack_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    with pytest.raises(RunDirError) as e:
+        _attack(copy, params=("eps=3", "alpha=0.25", "steps=1"))
+    msg = str(e.value)
+    assert "methods.pgd-l2.steps: 20 -> 1" in msg and "--overwrite" in msg
+    with pytest.raises(RunDirError, match="model.digest"):
+        _attack(copy, model="mnist-cnn-b")
+    with pytest.raises(RunDirError, match="config.dataset"):
+        _attack(copy, dataset="mnist-test20")
+    s = _attack(copy, params=("eps=3", "alpha=0.25", "steps=1"), overwrite=True)  # starts again
+    assert s["methods"]["pgd-l2"]["mean_steps"] <= 1
+    assert json.loads((copy / "fingerprint.json").read_text())["methods"]["pgd-l2"]["steps"] == 1
+
+
+def test_a_smaller_limit_summarises_only_its_own_samples(attack_run, tmp_path):
+    out, s8 = attack_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    s4 = _attack(copy, limit=4)
+    assert s4["methods"]["pgd-l2"]["n"] == 4 and s8["methods"]["pgd-l2"]["n"] == 8
+    with ResultStore(copy / "results.sqlite") as st:
+        assert len(st.rows("pgd-l2")) == 8  # nothing lost: a larger limit resumes
+    s8b = _attack(copy)
+    assert {k: v for k, v in s8b["methods"]["pgd-l2"].items() if k not in TIME_KEYS} == \
+        pytest.approx({k: v for k, v in s8["methods"]["pgd-l2"].items() if k not in TIME_KEYS})
+
+
+def test_other_job_and_other_data_are_refused(attack_run, tmp_path):
+    from imperceptible.experiments.fairness_study import fairness_study
+    from imperceptible.runs.rundir import RunDir, RunDirError
+
+    out, _ = attack_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    with pytest.raises(RunDirError, match="expected a run directory of 'fairness study', got one of 'attack'"):
+        fairness_study(out=copy, dataset="geo-fashion", size=500, progress=False)
+    run = RunDir(copy)
+    with pytest.raises(RunDirError, match="sample"):
+        run.register_samples([run.store.rows("pgd-l2")[0]["id"]], ["0" * 32])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="holding other files"):
+        _attack(tmp_path / "other")
+
+
+def test_a_second_job_on_the_same_directory_is_refused(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from imperceptible.runs import lock
+
+    out = tmp_path / "locked"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from imperceptible.runs import lock; "
+                               f"lock.acquire({str(out)!r}); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(lock.RunLockedError) as e:
+            lock.acquire(out)
+        assert str(holder.pid) in str(e.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    lock.acquire(out)  # released by the OS when the holder died
+    lock.release(out)
+
+
+def test_damaged_store_deleted_images_and_truncated_config_are_recovered(attack_run, tmp_path, caplog):
+    out, s = attack_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "images" / "pgd-l2")
+    (copy / "config.json").write_text('{"job": "att')  # truncated
+    s2 = _attack(copy)
+    assert len(list((copy / "images" / "pgd-l2").glob("*.png"))) == 8  # re-run where the image was lost
+    assert json.loads((copy / "config.json").read_text())["job"] == "attack"
+    for k, v in s["methods"]["pgd-l2"].items():
+        if k not in TIME_KEYS:
+            assert s2["methods"]["pgd-l2"][k] == pytest.approx(v), k
+    db = copy / "results.sqlite"
+    for extra in ("-wal", "-shm"):
+        (copy / f"results.sqlite{extra}").unlink(missing_ok=True)
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\x00" * (4096 - 100)  # clobber the schema page
+    db.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        s3 = _attack(copy)
+    assert (copy / "results.sqlite.damaged").is_file() and "damaged" in caplog.text
+    for k, v in s["methods"]["pgd-l2"].items():
+        if k not in TIME_KEYS:
+            assert s3["methods"]["pgd-l2"][k] == pytest.approx(v), k
+
+
+def test_sub_folder_ids_get_distinct_files(tmp_path):
+    from imperceptible.runs.rundir import RunDir, safe_name
+
+    run = RunDir(tmp_path)
+    assert safe_name("x.png") == "x.png"
+    assert run.image_path("m", "a/x.png") != run.image_path("m", "a_x.png")
+    assert run.image_path("m", "../../etc/passwd").parent == tmp_path / "images" / "m"
+    run.save_images("m", ["a/x.png"], torch.zeros(1, 1, 4, 4))
+    assert run.has_image("m", "a/x.png") and not run.has_image("m", "a_x.png")
+
+
+def test_report_escapes_user_given_names(tmp_path):
+    from imperceptible.runs.report import Html, esc, write_report
+
+    evil = "<script>alert(1)</script>"
+    write_report(tmp_path / "r.html", title=evil, intro=Html(f"<code>{esc(evil)}</code>"),
+                 summary={"methods": {evil: {"success_rate": 1.0}}, "unavailable": {evil: evil}}, plots=[], grids=[],
+                 notes=[evil], tables={evil: [("success_rate", evil, "pct")]})
+    text = (tmp_path / "r.html").read_text()
+    assert "<script>alert" not in text and "&lt;script&gt;" in text

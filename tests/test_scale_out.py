@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,9 +100,9 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
     from PIL import Image
 
     from imperceptible.data import load
-    from imperceptible.dro import WeightedDataset, sample_model
     from imperceptible.data.grouped import grouped_splits
-    from imperceptible.experiments.fairness_study import _load_model
+    from imperceptible.dro import KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model
+    from imperceptible.experiments.fairness_study import default_family_attacks, load_model
 
     d = load("mnist", split="train", limit=240)
     root = tmp_path / "data"
@@ -114,39 +115,35 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
     pd.DataFrame({"group": [f"g{i}" for i in range(4)], "covariate": [7.0, 8.0, 9.0, 10.0]}).to_csv(
         root / "cov.csv", index=False)
     out = tmp_path / "study"
-    r = cli("fairness", "--dataset", f"folder:{root}", "--covariates", str(root / "cov.csv"), "--models", "4",
-            "--dro-size", "32", "--t1", "1", "--t2", "1", "--min-count", "5", "--quiet", "--accelerator", "cpu",
-            "--devices", "2", "--out", str(out))
+    r = cli("fairness", "--dataset", f"folder:{root}", "--covariates", str(root / "cov.csv"), "--models", "2",
+            "--dro-seeds", "1", "--dro-size", "32", "--t1", "1", "--t2", "1", "--min-count", "5", "--reading", "literal",
+            "--quiet", "--accelerator", "cpu", "--devices", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "H0: mean beta(human-perc-ot)" in r.stdout
+    assert "human-perc-ot vs pgd-l2" in r.stdout
     splits = grouped_splits(f"folder:{root}", covariates=root / "cov.csv")
-    theta0 = _load_model(splits, out / "models" / "theta0.pt")
+    theta0 = load_model(splits, out / "models" / "theta0.pt")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         # Algorithm 2 ran data-parallel: the same draws, weights and origins as one process (the steps
         # differ by the ranks' own dropout masks; test_data_parallel_algorithm2_equals_one_process checks
         # the steps on a dropout-free network)
-        from imperceptible.dro import KMeansCache, build_adversarial_dataset
-        from imperceptible.experiments.fairness_study import default_family_attacks
-
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator().manual_seed(0 * 7919 + 1)
         sub = torch.randperm(len(splits.train), generator=g)[:32].sort().values
         xs, ys = splits.train.images[sub], splits.train.labels[sub]
         for fam, attack in default_family_attacks().items():
-            one, one_model = build_adversarial_dataset(
-                copy.deepcopy(theta0), xs, ys, attack, epochs=1, cache=KMeansCache(xs, ys, random_state=0),
-                progress=False)
-            two = WeightedDataset.load(out / "algorithm2" / f"{fam}.dataset.pt")
+            one, _ = build_adversarial_dataset(copy.deepcopy(theta0), xs, ys, attack, epochs=1, seed=1,
+                                               reading="literal", cache=KMeansCache(xs, ys, random_state=1),
+                                               progress=False)
+            two = WeightedDataset.load(out / "algorithm2" / fam / "r1.dataset.pt")
             for f in ("y", "weight", "adversarial", "origin"):
                 assert torch.equal(getattr(one, f), getattr(two, f)), (fam, f)
             assert len(two) == 2 * 32
-        for fam in ("human-perc-ot", "pgd-l2"):
-            data = WeightedDataset.load(out / "algorithm2" / f"{fam}.dataset.pt")
-            for k in (1, 2, 3, 4):  # seeds 1, 3 ran on rank 0 and 2, 4 on rank 1
-                ref = sample_model(theta0, data, epochs=1, seed=k).net.state_dict()
-                got = torch.load(out / "models" / fam / f"seed_{k}.pt", weights_only=True)
-                assert all(torch.equal(ref[n], got[n]) for n in ref), (fam, k)
+        data = WeightedDataset.load(out / "algorithm2" / "pgd-l2" / "r1.dataset.pt")
+        for k in (1, 2):  # the arms' models were spread over the ranks
+            ref = sample_model(theta0, data, epochs=1, seed=k, draws=64).net.state_dict()
+            got = torch.load(out / "models" / "pgd-l2" / f"r1_k{k}.pt", weights_only=True)
+            assert all(torch.equal(ref[n], got[n]) for n in ref), k
     finally:
         torch.set_num_threads(threads)
 
@@ -184,25 +181,34 @@ def test_data_parallel_algorithm2_equals_one_process(tmp_path, mnist_cnn):
     assert one.cached.any() and (one.cached == two.cached).float().mean() >= 0.95  # the k-means cache, shared
 
 
-def test_bf16_autocast_does_not_change_attack_success(mnist_cnn, mnist_correct, tmp_path):
-    from imperceptible.attacks import HumanPercOT
+def test_bf16_autocast_keeps_success_and_rejudges_it_in_float32(mnist_cnn, mnist_correct, tmp_path):
+    """Under bf16-mixed the attack runs in autocast; success, margins and 'reached' are what the float32 model
+    says about the returned images. A borderline sample may end on the other side, so the check is that
+    (nearly) every sample succeeds both ways and that the recorded success is the float32 verdict."""
+    from imperceptible.attacks import HumanPercOT, margin
     from imperceptible.data.base import ImageDataset
+    from imperceptible.engine import EngineConfig, make_engine
     from imperceptible.evaluate.evaluator import Evaluator
     from imperceptible.runs.attack_run import run_attack
-    from imperceptible.engine import EngineConfig, make_engine
     from imperceptible.runs.rundir import RunDir
 
     x, y = mnist_correct
-    ds = ImageDataset("mnist", x, y, [f"m{i}" for i in range(len(y))], 10)
+    ds = ImageDataset("mnist", x, y, [f"m{i:02d}" for i in range(len(y))], 10)
     success, margins = {}, {}
     for prec in ("32-true", "bf16-mixed"):
         run = RunDir(tmp_path / prec)
         engine = make_engine(EngineConfig(precision=prec))
         run_attack(run, "hpo", HumanPercOT(), mnist_cnn, ds, Evaluator(learned=False, saliency=None, ssim_kernel=7),
                    batch_size=16, progress=False, engine=engine)
-        success[prec] = {r["id"]: bool(r["success"]) for r in run.store.rows("hpo")}
-        margins[prec] = [r["margin_float"] for r in run.store.rows("hpo")]
+        rows = run.store.rows("hpo")
+        success[prec] = {r["id"]: bool(r["success"]) for r in rows}
+        margins[prec] = [r["margin_float"] for r in rows]
+        with torch.no_grad():
+            adv = torch.stack([run.load_image("hpo", r["id"]) for r in rows])
+            m32 = margin(mnist_cnn(adv), torch.tensor([r["label"] for r in rows]))
+        assert [r["success"] == 1 for r in rows] == (m32 > 0).tolist()  # the float32 verdict is what is stored
     assert len(success["32-true"]) == len(y) >= 50
-    assert success["bf16-mixed"] == success["32-true"]
+    agree = np.mean([success["bf16-mixed"][k] == v for k, v in success["32-true"].items()])
+    assert agree >= 0.95 and np.mean(list(success["bf16-mixed"].values())) >= 0.95
     assert all(success["32-true"].values())
     assert margins["bf16-mixed"] != margins["32-true"]  # autocast did engage: the iterates differ

@@ -87,12 +87,17 @@ class WeightSpec:
 def load_state_dict(path: str | os.PathLike, what: str = "model") -> dict[str, torch.Tensor]:
     """Load a state dict safely: safetensors, or ``torch.load(weights_only=True)``."""
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - damaged, truncated, or a pickle of more than tensors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise DTypeError(MSG_WEIGHTS_BAD_FILE.format(what=what, path=path,
+                                                     got=f"a file that will not load ({first})")) from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):

@@ -10,7 +10,7 @@ import torch
 from imperceptible.attacks import PGDL2
 from imperceptible.data import load
 from imperceptible.dro import KMeansCache, build_adversarial_dataset
-from imperceptible.dro.algorithms import atomic_save
+from imperceptible.fileio import atomic_save
 from imperceptible.engine import EngineConfig, make_engine
 from imperceptible.models import ImageClassifier, cnn_b
 

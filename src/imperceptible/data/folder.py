@@ -1,41 +1,185 @@
-"""Bring your own data: a folder of images with a ``labels.csv`` (``file,label[,group]``)."""
+"""Bring your own data: ``folder:PATH``, a folder of images as people have them.
+
+Two layouts:
+
+* ``PATH/labels.csv`` with columns ``file,label[,group]``; ``file`` is relative to ``PATH`` and may name a
+  sub-folder (``cat/x.png``); ``label`` an integer class index;
+* no ``labels.csv``: torchvision's ``ImageFolder`` layout, one sub-folder per class (``PATH/cat/*.png``,
+  ``PATH/dog/*.jpg``); class indices follow the sorted folder names, as in torchvision.
+
+Images are read with Pillow and converted, never clipped: palette images through their palette, images with
+transparency composited over white, 16-bit grey images scaled by 65535 (not clipped to 8 bits); if any image
+has colour every image is RGB (grey ones repeated), else all are grey.
+
+Sizes: ``image_size=S`` resizes each image's shorter side to ``S`` (bicubic, antialiased) and crops the
+centre ``S x S`` (torchvision's evaluation transform). Without it, images of one size are kept as they are,
+and images of several sizes are brought to the smallest shorter side among them the same way (no image is
+enlarged), with a warning that says so.
+
+A bad row is refused with a typed error naming the row and the file: a non-integer or negative label, a
+missing, unreadable or truncated file, a duplicate row, a path that leaves the folder.
+"""
 
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
-from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, TableError
-from .base import ImageDataset, pil_to_tensor
+from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, ImperceptibleError, TableError
+from .base import ImageDataset
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+MSG_COLUMNS = "{table}: expected columns file,label[,group], got {got}"
+MSG_LABEL = "{table} row {row} ({file}): expected an integer class label >= 0, got {label!r}"
+MSG_MISSING = "{table} row {row}: expected an image file at {file}, got no such file"
+MSG_OUTSIDE = "{table} row {row}: expected a path inside {root}, got {file!r}, which leaves it"
+MSG_DUPLICATE = "{table} row {row}: expected each file once, got {file!r} again (first at row {first})"
+MSG_UNREADABLE = "{where}: expected a readable image file at {file}, got {error}"
+MSG_EMPTY = "folder:{path}: expected images (labels.csv rows, or class sub-folders of images), got none"
+MSG_MIXED_SIZES = ("folder:{path}: images of {n} sizes; each was resized (shorter side) and centre-cropped to "
+                   "{size}x{size}, the smallest shorter side among them; pass --image-size to choose")
+
+
+class ImageFileError(ImperceptibleError, ValueError):
+    """An image file that cannot be read as an image."""
+
+
+def _read_image(path: Path, where: str) -> tuple[np.ndarray, bool]:
+    """``(H, W, C)`` float32 in ``[0, 1]`` and whether it has colour."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+                a = np.asarray(im, dtype=np.float64)
+                peak = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+                return (np.clip(a / peak, 0, 1)[..., None]).astype(np.float32), False
+            if mode == "F":
+                return np.clip(np.asarray(im, dtype=np.float32), 0, 1)[..., None], False
+            if mode in ("P", "PA"):
+                im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+            if im.mode in ("LA", "RGBA") or "transparency" in im.info:  # composite over white
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, rgba).convert("L" if mode == "LA" else "RGB")
+            if im.mode in ("1", "L"):
+                return (np.asarray(im.convert("L"), dtype=np.float32) / 255)[..., None], False
+            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+            colour = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+            return rgb, colour
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageFileError(MSG_UNREADABLE.format(where=where, file=path, error=f"{type(e).__name__}: {e}")) from None
+
+
+def resize_crop(a: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side to ``size`` (bicubic, antialiased) and crop the centre ``size x size``."""
+    h, w = a.shape[:2]
+    if (h, w) == (size, size):
+        return a
+    s = size / min(h, w)
+    nh, nw = max(size, round(h * s)), max(size, round(w * s))
+    chans = [np.asarray(Image.fromarray(a[..., c]).resize((nw, nh), Image.BICUBIC), dtype=np.float32)
+             for c in range(a.shape[2])]
+    r = np.clip(np.stack(chans, -1), 0, 1)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return r[top : top + size, left : left + size]
+
+
+def _rows_from_csv(root: Path, table: Path) -> list[dict]:
+    with open(table, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        if not {"file", "label"} <= {c.strip() for c in fields}:
+            raise TableError(MSG_COLUMNS.format(table=table, got=",".join(fields) or "no header"))
+        raw = [{k.strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
+    rows, seen = [], {}
+    base = root.resolve()
+    for n, r in enumerate(raw, start=2):  # row 1 is the header
+        file = r["file"]
+        path = (root / file).resolve()
+        if base not in path.parents:
+            raise TableError(MSG_OUTSIDE.format(table=table, row=n, root=root, file=file))
+        try:
+            label = int(r["label"])
+            if label < 0:
+                raise ValueError
+        except ValueError:
+            raise TableError(MSG_LABEL.format(table=table, row=n, file=file, label=r["label"])) from None
+        key = path.as_posix()
+        if key in seen:
+            raise TableError(MSG_DUPLICATE.format(table=table, row=n, file=file, first=seen[key]))
+        seen[key] = n
+        if not path.is_file():
+            raise TableError(MSG_MISSING.format(table=table, row=n, file=root / file))
+        rows.append({"file": file, "path": path, "label": label, "group": r.get("group") or "", "where": f"{table} row {n}"})
+    return rows
+
+
+def _rows_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    rows = []
+    for k, c in enumerate(classes):
+        for p in sorted((root / c).rglob("*")):
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+                rel = p.relative_to(root).as_posix()
+                rows.append({"file": rel, "path": p, "label": k, "group": "", "where": f"{root} ({rel})"})
+    return rows, classes
 
 
 def image_folder(path: str, size: int | None = None, grey: bool | None = None,
                  num_classes: int | None = None) -> ImageDataset:
-    """Load every row of ``PATH/labels.csv``. Images of different sizes need ``size``."""
+    """Load the folder (see the module docstring). ``size``: the ``--image-size`` policy; ``grey``: force
+    grey (True) or RGB (False) instead of deciding from the images."""
     root = Path(path)
-    table = root / "labels.csv"
-    if not table.is_file():
+    if not root.is_dir():
         raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
-            name=f"folder:{path}", expected="a folder with labels.csv (columns file,label[,group])",
-            got=f"no file {table}", how="Write labels.csv beside your images."))
-    with open(table, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise TableError(f"{table}: expected columns file,label[,group], got {list(rows[0]) if rows else 'no rows'}")
-    imgs, labels, groups = [], [], []
+            name=f"folder:{path}", expected="a folder with labels.csv (file,label[,group]) or one sub-folder per class",
+            got="no such folder", how="Check the path."))
+    table = root / "labels.csv"
+    class_names = None
+    if table.is_file():
+        rows = _rows_from_csv(root, table)
+    else:
+        rows, class_names = _rows_from_class_folders(root)
+    if not rows:
+        raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
+            name=f"folder:{path}", expected="labels.csv rows or class sub-folders of images", got="no images",
+            how="Write labels.csv beside your images (file,label[,group]) or put them in one sub-folder per class."))
+    arrays, colour = [], False
     for r in rows:
-        with Image.open(root / r["file"]) as im:
-            g = grey if grey is not None else im.mode in ("L", "1", "I", "I;16")
-            imgs.append(pil_to_tensor(im, size=size, grey=g))
-        labels.append(int(r["label"]))
-        groups.append(r.get("group") or "")
-    shapes = {tuple(t.shape) for t in imgs}
-    if len(shapes) > 1:
-        raise TableError(f"{table}: expected images of one size (pass size=), got sizes {sorted(shapes)}")
-    y = torch.tensor(labels, dtype=torch.long)
-    return ImageDataset(f"folder:{path}", torch.stack(imgs), y, [r["file"] for r in rows],
-                        num_classes or int(y.max()) + 1,
-                        groups=groups if any(groups) else None, info={"path": str(root)})
+        a, c = _read_image(r["path"], r["where"])
+        arrays.append(a)
+        colour |= c
+    rgb = (not grey) if grey is not None else colour
+    shapes = {a.shape[:2] for a in arrays}
+    target = size
+    if target is None and len(shapes) > 1:
+        target = min(min(s) for s in shapes)
+        log.warning(MSG_MIXED_SIZES.format(path=path, n=len(shapes), size=target))
+    images = []
+    for a in arrays:
+        if rgb and a.shape[2] == 1:
+            a = np.repeat(a, 3, axis=2)
+        elif not rgb and a.shape[2] == 3:
+            a = (a @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+        if target is not None:
+            a = resize_crop(a, target)
+        images.append(torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))))
+    y = torch.tensor([r["label"] for r in rows], dtype=torch.long)
+    groups = [r["group"] for r in rows]
+    info = {"path": str(root), "layout": "labels.csv" if class_names is None else "class folders",
+            "image_size": target, "channels": 3 if rgb else 1,
+            "size_policy": None if target is None else "shorter side resized, centre crop"}
+    return ImageDataset(f"folder:{path}", torch.stack(images).clamp_(0, 1), y, [r["file"] for r in rows],
+                        num_classes or max(int(y.max()) + 1, len(class_names or [])),
+                        groups=groups if any(groups) else None, class_names=class_names, info=info)
+
+
+__all__ = ["ImageFileError", "image_folder", "resize_crop"]

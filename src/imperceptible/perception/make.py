@@ -9,9 +9,10 @@ method and the analysis can rank methods image by image); the same number per me
 * ``single``: one image, "was this image modified?"; as many unmodified originals as attacked images, so
   hit and false-alarm rates (and d') can be computed.
 
-Catch trials (``catch_trials``, default 4) show a visibly perturbed image - the run's ``human-perc-ot[paper]``
-images when the run has them, else the original plus uniform noise of +-24/255 - to find participants who
-do not attend. The study folder holds ``index.html`` (the page to send) and ``study.json`` (the definition
+Catch trials (``catch_trials``, default 4) show a visibly perturbed image - by default the original plus
+uniform noise of +-24/255 per pixel, or a method of the run given as ``catch`` (e.g. a large-budget PGD) - to
+find participants who do not attend. (The literal ``human-perc-ot[paper]`` is not a safe default: its images
+are not reliably visible, and on MNIST it mostly fails.) The study folder holds ``index.html`` (the page to send) and ``study.json`` (the definition
 with the answer key and each trial's automatic-judge values; keep it).
 """
 
@@ -61,8 +62,8 @@ class StudyConfig:
                          choices=("2afc", "single"))
     catch_trials: int = option(4, "catch trials (a visibly perturbed image) to find inattentive participants",
                                type=int)
-    catch: str = option("auto", "catch images: auto (the run's human-perc-ot[paper], else noise), noise, or a method "
-                        "of the run")
+    catch: str = option("noise", "catch images: noise (+-24/255 uniform noise on the original) or a method of the run "
+                        "whose images are visibly perturbed")
     viewing_ms: int = option(0, "how long the images stay visible, in ms (0: until the answer)", type=int)
     seed: int = option(0, "seed of the draws and sides", type=int)
     title: str = option("Can you see the difference?", "the page's title")
@@ -116,16 +117,18 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     if run_cfg.get("job") not in ("attack", "bench attacks"):
         raise StudyError(MSG_NOT_A_RUN.format(path=run_path, got=f"a '{run_cfg.get('job')}' run"))
     available = rd.store.methods()
-    catch = cfg.catch if cfg.catch != "auto" else (PAPER_CATCH if PAPER_CATCH in available else "noise")
+    catch = cfg.catch
     if catch != "noise" and catch not in available:
         raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=catch))
-    methods = list(cfg.methods) or [m for m in available if m != catch]
+    methods = list(cfg.methods) or [m for m in available if m not in (catch, PAPER_CATCH)]
     bad = [m for m in methods if m not in available]
     if bad:
         raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=", ".join(bad)))
     rows = {m: {r["id"]: r for r in rd.store.rows(m)} for m in set(methods) | ({catch} - {"noise"})}
-    fooled = [{i for i, r in rs.items() if r["success"] and r["clean_correct"] and rd.has_image(m, i)}
-              for m, rs in rows.items()]
+    fooled = [{i for i, r in rows[m].items() if r["success"] and r["clean_correct"] and rd.has_image(m, i)}
+              for m in methods]
+    if catch != "noise":
+        fooled.append({i for i in rows[catch] if rd.has_image(catch, i)})
     common = sorted(set.intersection(*fooled)) if fooled else []
     common = [i for i in common if rd.has_image("original", i)]
     if not common:
