@@ -90,10 +90,11 @@ def test_paper_preset_is_available_and_raw(effnet, imagenet_correct):
 
 @pytest.mark.parametrize("name,kw", [("pgd-l2", {"eps": 3.0, "alpha": 0.25, "steps": 40}),
                                      ("ppgd", {"lpips_model": "self"}), ("lpa", {"lpips_model": "self"}),
-                                     ("perc-al", {})])
+                                     ("perc-al", {"max_iterations": 100})])
 def test_baselines_fool_mnist_at_default_budget(mnist_cnn, mnist_correct, name, kw):
     """Authors' budgets (PPGD/LPA with the classifier's own features: AlexNet needs 63 pixels), except PGD-L2
-    at L2 radius 3 with 40 steps (its default 1.0 is a CIFAR radius)."""
+    at L2 radius 3 with 40 steps (its default 1.0 is a CIFAR radius) and PerC-AL at 100 iterations (its 1000
+    run in the slow test)."""
     x, y = mnist_correct[0][:16], mnist_correct[1][:16]
     r = A.get(name, **kw)(mnist_cnn, x, y)
     assert r.success_rate >= 0.9, (name, r.success_rate)
@@ -125,9 +126,11 @@ def test_alexnet_lpips_attacks_stay_in_their_ball(effnet, imagenet_correct, rand
 
 
 @pytest.mark.slow
-def test_perc_al_default_budget_on_efficientnet(effnet, imagenet_correct):
+def test_perc_al_default_budget_on_efficientnet(effnet, imagenet_correct, mnist_cnn, mnist_correct):
+    """The authors' 1000 iterations (about 15 minutes on 2 CPU cores): `pytest -m slow`."""
     x, y = imagenet_correct
     assert A.PerCAL()(effnet, x, y).success_rate == 1.0
+    assert A.PerCAL()(mnist_cnn, mnist_correct[0][:16], mnist_correct[1][:16]).success_rate == 1.0
 
 
 def test_norm_bounds(effnet, mnist_cnn, imagenet_correct, mnist_correct):

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from imperceptible import data as D
-from imperceptible.validation import DatasetNotFoundError, TableError, UnknownNameError
+from imperceptible.validation import DatasetNotFoundError, UnknownNameError
 
 from .conftest import require_imagenet_compatible, skip_or_fail
 

@@ -25,18 +25,18 @@ def test_shipped_mnist_cnns_have_their_recorded_accuracy(mnist_cnn, mnist_test):
 
 
 def test_mnist_recipe_retrains_and_a_damaged_cache_is_retrained(monkeypatch, tmp_path, caplog):
-    """The recipe, shortened to 3 epochs on the first 1280 digits; a damaged cached file is named and redone."""
+    """The recipe, shortened to one epoch on the first 1024 digits; a damaged cached file is named and redone."""
     mc = importlib.import_module("imperceptible.models.mnist_cnn")
     from imperceptible.data import load
 
     monkeypatch.setenv("IMPERCEPTIBLE_CACHE", str(tmp_path))
-    monkeypatch.setattr(mc, "EPOCHS", 3)
-    small = load("mnist", split="train", limit=1280)
+    monkeypatch.setattr(mc, "EPOCHS", 1)
+    small = load("mnist", split="train", limit=1024)
     monkeypatch.setattr(mc, "mnist", lambda split: small if split == "train" else load("mnist", split="test"))
     threads = torch.get_num_threads()
     m = mc.mnist_cnn("a", retrain=True, progress=False)
     assert torch.get_num_threads() == threads  # pinned to 1 for the recipe, then restored
-    assert M.accuracy(m, small.images, small.labels) > 0.8
+    assert M.accuracy(m, small.images, small.labels) > 0.5
     mc.cache_path("a").write_bytes(b"damaged")
     with caplog.at_level("WARNING"):
         m2 = mc.mnist_cnn("a", retrain=True, progress=False)

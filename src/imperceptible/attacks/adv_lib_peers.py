@@ -61,6 +61,11 @@ class ALMA(_AdvLibAttack):
     Args:
         distance: adv-lib's distance name.
         num_steps, init_lr_distance, alpha: the authors' settings for 100 steps (SSIM: 1e-4 and 0.5).
+
+    Examples:
+        >>> from imperceptible.attacks import ALMA
+        >>> ALMA().label()
+        'alma[ssim]'
     """
 
     name = "alma"

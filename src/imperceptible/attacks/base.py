@@ -112,12 +112,27 @@ class CountingModel(nn.Module):
 
 
 class Attack(ABC):
-    """Base class. Subclasses set ``name`` and implement :meth:`run` on the samples to attack.
+    """Base class. Subclasses set ``name`` and implement :meth:`run` on the samples to attack; the final
+    ``__call__`` validates the input once, runs :meth:`run` on the samples still to attack, clips, quantises
+    and returns an :class:`AttackResult` of per-sample tensors.
 
     Args:
         confidence: the margin ``a`` a sample must exceed to be finished (paper: 0, 1, 5).
         quantize: evaluate and return 8-bit images (see the module docstring).
         seed: seed of the attack's own ``torch.Generator`` (random starts); no global RNG is touched.
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.attacks import Attack
+        >>> class Nudge(Attack):  # a toy attack: one fixed step along the input gradient
+        ...     name = "nudge"
+        ...     def run(self, model, x, y):
+        ...         _, g = self.logits_and_grad(model, x, y)
+        ...         return x + 0.1 * g.sign(), torch.ones(len(x), dtype=torch.long)
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+        >>> res = Nudge()(net, torch.full((2, 1, 2, 2), 0.5), torch.tensor([0, 1]))
+        >>> sorted(f for f in ("adv", "success", "steps", "margin", "time_s") if hasattr(res, f))
+        ['adv', 'margin', 'steps', 'success', 'time_s']
     """
 
     name = "attack"

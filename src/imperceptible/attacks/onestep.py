@@ -30,7 +30,17 @@ from .linalg import conjugate_gradient
 
 
 class PGDOneStep(Attack):
-    """One normalised L2 gradient step of size ``eps`` (paper: 10 on MNIST)."""
+    """One normalised L2 gradient step of size ``eps`` (paper: 10 on MNIST).
+
+    Examples:
+        >>> from imperceptible.attacks import PGDOneStep
+        >>> from imperceptible.data import load
+        >>> from imperceptible.models import get
+        >>> model, ds = get("mnist-cnn"), load("mnist-test20")
+        >>> res = PGDOneStep(eps=10)(model, ds.images[:4], ds.labels[:4])
+        >>> res.steps.tolist()
+        [1, 1, 1, 1]
+    """
 
     name = "pgd-onestep"
 
@@ -86,6 +96,17 @@ class SSIMOneStep(Attack):
         damping: ``mu = damping * tr(H)/n`` added to ``H``'s diagonal (default 1e-3).
         cg_iters, cg_tol: conjugate-gradient budget and relative residual tolerance.
         kernel_size, sigma: the SSIM window (11 / 1.5; 7 suits 28x28 digits too).
+
+    Examples:
+        >>> from imperceptible.attacks import SSIMOneStep
+        >>> from imperceptible.costs import ssim
+        >>> from imperceptible.data import load
+        >>> from imperceptible.models import get
+        >>> model, ds = get("mnist-cnn"), load("mnist-test20")
+        >>> x, y = ds.images[:2], ds.labels[:2]
+        >>> res = SSIMOneStep(eps=10, kernel_size=7, cg_iters=30)(model, x, y)
+        >>> bool((ssim(res.adv, x, kernel_size=7) > 0.3).all())
+        True
     """
 
     name = "ssim-onestep"

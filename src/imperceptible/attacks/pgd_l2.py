@@ -16,7 +16,18 @@ from .base import ActiveSet, Attack, l2_norm
 
 
 class PGDL2(Attack):
-    """PGD-L2. Args: ``eps`` (L2 radius), ``alpha`` (step), ``steps``, ``random_start``, plus the common ones."""
+    """PGD-L2. Args: ``eps`` (L2 radius), ``alpha`` (step), ``steps``, ``random_start``, plus the common ones.
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.attacks import PGDL2
+        >>> from imperceptible.data import load
+        >>> from imperceptible.models import get
+        >>> model, ds = get("mnist-cnn"), load("mnist-test20")
+        >>> res = PGDL2(eps=3.0, alpha=0.25, steps=40)(model, ds.images[:8], ds.labels[:8])
+        >>> res.success_rate >= 0.75, bool(((res.adv_float - ds.images[:8]).flatten(1).norm(dim=1) <= 3.0 + 1e-4).all())
+        (True, True)
+    """
 
     name = "pgd-l2"
 

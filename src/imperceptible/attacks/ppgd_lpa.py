@@ -116,6 +116,27 @@ class _LPIPSBounded(Attack):
 
 
 class PPGD(_LPIPSBounded):
+    """Perceptual PGD (see the module docstring).
+
+    Args:
+        bound: the LPIPS ball's radius (0.5); steps: iterations (evaluation setting 40);
+        cg_iterations: conjugate-gradient steps per iteration (5); h: finite-difference size (1e-3);
+        kappa: margin cap (1); lpips_model: ``alexnet`` (default) or ``self``; lpips_weights: AlexNet's file;
+        init_std: the random start's standard deviation (0.01).
+        confidence, quantize, seed: see :class:`~imperceptible.attacks.base.Attack`.
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.attacks import PPGD
+        >>> from imperceptible.models import get
+        >>> model = get("mnist-cnn")
+        >>> x = torch.zeros(1, 1, 28, 28); x[..., 8:20, 12:16] = 1.0
+        >>> atk = PPGD(lpips_model="self", steps=10)
+        >>> res = atk(model, x, model(x).argmax(1))
+        >>> atk.label(), res.adv.shape
+        ('ppgd[self]', torch.Size([1, 1, 28, 28]))
+    """
+
     name = "ppgd"
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, cg_iterations: int = 5, h: float = 1e-3,
@@ -161,6 +182,19 @@ class PPGD(_LPIPSBounded):
 
 
 class LPA(_LPIPSBounded):
+    """The Lagrangian Perceptual Attack (see the module docstring).
+
+    Args:
+        bound (0.5), steps (40 per round), binary_steps (5 rounds), h (0.1), kappa (1), lam_init (0.01),
+        lpips_model (``alexnet`` or ``self``), lpips_weights, init_std (0.01); confidence, quantize, seed as in
+        :class:`~imperceptible.attacks.base.Attack`.
+
+    Examples:
+        >>> from imperceptible.attacks import LPA
+        >>> LPA().label(), LPA(lpips_model="self").label()
+        ('lpa', 'lpa[self]')
+    """
+
     name = "lpa"
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, binary_steps: int = 5, h: float = 0.1,

@@ -94,7 +94,17 @@ def ciede2000_map(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
 
 class CIEDE2000Cost(Cost):
     """PerC's colour cost: the L2 norm (``reduction="l2"``, default) or the mean (``"mean"``) of the
-    per-pixel CIEDE2000 map, per sample."""
+    per-pixel CIEDE2000 map, per sample.
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.costs import CIEDE2000Cost
+        >>> grey = torch.full((1, 3, 4, 4), 0.5)
+        >>> CIEDE2000Cost()(grey, grey).item()
+        0.0
+        >>> round(CIEDE2000Cost(reduction="mean")(grey + 0.1, grey).item(), 2)  # a lighter grey: only L* moves
+        8.86
+    """
 
     name = "ciede2000"
 

@@ -15,6 +15,7 @@ similarity index", Signal Processing: Image Communication 2018 (DOI 10.1016/j.im
 from __future__ import annotations
 
 import piq
+import torch
 
 from .base import Cost, to_rgb
 

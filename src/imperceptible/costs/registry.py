@@ -57,7 +57,17 @@ def names() -> list[str]:
 
 
 def get(name: str, **options) -> Cost:
-    """Build the cost ``name`` with keyword ``options`` (e.g. ``get("lpips", net="vgg")``)."""
+    """Build the cost ``name`` with keyword ``options`` (e.g. ``get("lpips", net="vgg")``).
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible import costs
+        >>> x = torch.zeros(1, 1, 8, 8)
+        >>> costs.get("l2")(x + 0.5, x).item()
+        4.0
+        >>> costs.get("gmsd")(x, x).item()
+        0.0
+    """
     check_choice("cost", name, _REGISTRY)
     return _REGISTRY[name](**options)
 

@@ -84,7 +84,18 @@ class WindowedCost(Cost):
 
 
 class SSIMCost(WindowedCost):
-    """``c0(x, x0) = 1 - SSIM(x, x0)``, the paper's cost (§3.1). Per-sample, in ``[0, 2]``."""
+    """``c0(x, x0) = 1 - SSIM(x, x0)``, the paper's cost (§3.1). Per-sample, in ``[0, 2]``.
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.costs import SSIMCost
+        >>> x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> c = SSIMCost()
+        >>> c(x, x).tolist()
+        [0.0, 0.0]
+        >>> bool((c((x + 0.1).clamp(0, 1), x) > 0).all())
+        True
+    """
 
     name = "ssim"
 

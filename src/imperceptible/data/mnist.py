@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..validation import check_option
+from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, check_option
 from .base import ImageDataset, pil_to_tensor, stratified_split
 
 SPLITS = ("train", "test", "all")
@@ -39,9 +39,15 @@ def mnist(split: str = "test") -> ImageDataset:
 
 
 def foolbox_data_dir() -> Path:
-    import foolbox
+    """The sample images inside the installed foolbox wheel (found without importing foolbox)."""
+    import importlib.util
 
-    return Path(foolbox.__file__).parent / "data"
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None or spec.origin is None:
+        raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
+            name="foolbox samples", expected="the foolbox package (its wheel holds the images)", got="none installed",
+            how="pip install foolbox"))
+    return Path(spec.origin).parent / "data"
 
 
 def _foolbox_samples(prefix: str, grey: bool, size) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

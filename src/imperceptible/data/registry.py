@@ -29,7 +29,15 @@ def names() -> list[str]:
 
 
 def load(name: str, *, split: str | None = None, limit: int | None = None, size: int | None = None) -> ImageDataset:
-    """Load dataset ``name``; ``split`` for the split datasets (default ``test``); first ``limit`` images."""
+    """Load dataset ``name``; ``split`` for the split datasets (default ``test``); first ``limit`` images;
+    ``size`` the image size (folders: shorter side resized and centre-cropped).
+
+    Examples:
+        >>> from imperceptible.data import load
+        >>> ds = load("mnist-test20", limit=4)
+        >>> len(ds), tuple(ds.images.shape[1:]), ds.labels.tolist()
+        (4, (1, 28, 28), [7, 2, 1, 0])
+    """
     prefix, _, arg = name.partition(":")
     if arg and prefix in PREFIXED:
         if prefix == "folder":

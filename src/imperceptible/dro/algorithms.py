@@ -55,7 +55,15 @@ class WeightedDataset:
     """Algorithm 2's ``D``, one row per image: the image, label, weight ``P``, whether it is adversarial,
     the index of the original it comes from, whether it came from the k-means cache (a centre's
     perturbation) rather than a run of the attack, and ``attacked_from``: the row of ``D`` that was attacked
-    to make it (``-1`` for originals; an original's row under ``eq3``)."""
+    to make it (``-1`` for originals; an original's row under ``eq3``).
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.dro import WeightedDataset
+        >>> d = WeightedDataset.originals(torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 2]))
+        >>> len(d), d.weight.tolist(), d.attacked_from.tolist()
+        (3, [1.0, 1.0, 1.0], [-1, -1, -1])
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -177,6 +185,20 @@ def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor
                               progress: bool = True) -> tuple[WeightedDataset, nn.Module]:
     """Algorithm 2 (see the module docstring). ``model`` is trained in place (a classifier taking ``[0, 1]``
     images); ``cache`` is a :class:`~imperceptible.dro.kmeans_cache.KMeansCache` over ``x`` (or ``None``).
+
+    Examples:
+        >>> import copy
+        >>> from imperceptible.attacks import PGDL2
+        >>> from imperceptible.data import load
+        >>> from imperceptible.dro import build_adversarial_dataset, sample_model
+        >>> from imperceptible.models import get
+        >>> theta0, ds = get("mnist-cnn"), load("mnist-test20")
+        >>> D, model = build_adversarial_dataset(copy.deepcopy(theta0), ds.images, ds.labels,
+        ...                                      PGDL2(eps=3.0, alpha=0.5, steps=5), epochs=1, batch_size=10,
+        ...                                      reading="eq3", progress=False)
+        >>> bool((D.attacked_from[D.adversarial] < 20).all())  # eq3: every attack started from an original
+        True
+        >>> theta = sample_model(theta0, D, epochs=1, batch_size=10, seed=1)
 
     With ``checkpoint`` (a file path) the whole state - model, optimiser, random generators, ``D`` so far
     and the cache - is written after every epoch, and a call that finds the file resumes after the last

@@ -89,7 +89,19 @@ class BatchAttacker:
 
 class KMeansCache(BatchAttacker):
     """The cache: clusters per label (``per_cluster`` images each) of the images ``x``, indexed ``0..n-1``
-    (the keys :meth:`attack` receives)."""
+    (the keys :meth:`attack` receives).
+
+    Examples:
+        >>> import torch
+        >>> from imperceptible.dro import KMeansCache
+        >>> from imperceptible.data import load
+        >>> ds = load("mnist-test20")
+        >>> cache = KMeansCache(ds.images, ds.labels, per_cluster=5)
+        >>> bool((cache.centre_of[cache.centres] == cache.centres).all())  # a centre is its own centre
+        True
+        >>> cache.stats()["attack_calls_saved"]
+        0
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, *, per_cluster: int = 5, random_state: int = 0) -> None:
         super().__init__()

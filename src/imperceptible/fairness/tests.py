@@ -79,7 +79,17 @@ def read_table(path) -> pd.DataFrame:
 
 
 def slope_test(table: pd.DataFrame, *, accuracy: str = "accuracy", min_count: int = 50) -> dict:
-    """GLS slope of ``accuracy`` on ``covariate`` with ``Sigma = diag(1/sqrt(n))`` and its F-test."""
+    """GLS slope of ``accuracy`` on ``covariate`` with ``Sigma = diag(1/sqrt(n))`` and its F-test.
+
+    Examples:
+        >>> import pandas as pd
+        >>> from imperceptible.fairness import slope_test
+        >>> t = pd.DataFrame({"group": list("abcd"), "covariate": [7.0, 8.0, 9.0, 10.0], "n": [60, 80, 100, 400],
+        ...                   "accuracy": [0.70, 0.74, 0.77, 0.82]})
+        >>> r = slope_test(t)
+        >>> round(r["beta"], 3), (r["df1"], r["df2"]), r["p"] < 0.01
+        (0.04, (1, 2), True)
+    """
     validate_table(table)
     kept = table[table["n"] >= min_count]
     if len(kept) < 3:
@@ -101,7 +111,14 @@ def slope_test(table: pd.DataFrame, *, accuracy: str = "accuracy", min_count: in
 
 def compare_slopes(ours, other, *, equal_var: bool = False, confidence: float = 0.95) -> dict:
     """One-sided two-sample t-test, ``H1: mean(ours) < mean(other)`` (scipy; Welch's by default), with the
-    difference of means and its two-sided confidence interval."""
+    difference of means and its two-sided confidence interval.
+
+    Examples:
+        >>> from imperceptible.fairness import compare_slopes
+        >>> r = compare_slopes([0.10, 0.12, 0.11, 0.09], [0.20, 0.25, 0.18, 0.22])
+        >>> r["test"], r["p"] < 0.01, round(r["difference"], 4)
+        ('Welch', True, -0.1075)
+    """
     a, b = np.asarray(ours, dtype=float), np.asarray(other, dtype=float)
     if a.size < 2 or b.size < 2:
         raise TableError(MSG_FEW_MODELS.format(ours=a.size, other=b.size))

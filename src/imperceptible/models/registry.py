@@ -26,7 +26,15 @@ def names() -> list[str]:
 
 def get(name: str, *, weights: str | None = None, progress: bool = True, data=None) -> ImageClassifier:
     """Build model ``name``. ``data`` (an :class:`~imperceptible.data.ImageDataset`) tells a TorchScript
-    model's probe which channel count and size to try first."""
+    model's probe which channel count and size to try first.
+
+    Examples:
+        >>> from imperceptible.models import get
+        >>> from imperceptible.data import load
+        >>> model = get("mnist-cnn")
+        >>> (model.predict(load("mnist-test20").images) == load("mnist-test20").labels).float().mean().item()
+        1.0
+    """
     prefix, _, arg = name.partition(":")
     if arg and prefix == "torchvision":
         return torchvision_model(arg, weights, progress=progress)

@@ -41,6 +41,16 @@ class ImageClassifier(nn.Module):
         feature_modules: Sequence[nn.Module] | None = None,
         check_inputs: bool = True,
     ) -> None:
+        """See the class docstring.
+
+        Examples:
+            >>> import torch
+            >>> from imperceptible.models import ImageClassifier
+            >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+            >>> m = ImageClassifier(net, mean=(0.5,) * 3, std=(0.5,) * 3, num_classes=2, input_size=(4, 4))
+            >>> m(torch.rand(1, 1, 8, 8)).shape  # grey repeated to RGB, resized to 4x4 inside
+            torch.Size([1, 2])
+        """
         super().__init__()
         self.net = net
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))

@@ -115,7 +115,19 @@ def _read_json(p: Path) -> dict | None:
 
 class RunDir:
     """A run directory. Build it with :meth:`open` to start or resume a job; ``RunDir(path)`` alone opens an
-    existing directory for reading (reports, tests)."""
+    existing directory for reading (reports, tests).
+
+    Examples:
+        >>> import tempfile
+        >>> from imperceptible.runs.rundir import RunDir, RunDirError
+        >>> out = tempfile.mkdtemp() + "/run"
+        >>> run = RunDir.open(out, job="attack", fingerprint={"steps": 10})
+        >>> try:
+        ...     RunDir.open(out, job="attack", fingerprint={"steps": 20})
+        ... except RunDirError as e:
+        ...     print(str(e).splitlines()[1])
+          steps: 10 -> 20
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
