@@ -22,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from imperceptible.attacks import HumanPercOT, PerCAL, PGDL2
+from imperceptible.attacks import PGDL2, HumanPercOT, PerCAL
 from imperceptible.data import load
 from imperceptible.models import get
 

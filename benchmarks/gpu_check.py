@@ -88,6 +88,25 @@ def main() -> None:
                                                                                      "ssim_y_distance", "ciede2000"))
     check(results, "distance table on cuda tensors", distances)
 
+    def costs_match_cpu():
+        from imperceptible import costs as C
+
+        x0 = im.images[:4]
+        x1 = (x0 + 0.01 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+        worst = {}
+        for name in ("ssim", "ms-ssim", "ssim-y", "ciede2000", "fsim", "gmsd", "vsi", "haarpsi", "lpips"):
+            c = C.get(name)
+            ref = c(x1, x0).double()
+            got = c.to(dev)(x1.to(dev), x0.to(dev)).double().cpu()
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+                amp = c(x1.to(dev), x0.to(dev)).double().cpu()
+            worst[name] = max(((got - ref).abs() / ref.abs()).max().item(), ((amp - ref).abs() / ref.abs()).max().item())
+        bad = {k: v for k, v in worst.items() if v > 1e-3}
+        assert not bad, f"relative differences to the CPU above 1e-3: {bad}"
+        return "largest relative difference to the CPU (default TF32, and under bf16 autocast): " + ", ".join(
+            f"{k} {v:.1e}" for k, v in worst.items())
+    check(results, "costs on cuda equal the CPU's", costs_match_cpu)
+
     def bf16():
         from imperceptible.data.base import ImageDataset
         from imperceptible.engine import EngineConfig, make_engine

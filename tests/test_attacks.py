@@ -10,8 +10,14 @@ import torch
 
 from imperceptible import attacks as A
 from imperceptible.attacks.feature_lpips import FeatureLPIPS
-from imperceptible.validation import ModelModeError, ModelOutputError, NonFiniteError, RangeError, ShapeError, \
-    UnknownNameError
+from imperceptible.validation import (
+    ModelModeError,
+    ModelOutputError,
+    NonFiniteError,
+    RangeError,
+    ShapeError,
+    UnknownNameError,
+)
 
 from .conftest import require_imagenet_compatible, skip_or_fail
 

@@ -292,3 +292,17 @@ def test_distance_table_against_independent_references(tmp_path, monkeypatch):
         assert t["ciede2000"][i].item() == pytest.approx(ref_c2, rel=2e-3)
     for k in ("ssim_y_distance", "fsim_distance", "gmsd", "vsi_distance", "haarpsi_distance"):
         assert (t[k] > 0).all(), k
+
+
+def test_costs_compute_in_full_precision_under_autocast():
+    """SSIM-like distances subtract nearly equal moments: under bf16 autocast (or TF32 on a GPU) they would be
+    noise, so every cost computes in full precision whatever the caller's autocast (on an H100 this also
+    removed TF32's error: benchmarks/results/gpu_check_h100.json)."""
+    x0 = _photos()[:, :, :64, :64]
+    x1 = (x0 + 0.01 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(13))).clamp(0, 1)
+    for name in ("ssim", "ms-ssim", "ssim-y", "fsim", "gmsd", "ciede2000"):
+        c = C.get(name)
+        ref = c(x1, x0)
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            amp = c(x1, x0)
+        assert amp.dtype == torch.float32 and torch.equal(amp, ref), name

@@ -202,7 +202,7 @@ def test_imagenet_compatible_absent_says_how_to_get_it(tmp_path, monkeypatch):
 def test_short_attack_run_on_imagenet_compatible(effnet, tmp_path):
     """The bench machinery end to end on a handful of the paper's own evaluation images."""
     root = require_imagenet_compatible()
-    from imperceptible.attacks import HumanPercOT, PGDL2
+    from imperceptible.attacks import PGDL2, HumanPercOT
     from imperceptible.experiments.bench_attacks import bench_attacks
 
     s = bench_attacks(dataset=f"imagenet-compatible:{root}", model="efficientnet-lite0", out=tmp_path / "run",

@@ -9,8 +9,16 @@ import torch
 from scipy import stats
 
 from imperceptible.attacks import PGDL2
-from imperceptible.dro import (ATTACKED, FROM_CACHE, NOT_NEEDED, KMeansCache, WeightedDataset, build_adversarial_dataset,
-                               sample_model, weighted_indices)
+from imperceptible.dro import (
+    ATTACKED,
+    FROM_CACHE,
+    NOT_NEEDED,
+    KMeansCache,
+    WeightedDataset,
+    build_adversarial_dataset,
+    sample_model,
+    weighted_indices,
+)
 
 
 @pytest.fixture(scope="module")

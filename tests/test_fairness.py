@@ -7,8 +7,17 @@ import statsmodels.api as sm
 from scipy import stats
 
 from imperceptible.cli.main import main
-from imperceptible.fairness import (MSG_CONSTANT_COVARIATE, MSG_FEW_GROUPS, MSG_MISSING_COLUMNS, MSG_NO_FAMILY_COLUMNS,
-                                    MSG_NONFINITE, MSG_NONPOSITIVE_N, compare_slopes, group_accuracy, slope_test)
+from imperceptible.fairness import (
+    MSG_CONSTANT_COVARIATE,
+    MSG_FEW_GROUPS,
+    MSG_MISSING_COLUMNS,
+    MSG_NO_FAMILY_COLUMNS,
+    MSG_NONFINITE,
+    MSG_NONPOSITIVE_N,
+    compare_slopes,
+    group_accuracy,
+    slope_test,
+)
 from imperceptible.validation import TableError
 
 

@@ -11,8 +11,14 @@ import torch
 from PIL import Image
 
 from imperceptible.cli.main import main
-from imperceptible.data.grouped import (MSG_MISSING_COVARIATE, MSG_NO_COVARIATES, MSG_NO_GROUPS,
-                                        MSG_NONFINITE_COVARIATE, grouped_splits, read_covariates)
+from imperceptible.data.grouped import (
+    MSG_MISSING_COVARIATE,
+    MSG_NO_COVARIATES,
+    MSG_NO_GROUPS,
+    MSG_NONFINITE_COVARIATE,
+    grouped_splits,
+    read_covariates,
+)
 from imperceptible.fairness import read_table, slope_test
 from imperceptible.validation import DatasetNotFoundError, TableError
 
@@ -143,7 +149,7 @@ SMALL = dict(models=2, dro_seeds=2, dro_size=48, t1=1, t2=1, min_count=10, progr
 
 
 def _small_attacks():
-    from imperceptible.attacks import HumanPercOT, PGDL2
+    from imperceptible.attacks import PGDL2, HumanPercOT
 
     return {"human-perc-ot": HumanPercOT(steps=20, max_steps=40), "pgd-l2": PGDL2(eps=2.0, alpha=0.4, steps=5)}
 

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A small attack run with three methods (and the literal preset, the catch images)."""
-    from imperceptible.attacks import HumanPercOT, PGDL2
+    from imperceptible.attacks import PGDL2, HumanPercOT
     from imperceptible.experiments.bench_attacks import bench_attacks
 
     out = tmp_path_factory.mktemp("bench") / "run"

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import torch
 
-from imperceptible.attacks import HumanPercOT, PGDL2
+from imperceptible.attacks import PGDL2, HumanPercOT
 from imperceptible.defenses import bit_depth_reduction, jpeg_compression
 from imperceptible.experiments.bench_attacks import bench_attacks
 from imperceptible.runs.store import ResultStore
@@ -75,8 +75,8 @@ def test_images_are_lossless_and_match_the_store(bench_run):
     assert len(list((out / "images" / "original").glob("*.png"))) == 6
     for m in ("human-perc-ot", "pgd-l2"):
         assert len(list((out / "images" / m).glob("*.png"))) == 6
-    from imperceptible.runs.rundir import RunDir
     from imperceptible.costs import SSIMCost
+    from imperceptible.runs.rundir import RunDir
 
     run = RunDir(out)
     row = [r for r in run.store.rows("human-perc-ot") if r["success"]][0]

@@ -10,8 +10,8 @@ import torch
 from imperceptible.attacks import PGDL2
 from imperceptible.data import load
 from imperceptible.dro import KMeansCache, build_adversarial_dataset
-from imperceptible.fileio import atomic_save
 from imperceptible.engine import EngineConfig, make_engine
+from imperceptible.fileio import atomic_save
 from imperceptible.models import ImageClassifier, cnn_b
 
 

@@ -25,8 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import (MSG_MODEL_LOGITS, MSG_MODEL_OUTPUT, MSG_NONFINITE_ATTACK, ModelOutputError, NonFiniteError,
-                          check_eval_mode, check_images, check_labels, check_positive)
+from ..validation import (
+    MSG_MODEL_LOGITS,
+    MSG_MODEL_OUTPUT,
+    MSG_NONFINITE_ATTACK,
+    ModelOutputError,
+    NonFiniteError,
+    check_eval_mode,
+    check_images,
+    check_labels,
+    check_positive,
+)
 
 EPS_NORM = 1e-12
 

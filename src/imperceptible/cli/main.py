@@ -39,17 +39,17 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
-    from ..engine import EngineConfig
     from ..config import add_options
+    from ..engine import EngineConfig
 
     add_options(p.add_argument_group("scale-out (Lightning Fabric; defaults: one process on the CPU)"), EngineConfig)
 
 
 def _engine(args):
-    from ..engine import EngineConfig, make_engine
-    from ..config import from_args
     from pathlib import Path
 
+    from ..config import from_args
+    from ..engine import EngineConfig, make_engine
     from ..runs import lock
     from ..runs.rundir import check_out
 
@@ -157,8 +157,8 @@ def print_summary(s: dict) -> None:
 
 
 def cmd_attack(args) -> int:
-    from ..experiments.attack import AttackConfig, attack
     from ..config import from_args
+    from ..experiments.attack import AttackConfig, attack
 
     _apply_run_flags(args)
     cfg = from_args(AttackConfig, args, params=tuple(args.params or ()))
@@ -242,9 +242,7 @@ def cmd_study_make(args) -> int:
 
 
 def cmd_study_analyze(args) -> int:
-    from ..perception.analyze import analyze_study
-
-    from ..perception.analyze import print_analysis
+    from ..perception.analyze import analyze_study, print_analysis
 
     s = analyze_study(args.study, args.answers, out=args.out, alpha=args.alpha)
     print_analysis(s)
@@ -263,11 +261,11 @@ def cmd_study_simulate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..config import add_options
     from ..experiments.attack import AttackConfig
     from ..experiments.bench_ablation import AblationConfig
     from ..experiments.bench_attacks import BenchAttacksConfig
     from ..experiments.bench_onestep import OnestepConfig
-    from ..config import add_options
     from ..experiments.fairness_study import FairnessConfig
     from ..perception.make import StudyConfig
 

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
 from ..validation import check_images, check_positive, check_same_shape
+
+
+@contextlib.contextmanager
+def full_precision(device: torch.device | str | None = None):
+    """Compute a perceptual distance in full precision: no autocast, and no TF32 in cuDNN's convolutions.
+
+    SSIM-like distances subtract nearly equal filtered moments (``E[x^2] - mu^2``), so the 10-bit mantissa of
+    TF32 (the default for convolutions on Ampere and later GPUs) or bf16 under autocast turns a 1 - SSIM of
+    5e-4 into noise (measured on an H100: 1.5e-5 instead of 4.7e-4). On the CPU this changes nothing."""
+    dev = torch.device(device) if device is not None else None
+    cudnn = torch.backends.cudnn
+    with contextlib.ExitStack() as stack:
+        if dev is None or dev.type == "cuda":
+            stack.enter_context(cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                                             deterministic=cudnn.deterministic, allow_tf32=False))
+        if dev is not None:
+            stack.enter_context(torch.autocast(device_type=dev.type, enabled=False))
+        yield
+
+
+def as_full_precision(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 class Cost(nn.Module):
@@ -39,7 +63,8 @@ class Cost(nn.Module):
         inner loops: a check reads values back from the device every call)."""
         if self.data_range != 1.0:
             x, x0 = x / self.data_range, x0 / self.data_range
-        return self.compute(x, x0)
+        with full_precision(x.device):
+            return self.compute(as_full_precision(x), as_full_precision(x0))
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -15,6 +15,7 @@ import piq
 import torch
 
 from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
+from .base import as_full_precision, full_precision
 from .ssim import WindowedCost, reduce
 
 #: Wang et al.'s scale weights (coarsest last)
@@ -37,10 +38,12 @@ def _ms_ssim_raw(x: torch.Tensor, y: torch.Tensor, kernel_size: int, sigma: floa
             MSG_PARAM.format(name="kernel_size", expected=f"at most the image's smaller side {min(x.shape[-2:])}",
                              got=kernel_size)
         )
+    x, y = as_full_precision(x), as_full_precision(y)
     w = torch.tensor(SCALE_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
     w = w / w.sum()
-    return piq.multi_scale_ssim(x, y, kernel_size=kernel_size, kernel_sigma=sigma, data_range=1.0,
-                                reduction="none", scale_weights=w)
+    with full_precision(x.device):
+        return piq.multi_scale_ssim(x, y, kernel_size=kernel_size, kernel_sigma=sigma, data_range=1.0,
+                                    reduction="none", scale_weights=w)
 
 
 def ms_ssim(

@@ -16,7 +16,7 @@ import piq
 import torch
 
 from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
-from .base import Cost
+from .base import Cost, as_full_precision, full_precision
 
 
 def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
@@ -33,9 +33,11 @@ def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
 
 
 def ssim_raw(x: torch.Tensor, y: torch.Tensor, *, kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Per-sample SSIM of images already validated and in ``[0, 1]`` (the hot path of the attacks)."""
-    return piq.ssim(x, y, kernel_size=kernel_size, kernel_sigma=sigma, data_range=1.0, reduction="none",
-                    downsample=False)
+    """Per-sample SSIM of images already validated and in ``[0, 1]`` (the hot path of the attacks), in full
+    precision (see :func:`~imperceptible.costs.base.full_precision`)."""
+    with full_precision(x.device):
+        return piq.ssim(as_full_precision(x), as_full_precision(y), kernel_size=kernel_size, kernel_sigma=sigma,
+                        data_range=1.0, reduction="none", downsample=False)
 
 
 def ssim(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..attacks import get as get_attack
 from ..attacks.registry import label
+from ..config import check_int_option, check_number_option, identity, option, record
 from ..data import load as load_dataset
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
@@ -15,7 +16,6 @@ from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.report import Html, esc
 from ..runs.summary import summarize
-from ..config import check_int_option, check_number_option, identity, option, record
 
 DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",
                  "bits": "round(x (2^b - 1)) / (2^b - 1), b = 6/5/4 (ART FeatureSqueezing)"}

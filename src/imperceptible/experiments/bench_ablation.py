@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataclasses import dataclass
-
-from ..attacks import HumanPercOT, PGDL2
+from ..attacks import PGDL2, HumanPercOT
+from ..config import check_int_option, identity, option, record
 from ..data import load as load_dataset
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
@@ -16,7 +16,6 @@ from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.plots import distance_plot
 from ..runs.report import Html, esc, table_html, write_report
 from ..runs.summary import summarize
-from ..config import check_int_option, identity, option, record
 
 PAPER_LAMBDAS = (0.5, 1.0, 2.0)  # Table 3
 PAPER_EPS = (0.05, 0.1, 0.2)  # Table 4

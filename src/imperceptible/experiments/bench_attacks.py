@@ -7,8 +7,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..attacks import ALMA, DDN, LPA, PPGD, HumanPercOT, PerCAL, PGDL2, adv_lib_available
+from ..attacks import ALMA, DDN, LPA, PGDL2, PPGD, HumanPercOT, PerCAL, adv_lib_available
 from ..attacks.registry import label
+from ..config import check_int_option, identity, option, record
 from ..costs import available
 from ..data import load as load_dataset
 from ..engine import Engine
@@ -19,7 +20,6 @@ from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.summary import summarize
 from ..validation import ImperceptibleError
 from .attack import DEFENSES_NOTE, DISTANCES_OVER, SUCCESS_RULE
-from ..config import check_int_option, identity, option, record
 
 log = logging.getLogger(__name__)
 

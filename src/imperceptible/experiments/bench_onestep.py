@@ -13,14 +13,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+from dataclasses import dataclass  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from dataclasses import dataclass  # noqa: E402
-
 from .. import __version__  # noqa: E402
 from ..attacks import PGDOneStep, SSIMOneStep  # noqa: E402
+from ..config import check_int_option, check_number_option, identity, option, record  # noqa: E402
 from ..costs.ms_ssim import ms_ssim  # noqa: E402
 from ..costs.ssim import ssim  # noqa: E402
 from ..data import load as load_dataset  # noqa: E402
@@ -28,7 +29,6 @@ from ..models import get as get_model  # noqa: E402
 from ..runs.fingerprint import model_digest  # noqa: E402
 from ..runs.report import Html, esc, write_report  # noqa: E402
 from ..runs.rundir import RunDir  # noqa: E402
-from ..config import check_int_option, check_number_option, identity, option, record  # noqa: E402
 
 COLS = [("success_rate", "success", "pct"), ("l2", "L2", 3), ("ssim", "SSIM", 4), ("ms_ssim", "MS-SSIM", 4),
         ("second_true_rate", "2nd model: true label", "pct"),

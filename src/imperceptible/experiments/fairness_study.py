@@ -37,12 +37,21 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..attacks import HumanPercOT, PGDL2
+from ..attacks import PGDL2, HumanPercOT
 from ..attacks.base import Attack
+from ..config import check_int_option, check_number_option, identity, option, record
 from ..costs import get as get_cost
 from ..data.geo_fashion import POSITIONS, cue_energy
 from ..data.grouped import GroupedSplits, grouped_splits
-from ..dro import READINGS, WEIGHTINGS, BatchAttacker, KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model
+from ..dro import (
+    READINGS,
+    WEIGHTINGS,
+    BatchAttacker,
+    KMeansCache,
+    WeightedDataset,
+    build_adversarial_dataset,
+    sample_model,
+)
 from ..engine import Engine
 from ..fairness import group_accuracy, slope_test
 from ..fairness.arms import adjusted_for_accuracy, compare_arms
@@ -53,7 +62,6 @@ from ..models.wrapper import ImageClassifier
 from ..runs.fairness_plots import frontier_plot, regression_plot, slopes_plot
 from ..runs.report import Html, esc, table_html, write_report
 from ..runs.rundir import RunDir
-from ..config import check_int_option, check_number_option, identity, option, record
 
 OURS, BASELINE = "human-perc-ot", "pgd-l2"
 ERM = "erm"

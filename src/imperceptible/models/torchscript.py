@@ -12,8 +12,13 @@ from pathlib import Path
 
 import torch
 
-from ..validation import (MSG_MODEL_OUTPUT, MSG_WEIGHTS_NOT_FOUND, ImperceptibleError, ModelOutputError,
-                          WeightsNotFoundError)
+from ..validation import (
+    MSG_MODEL_OUTPUT,
+    MSG_WEIGHTS_NOT_FOUND,
+    ImperceptibleError,
+    ModelOutputError,
+    WeightsNotFoundError,
+)
 from .wrapper import ImageClassifier
 
 log = logging.getLogger(__name__)

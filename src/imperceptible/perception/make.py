@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..config import check_int_option, option, record
 from ..fileio import atomic_write_json, atomic_write_text
 from ..runs.rundir import RunDir
 from ..runs.summary import DISTANCE_KEYS
 from ..validation import ImperceptibleError
-from ..config import check_int_option, option, record
 from .page import render_page
 
 PAPER_CATCH = "human-perc-ot[paper]"

@@ -47,6 +47,8 @@ def make_report(run: RunDir, ds, summary: dict, methods: list[str], *, n_grids: 
                   f"{esc(summary['defenses']['bits'])}.")]
     if ds.name in DATASET_NOTES:
         notes.append(DATASET_NOTES[ds.name])
+    for method, why in summary.get("left_out", {}).items():
+        notes.append(f"Left out: {method} - {why}.")
     return write_report(run.path / "report.html", title=title, intro=intro, summary=summary, plots=plots,
                         grids=grids, notes=notes)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 
 import torch
-
 from tqdm.auto import tqdm
 
 from ..attacks.base import Attack, AttackResult, classified_correctly, margin
 from ..data.base import ImageDataset
-from ..evaluate.evaluator import Evaluator
 from ..engine import Engine
+from ..evaluate.evaluator import Evaluator
 from .fingerprint import model_digest, sample_digests
 from .rundir import RunDir
 
