@@ -156,6 +156,15 @@ def print_summary(s: dict) -> None:
         print(f"  {k}: left out ({v})")
 
 
+def _report(summary: dict | None, out: str, show) -> int:
+    """Print a finished run's summary and where it is (rank 0 only: other ranks return ``None``)."""
+    if summary is None:
+        return 0
+    show(summary)
+    print(f"\nrun directory: {out}  (report: {os.path.join(out, 'report.html')})")
+    return 0
+
+
 def cmd_attack(args) -> int:
     from ..config import from_args
     from ..experiments.attack import AttackConfig, attack
@@ -163,11 +172,7 @@ def cmd_attack(args) -> int:
     _apply_run_flags(args)
     cfg = from_args(AttackConfig, args, params=tuple(args.params or ()))
     s = attack(cfg, out=args.out, overwrite=args.overwrite, progress=not args.quiet, engine=_engine(args))
-    if s is None:  # not rank 0: rank 0 reports
-        return 0
-    print_summary(s)
-    print(f"\nrun directory: {args.out}  (report: {os.path.join(args.out, 'report.html')})")
-    return 0
+    return _report(s, args.out, print_summary)
 
 
 def cmd_bench(args) -> int:
@@ -179,8 +184,6 @@ def cmd_bench(args) -> int:
 
         s = bench_attacks(from_args(BenchAttacksConfig, args), out=args.out, overwrite=args.overwrite,
                           progress=not args.quiet, engine=_engine(args))
-        if s is None:
-            return 0
     elif args.bench == "onestep":
         from ..experiments.bench_onestep import OnestepConfig, bench_onestep
 
@@ -191,9 +194,7 @@ def cmd_bench(args) -> int:
 
         s = bench_ablation(from_args(AblationConfig, args), out=args.out, overwrite=args.overwrite,
                            progress=not args.quiet)
-    print_summary(s)
-    print(f"\nrun directory: {args.out}  (report: {os.path.join(args.out, 'report.html')})")
-    return 0
+    return _report(s, args.out, print_summary)
 
 
 def cmd_fairness_test(args) -> int:
@@ -223,11 +224,7 @@ def cmd_fairness_study(args) -> int:
         raise ImperceptibleError("fairness: expected --out DIR (the run directory), got none")
     s = fairness_study(from_args(FairnessConfig, args), out=args.out, overwrite=args.overwrite,
                        progress=not args.quiet, engine=_engine(args))
-    if s is None:  # not rank 0: rank 0 reports
-        return 0
-    print_study(s)
-    print(f"\nrun directory: {args.out}  (report: {os.path.join(args.out, 'report.html')})")
-    return 0
+    return _report(s, args.out, print_study)
 
 
 def cmd_study_make(args) -> int:

@@ -52,6 +52,7 @@ from ..dro import (
     build_adversarial_dataset,
     sample_model,
 )
+from ..dro.algorithms import WEIGHT_DECAY
 from ..engine import Engine
 from ..fairness import group_accuracy, slope_test
 from ..fairness.arms import adjusted_for_accuracy, compare_arms
@@ -66,6 +67,8 @@ from ..runs.rundir import RunDir
 OURS, BASELINE = "human-perc-ot", "pgd-l2"
 ERM = "erm"
 CONTROL = "/no-attack"
+#: the pre-trained model's optimiser (Adam), learning rate and batch size: used and recorded from here
+PRETRAIN = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
 
 
 @dataclass(frozen=True)
@@ -215,8 +218,9 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
                           "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()},
                           "arms": arms, "draws_per_pass": cfg.draws, "n_train": len(splits.train),
                           "n_test": len(splits.test), "engine": engine.describe(),
-                          "pretrain": {"optimizer": "Adam", "lr": 1e-3, "batch_size": 64, "epochs": cfg.pretrain_epochs},
-                          "sgd": {"optimizer": "SGD", "lr": cfg.lr, "weight_decay": 5e-4, "batch_size": cfg.batch_size}})
+                          "pretrain": {**PRETRAIN, "epochs": cfg.pretrain_epochs},
+                          "sgd": {"optimizer": "SGD", "lr": cfg.lr, "weight_decay": WEIGHT_DECAY,
+                                  "batch_size": cfg.batch_size}})
     mdir = run.path / "models"
     marker = cfg.marker if splits.simulation else None
 
@@ -225,8 +229,8 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
     if pre is None and engine.is_main:
         t0 = time.perf_counter()
         theta0 = make_model(splits, cfg.seed)
-        train_classifier(theta0.net, splits.train.images, splits.train.labels, epochs=cfg.pretrain_epochs, lr=1e-3,
-                         batch_size=64, seed=cfg.seed, progress=progress, desc="pre-training theta0")
+        train_classifier(theta0.net, splits.train.images, splits.train.labels, epochs=cfg.pretrain_epochs,
+                         seed=cfg.seed, progress=progress, desc="pre-training theta0", **PRETRAIN)
         atomic_save(theta0.net.state_dict(), mdir / "theta0.pt")
         pre = {**evaluate(theta0, splits, min_count=cfg.min_count), "time_s": time.perf_counter() - t0}
         run.write_json("pretrain.json", pre)
@@ -249,7 +253,8 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
                 else BatchAttacker()
             model = copy.deepcopy(theta0).to(engine.device)
             data, model = build_adversarial_dataset(
-                model, xs, ys, attack, lr=cfg.lr, epochs=cfg.t1, batch_size=cfg.batch_size, seed=cfg.seed * 1000 + r,
+                model, xs, ys, attack, lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t1, batch_size=cfg.batch_size,
+                seed=cfg.seed * 1000 + r,
                 reading=cfg.reading, weighting=cfg.weighting, cache=cache, progress=progress, engine=engine,
                 checkpoint=stem.with_suffix(".checkpoint.pt"))
             if engine.is_main:
@@ -272,8 +277,8 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
         t0 = time.perf_counter()
         data = _arm_data(run, arm, r, splits, subsets, cached_d)
         weighting = "gradient" if arm == ERM else cfg.weighting  # ERM: uniform draws of weight-1 rows
-        m = sample_model(theta0, data, lr=cfg.lr, epochs=cfg.t2, batch_size=cfg.batch_size, seed=k,
-                         weighting=weighting, draws=cfg.draws, device=engine.device).cpu()
+        m = sample_model(theta0, data, lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t2, batch_size=cfg.batch_size,
+                         seed=k, weighting=weighting, draws=cfg.draws, device=engine.device).cpu()
         atomic_save(m.net.state_dict(), mdir / arm.replace("/", "_") / f"r{r}_k{k}.pt")
         res = {"arm": arm, "replicate": r, "seed": k, **evaluate(m, splits, min_count=cfg.min_count),
                "time_s": time.perf_counter() - t0}
