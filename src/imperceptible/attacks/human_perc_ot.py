@@ -5,9 +5,9 @@ It ascends the DRO inner objective ``loss(x) - lambda * c0(x, x0)`` (equation 4)
 cost ``c0`` (``1 - SSIM`` by default, PieAPP, LPIPS, DISTS or any registered cost), stopping each sample
 at the first iterate whose margin exceeds the confidence ``a``. The cost gradient is recomputed every
 ``reuse`` steps (paper: 5) and only for unfinished samples; a sample whose reused cost gradient is zero
-(L2 norm below ``ZERO_GRADIENT``: always so at ``x = x0``, where ``1 - SSIM`` is flat) has it recomputed at
-its next step, so the cost acts
-from the second step on instead of after the first ``reuse`` steps.
+(L2 norm below ``ZERO_GRADIENT``: always so at ``x = x0``, where a distance is at its minimum) has it
+recomputed at its next step, so the cost acts from the second step on instead of after the first ``reuse``
+steps; the gradient at ``x0`` itself is not computed (it is zero).
 
 Two presets; the benchmark reports both:
 
@@ -175,7 +175,10 @@ class HumanPercOT(Attack):
                         self._rescue(i, m, last, lam, eps, k)
                     last[i] = m.to(last.dtype)
                 stale = (h[i].flatten(1).norm(dim=1) < ZERO_GRADIENT) & self.refresh_zero
-                redo = torch.ones_like(stale) if scheduled else stale
+                if k == 0 and self.refresh_zero:
+                    redo = torch.zeros_like(stale)  # at x = x0 a distance is at its minimum: h is 0, known
+                else:
+                    redo = torch.ones_like(stale) if scheduled else stale
                 if redo.any():
                     j = i[redo]
                     h[j] = self.cost_grad(adv[j], x0[j]).to(h.dtype)
