@@ -157,7 +157,8 @@ def main() -> None:
     t_fb = fb_time()
     timing = {"forward_backward_s_per_sample": t_fb, "batch": len(yi), "methods": {}}
     for name, atk in [("pgd-l2", A.PGDL2()), ("human-perc-ot", A.HumanPercOT()),
-                      ("human-perc-ot[paper]", A.HumanPercOT(preset="paper")), ("perc-al (100 it.)", A.PerCAL(max_iterations=100)),
+                      ("human-perc-ot[paper]", A.HumanPercOT(preset="paper")),
+                      ("perc-al (100 it.)", A.PerCAL(max_iterations=100)),
                       ("perc-al (1000 it.)", A.PerCAL())][: 4 if args.quick else 5]:
         ts, res = [], None
         for _ in range(3 if "1000" not in name else 1):

@@ -50,7 +50,8 @@ def main() -> None:
                                         "human-perc-ot", "--limit", str(args.limit), "--batch-size", "32",
                                         "--no-learned", "--quiet", "--devices", str(dev), "--out", d],
         "fairness": lambda d, dev: exe + ["fairness", "--dro-size", str(args.dro_size), "--models", str(args.models),
-                                          "--dro-seeds", "1", "--t1", "1", "--t2", "1", "--quiet", "--devices", str(dev), "--out", d],
+                                          "--dro-seeds", "1", "--t1", "1", "--t2", "1", "--quiet", "--devices", str(dev),
+                                          "--out", d],
     }
     subprocess.run(exe + ["info"], capture_output=True)  # warm the import caches
     results = {}

@@ -147,7 +147,7 @@ def test_arm_comparisons_treat_the_dataset_as_the_unit():
     for arm, mu in (("ours", 0.020), ("pgd", 0.030)):
         for r in range(4):
             d_effect = rng.normal(0, 0.004)  # what one D contributes to all its models
-            for k in range(5):
+            for _ in range(5):
                 rows.append({"arm": arm, "replicate": r, "beta": mu + d_effect + rng.normal(0, 0.001),
                              "accuracy": 0.8 + rng.normal(0, 0.01)})
     m = pd.DataFrame(rows)

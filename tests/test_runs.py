@@ -37,7 +37,7 @@ def bench_run(tmp_path_factory):
 def test_summary_has_every_field_for_every_method(bench_run):
     out, s = bench_run
     assert set(s["methods"]) == {"human-perc-ot", "human-perc-ot@a=1", "pgd-l2"}
-    for m, row in s["methods"].items():
+    for row in s["methods"].values():
         assert EXPECTED_KEYS <= set(row), EXPECTED_KEYS - set(row)
         assert row["n"] == 6
     assert "lpips_x1000" in s["unavailable"] and s["methods"]["pgd-l2"]["lpips_x1000"] is None  # MNIST: 28 pixels

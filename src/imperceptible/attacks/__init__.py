@@ -10,6 +10,7 @@ from .pgd_l2 import PGDL2
 from .ppgd_lpa import LPA, PPGD, project_lpips
 from .registry import ATTACKS, DESCRIPTIONS, get, label, names
 
-__all__ = ["ALMA", "DDN", "adv_lib_available", "ActiveSet", "Attack", "AttackResult", "margin", "quantize_8bit", "HumanPercOT", "PGDOneStep",
+__all__ = ["ALMA", "DDN", "adv_lib_available", "ActiveSet", "Attack", "AttackResult", "margin", "quantize_8bit",
+           "HumanPercOT", "PGDOneStep",
            "SSIMOneStep", "conjugate_gradient", "dense_hessian", "ssim_hvp", "PerCAL", "PGDL2", "LPA", "PPGD",
            "project_lpips", "ATTACKS", "DESCRIPTIONS", "get", "label", "names"]

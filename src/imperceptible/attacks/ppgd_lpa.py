@@ -27,7 +27,8 @@ stops per sample (theirs stops when the batch's largest residual is small, so a 
 on its batch); the Newton projection zeroes the input's gradient between its steps (theirs never does, so
 from its second step on it follows the sum of the gradients) and falls back to bisection only for the samples
 still outside, returning a point inside the ball (theirs bisects the whole batch and can return the last
-midpoint, outside). Tested against perceptual-advex: PPGD with one CG step and LPA's loop give its images. In float32 the finite differences (``1 / h`` = 1000) amplify rounding noise, so a
+midpoint, outside). Tested against perceptual-advex: PPGD with one CG step and LPA's loop give its images.
+In float32 the finite differences (``1 / h`` = 1000) amplify rounding noise, so a
 sample's PPGD result may differ slightly between batch sizes; in float64 it does not (tested).
 """
 
@@ -165,7 +166,7 @@ class PPGD(_LPIPSBounded):
             with torch.enable_grad():
                 p = fl.phi(xi)
 
-                def jtj(v: torch.Tensor) -> torch.Tensor:
+                def jtj(v: torch.Tensor, xi: torch.Tensor = xi, p: torch.Tensor = p) -> torch.Tensor:
                     with torch.no_grad():
                         jv = (fl.phi(xi + self.h * v) - p) / self.h
                     (out,) = torch.autograd.grad((p * jv).sum(), xi, retain_graph=True)

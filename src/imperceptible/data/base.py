@@ -33,7 +33,7 @@ class ImageDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def subset(self, index) -> "ImageDataset":
+    def subset(self, index) -> ImageDataset:
         idx = torch.as_tensor(index, dtype=torch.long)
         return ImageDataset(
             name=self.name,
@@ -46,7 +46,7 @@ class ImageDataset:
             info=dict(self.info),
         )
 
-    def head(self, limit: int | None) -> "ImageDataset":
+    def head(self, limit: int | None) -> ImageDataset:
         return self if limit is None or limit >= len(self) else self.subset(range(limit))
 
 

@@ -84,18 +84,18 @@ class WeightedDataset:
         return self.x.shape[0]
 
     @classmethod
-    def originals(cls, x: torch.Tensor, y: torch.Tensor) -> "WeightedDataset":
+    def originals(cls, x: torch.Tensor, y: torch.Tensor) -> WeightedDataset:
         n = x.shape[0]
         return cls(x, y, torch.ones(n), torch.zeros(n, dtype=torch.bool), torch.arange(n))
 
     @classmethod
-    def cat(cls, parts: list["WeightedDataset"]) -> "WeightedDataset":
+    def cat(cls, parts: list[WeightedDataset]) -> WeightedDataset:
         return cls(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
-    def rows(self, index) -> "WeightedDataset":
+    def rows(self, index) -> WeightedDataset:
         return WeightedDataset(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
-    def without_attacks(self) -> "WeightedDataset":
+    def without_attacks(self) -> WeightedDataset:
         """The control: every adversarial row replaced by its original image (same weights, same rows, so
         Algorithm 3 with the same seed makes the same draws). The originals are the first rows (row ``i``
         is original ``i``), as Algorithm 2 builds ``D``."""
@@ -111,7 +111,7 @@ class WeightedDataset:
         return atomic_save({**asdict(self), "x": x}, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "WeightedDataset":
+    def load(cls, path: str | Path) -> WeightedDataset:
         d = torch.load(path, weights_only=True)
         x = d.pop("x")
         return cls(x.float() / 255 if x.dtype == torch.uint8 else x, **d)
@@ -159,7 +159,7 @@ def _sgd_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
     return float(loss.detach())
 
 
-def _forked_rng(device) -> "contextlib.AbstractContextManager":
+def _forked_rng(device) -> contextlib.AbstractContextManager:
     """Fork the CPU RNG (and the GPU's, when training there) so seeding dropout leaves the caller's RNG."""
     d = torch.device(device)
     return torch.random.fork_rng(devices=[d.index or 0] if d.type == "cuda" else [])

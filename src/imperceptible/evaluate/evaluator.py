@@ -42,7 +42,7 @@ class Evaluator:
         self._clean_defense: dict[tuple[str, str], float] = {}  # (sample id, defense) -> clean misclassified
 
     @classmethod
-    def for_images(cls, images: torch.Tensor, **options) -> "Evaluator":
+    def for_images(cls, images: torch.Tensor, **options) -> Evaluator:
         """An evaluator sized for ``images``: the 11-pixel SSIM window (7 below 11 pixels), LPIPS only where it
         fits."""
         side = int(min(images.shape[-2:]))

@@ -183,7 +183,8 @@ def _report(out: Path, study: dict, s: dict) -> Path:
         jd[j] = {"rho": pooled.get("rho"), "lo": pooled.get("ci_low"), "hi": pooled.get("ci_high"),
                  "rho_i": per.get("rho"), "lo_i": per.get("ci_low"), "hi_i": per.get("ci_high")}
     people = "".join(f"<tr><td class='m'>{esc(p['participant'] or '(no code)')}</td><td>{esc(Path(p['file']).name)}</td>"
-                     f"<td>{p['catch_correct']}/{p['catch_trials']}</td><td>{'yes' if p['included'] else 'no: ' + esc(p['reason'])}</td></tr>"
+                     f"<td>{p['catch_correct']}/{p['catch_trials']}</td>"
+                     f"<td>{'yes' if p['included'] else 'no: ' + esc(p['reason'])}</td></tr>"
                      for p in s["participants"])
     extra = Html("<h2>Pairwise (two-proportion z-tests, Holm-corrected)</h2>"
                  + table_html(pw, [("difference", "difference", 3), ("z", "z", 2), ("p", "p", "g"),

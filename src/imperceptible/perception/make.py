@@ -12,7 +12,8 @@ method and the analysis can rank methods image by image); the same number per me
 Catch trials (``catch_trials``, default 4) show a visibly perturbed image - by default the original plus
 uniform noise of +-24/255 per pixel, or a method of the run given as ``catch`` (e.g. a large-budget PGD) - to
 find participants who do not attend. (The literal ``human-perc-ot[paper]`` is not a safe default: its images
-are not reliably visible, and on MNIST it mostly fails.) The study folder holds ``index.html`` (the page to send) and ``study.json`` (the definition
+are not reliably visible, and on MNIST it mostly fails.) The study folder holds ``index.html`` (the page to send)
+and ``study.json`` (the definition
 with the answer key and each trial's automatic-judge values; keep it).
 """
 

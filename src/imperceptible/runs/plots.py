@@ -28,9 +28,11 @@ def distance_plot(values: dict[str, list[float]], key: str, path: Path, title: s
     ax1.set_xlabel(LABELS.get(key, key))
     ax1.set_xscale("log")
     ax1.grid(alpha=0.3)
-    for m, d in zip(methods, data):
+    colours = plt.get_cmap("tab20").colors
+    for j, (m, d) in enumerate(zip(methods, data)):  # human-perc-ot variants solid, baselines dashed
         s = np.sort(d)
-        ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", label=m)
+        ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", label=m, color=colours[(2 * j) % 20
+                 if j < 10 else (2 * j + 1) % 20], linestyle="-" if m.startswith("human-perc-ot") else "--")
     ax2.set_xscale("log")
     ax2.set_xlabel(LABELS.get(key, key))
     ax2.set_ylabel("P(distance <= d)")

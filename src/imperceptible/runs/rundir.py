@@ -135,7 +135,7 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path, *, job: str, fingerprint: dict, overwrite: bool = False,
-             main: bool = True) -> "RunDir":
+             main: bool = True) -> RunDir:
         """Start or resume ``job`` in ``path`` (see the module docstring). ``main``: this process is the
         job's rank 0 (it checks, locks and writes; the other ranks only read)."""
         path = Path(path)
