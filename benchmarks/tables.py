@@ -116,6 +116,24 @@ def timing(s: dict) -> str:
                          "overhead over bare model"], rows)
 
 
+def ablation(s: dict) -> str:
+    cols = [("l2", "L2", 3, 1), ("ssim_distance", "1-SSIM x1000", 3, 1000), ("lpips_x1000", "LPIPS x1000", 3, 1),
+            ("dists_x1000", "DISTS x1000", 2, 1), ("ssim_y_distance", "1-SSIM_Y x1000", 3, 1000),
+            ("fsim_distance", "1-FSIM x1000", 3, 1000), ("haarpsi_distance", "1-HaarPSI x1000", 2, 1000)]
+    rows = [[f"`{n}`", pct(m["success_rate"]), cell(m.get("mean_steps"), 1)]
+            + [cell(m.get(k), d, sc) for k, _, d, sc in cols] + [cell(m.get("time_ratio_to_pgd_l2"), 2)]
+            for n, m in s["methods"].items()]
+    return table(["variant", "success", "steps"] + [c[1] for c in cols] + ["time / PGD-L2"], rows)
+
+
+def onestep(s: dict) -> str:
+    rows = [[f"`{n}`", pct(m["success_rate"]), cell(m["l2"], 2), cell(m["ssim"], 3), cell(m["ms_ssim"], 3),
+             pct(m["second_true_rate"]), pct(m["second_follows_rate"]), cell(m["time_s"], 1)]
+            for n, m in s["methods"].items()]
+    return table(["method", "success", "L2", "SSIM to original", "MS-SSIM", "2nd model reads the true digit",
+                  "2nd model follows the attack", "time (s)"], rows)
+
+
 def generic(s: dict, key: str = "methods") -> str:
     methods = s[key]
     cols = sorted({k for m in methods.values() for k, v in m.items() if isinstance(v, (int, float))})
@@ -129,7 +147,7 @@ def main() -> None:
     p.add_argument("summary")
     a = p.parse_args()
     s = json.loads(Path(a.summary).read_text())
-    print({"attacks": attacks, "timing": timing}.get(a.kind, generic)(s))
+    print({"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep}.get(a.kind, generic)(s))
 
 
 if __name__ == "__main__":

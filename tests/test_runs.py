@@ -109,6 +109,23 @@ def test_report_is_self_contained_html(bench_run):
         assert (out / "plots" / f).stat().st_size > 10_000
 
 
+class _Never(PGDL2):
+    """An attack that never moves: fools no image."""
+
+    name = "never"
+
+    def run(self, model, x, y):
+        return x.clone(), torch.zeros(len(x), dtype=torch.long)
+
+
+def test_a_method_that_fools_nothing_does_not_empty_the_image_grids(tmp_path):
+    out = tmp_path / "run"
+    bench_attacks(dataset="mnist", model="mnist-cnn", out=out, limit=4, batch_size=4, progress=False,
+                  attacks=[PGDL2(eps=3.0, alpha=0.25, steps=40), _Never()], n_grids=1, learned=False)
+    assert len(list((out / "plots").glob("grid_*.png"))) == 1
+    assert "Not in the image grids (no image fooled as an 8-bit image): never." in (out / "report.html").read_text()
+
+
 class _Cells(HTMLParser):
     """Every table as rows of cell texts."""
 

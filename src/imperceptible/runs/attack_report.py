@@ -33,12 +33,13 @@ def make_report(run: RunDir, ds, summary: dict, methods: list[str], *, n_grids: 
         if any(vals.values()):
             plots.append(distance_plot(vals, k, run.path / "plots" / f"{k}.png"))
     plots.append(defense_plot(summary["methods"], list(DEFENSES), run.path / "plots" / "defenses.png"))
-    fooled = [{r["id"] for r in rs if r["success"] and r["clean_correct"]} for rs in rows.values()]
-    common = [i for i in ds.ids if all(i in f for f in fooled)][:n_grids]
+    fooled = {m: {r["id"] for r in rs if r["success"] and r["clean_correct"]} for m, rs in rows.items()}
+    shown = [m for m in methods if fooled[m]]  # a method that fooled no image has nothing to show
+    common = [i for i in ds.ids if all(i in fooled[m] for m in shown)][:n_grids]
     grids = []
     for sid in common:
         x = run.load_image("original", sid)
-        advs = {m: run.load_image(m, sid) for m in methods}
+        advs = {m: run.load_image(m, sid) for m in shown}
         grids.append(image_grid(x, advs, run.path / "plots" / f"grid_{safe_name(sid)}.png",
                                 saliency=spectral_residual_saliency, caption=f"{ds.name} / {sid}"))
     notes = [Html(f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
@@ -49,6 +50,9 @@ def make_report(run: RunDir, ds, summary: dict, methods: list[str], *, n_grids: 
         notes.append(DATASET_NOTES[ds.name])
     for method, why in summary.get("left_out", {}).items():
         notes.append(f"Left out: {method} - {why}.")
+    if len(shown) < len(methods):
+        notes.append("Not in the image grids (no image fooled as an 8-bit image): "
+                     + ", ".join(m for m in methods if m not in shown) + ".")
     return write_report(run.path / "report.html", title=title, intro=intro, summary=summary, plots=plots,
                         grids=grids, notes=notes)
 
