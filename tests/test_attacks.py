@@ -94,6 +94,16 @@ def test_paper_preset_is_available_and_raw(effnet, imagenet_correct):
     assert r.success.all()
 
 
+def test_calibrated_lambda_is_tuned_per_cost_and_an_explicit_one_wins():
+    from imperceptible.attacks.human_perc_ot import CALIBRATED_LAMBDA, DEFAULT_LAMBDA
+
+    assert A.HumanPercOT().lam == CALIBRATED_LAMBDA["ssim"] == 10.0
+    assert A.HumanPercOT(cost="lpips").lam == A.HumanPercOT(cost="dists").lam == 0.3
+    assert A.HumanPercOT(cost="ms-ssim").lam == DEFAULT_LAMBDA
+    assert A.HumanPercOT(cost="lpips", lam=2.0).lam == 2.0
+    assert A.HumanPercOT(cost="lpips", preset="paper").lam == 1.0  # the literal preset is the paper's, any cost
+
+
 @pytest.mark.parametrize("name,kw", [("pgd-l2", {"eps": 3.0, "alpha": 0.25, "steps": 40}),
                                      ("ppgd", {"lpips_model": "self"}), ("lpa", {"lpips_model": "self"}),
                                      ("perc-al", {"max_iterations": 100})])

@@ -259,6 +259,25 @@ def test_defense_baseline_is_computed_once_per_image(mnist_cnn, mnist_correct):
         assert torch.equal(first[k], second[k]), k
 
 
+def test_opencv_without_contrib_leaves_the_saliency_columns_out_saying_why(mnist_cnn, mnist_correct, monkeypatch):
+    import cv2
+
+    from imperceptible.evaluate import Evaluator
+    from imperceptible.evaluate.saliency import MSG_NO_SALIENCY, SALIENCY_KEYS
+
+    x, y = mnist_correct[0][:2], mnist_correct[1][:2]
+    res = PGDL2(eps=3.0, alpha=0.5, steps=10)(mnist_cnn, x, y)
+    with_cv = Evaluator(learned=False, ssim_kernel=7, defenses=[])
+    assert set(SALIENCY_KEYS) <= set(with_cv(mnist_cnn, x, y, res)) and not set(SALIENCY_KEYS) & set(with_cv.unavailable)
+    monkeypatch.delattr(cv2, "saliency")
+    ev = Evaluator(learned=False, ssim_kernel=7, defenses=[])
+    assert {k: ev.unavailable.get(k) for k in SALIENCY_KEYS} == \
+        {k: MSG_NO_SALIENCY.format(version=cv2.__version__) for k in SALIENCY_KEYS}
+    out = ev(mnist_cnn, x, y, res)
+    assert not set(SALIENCY_KEYS) & set(out) and "ssim_distance" in out
+    assert ev.identity()["saliency"] is None
+
+
 # --- the run directory contract: fingerprint, lock, damage ----------------------------------------------
 
 def _attack(out, **kw):

@@ -10,7 +10,7 @@ import torch
 from ..attacks.base import AttackResult, margin
 from ..costs.distances import DistanceMeter
 from ..defenses import bit_depth_reduction, jpeg_compression
-from .saliency import saliency_distances, spectral_residual_saliency
+from .saliency import SALIENCY_KEYS, saliency_distances, saliency_unavailable, spectral_residual_saliency
 
 #: the defenses evaluated: key -> transformation (JPEG qualities as in PerC's sweep; bit depths)
 DEFENSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -30,14 +30,16 @@ class Evaluator:
         learned: compute LPIPS/DISTS when their weights are found (or fetched).
         ssim_kernel: the SSIM window (11; 7 for tiny images).
         image_size: the images' smaller side, when known: LPIPS is left out (with the reason) below 32.
-        saliency: a saliency model (default: OpenCV spectral residual); ``None`` to skip.
+        saliency: a saliency model (default: OpenCV spectral residual; skipped, with the reason under
+            ``unavailable``, where OpenCV lacks its contrib modules); ``None`` to skip.
         defenses: which of :data:`DEFENSES` to apply (default: all).
     """
 
     def __init__(self, *, learned: bool = True, saliency=spectral_residual_saliency, defenses=None,
                  ssim_kernel: int = 11, image_size: int | None = None) -> None:
         self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel, image_size=image_size)
-        self.saliency = saliency
+        self._saliency_missing = saliency_unavailable() if saliency is spectral_residual_saliency else None
+        self.saliency = None if self._saliency_missing else saliency
         self.defenses = list(DEFENSES) if defenses is None else list(defenses)
         self._clean_defense: dict[tuple[str, str], float] = {}  # (sample id, defense) -> clean misclassified
 
@@ -50,7 +52,10 @@ class Evaluator:
 
     @property
     def unavailable(self) -> dict[str, str]:
-        return self.meter.unavailable
+        out = dict(self.meter.unavailable)
+        if self._saliency_missing:
+            out.update({k: self._saliency_missing for k in SALIENCY_KEYS})
+        return out
 
     def identity(self) -> dict:
         """What determines the measurements (part of a run's fingerprint): which metrics, saliency model,

@@ -17,6 +17,16 @@ from ..costs.ssim import ssim_raw
 
 SALIENCY_KEYS = ("saliency_l1", "saliency_l2", "saliency_linf", "saliency_ssim_distance")
 
+#: why the default saliency model cannot run (OpenCV without its contrib modules, e.g. a plain
+#: ``opencv-python-headless`` installed over ours)
+MSG_NO_SALIENCY = ("OpenCV's saliency module is missing (cv2 {version} without the contrib modules: "
+                   "pip install opencv-contrib-python-headless)")
+
+
+def saliency_unavailable() -> str | None:
+    """``None`` when OpenCV's spectral-residual saliency can run here, else the reason."""
+    return None if hasattr(cv2, "saliency") else MSG_NO_SALIENCY.format(version=cv2.__version__)
+
 
 def spectral_residual_saliency(x: torch.Tensor) -> torch.Tensor:
     """OpenCV's spectral-residual saliency per image, ``(N, 1, H, W)`` in ``[0, 1]``."""

@@ -100,7 +100,7 @@ def bench_onestep(config: OnestepConfig | None = None, *, out: str | Path, overw
     both = advs["ssim-onestep"][1] & advs["pgd-onestep"][1]
     picks = [int(torch.nonzero(both & (y == c))[0]) for c in range(10) if (both & (y == c)).any()]
     summary["figure_ids"] = [ds.ids[i] for i in picks]
-    fig, axes = plt.subplots(3, len(picks), figsize=(1.3 * len(picks), 4.4))
+    fig, axes = plt.subplots(3, len(picks), figsize=(1.3 * len(picks), 4.4), squeeze=False)
     for j, i in enumerate(picks):
         for r, (title, img, lab) in enumerate([("original", x[i], int(y[i])),
                                                ("SSIM 1-step", advs["ssim-onestep"][0][i], int(advs["ssim-onestep"][2][i])),

@@ -31,7 +31,7 @@ def image_grid(original: torch.Tensor, advs: dict[str, torch.Tensor], path: Path
     row 3 saliency maps (if ``saliency`` is given)."""
     cols = 1 + len(advs)
     rows = 3 if saliency is not None else 2
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.25 * rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.25 * rows), squeeze=False)
     diffs = {m: (a - original).abs() for m, a in advs.items()}
     q99 = sorted(float(torch.quantile(d.flatten(), 0.99)) for d in diffs.values()) or [1.0]
     amp = amplify or min(200.0, 1.0 / max(q99[len(q99) // 2], 1e-4))
