@@ -98,10 +98,16 @@ def test_calibrated_lambda_is_tuned_per_cost_and_an_explicit_one_wins():
     from imperceptible.attacks.human_perc_ot import CALIBRATED_LAMBDA, DEFAULT_LAMBDA
 
     assert A.HumanPercOT().lam == CALIBRATED_LAMBDA["ssim"] == 10.0
-    assert A.HumanPercOT(cost="lpips").lam == A.HumanPercOT(cost="dists").lam == 0.3
+
+    class Named(torch.nn.Module):  # a cost known by name (the real LPIPS/DISTS need their ImageNet backbones)
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+    assert A.HumanPercOT(cost=Named("lpips")).lam == A.HumanPercOT(cost=Named("dists")).lam == 0.3
     assert A.HumanPercOT(cost="ms-ssim").lam == DEFAULT_LAMBDA
-    assert A.HumanPercOT(cost="lpips", lam=2.0).lam == 2.0
-    assert A.HumanPercOT(cost="lpips", preset="paper").lam == 1.0  # the literal preset is the paper's, any cost
+    assert A.HumanPercOT(cost=Named("lpips"), lam=2.0).lam == 2.0
+    assert A.HumanPercOT(cost=Named("lpips"), preset="paper").lam == 1.0  # the literal preset: the paper's, any cost
 
 
 @pytest.mark.parametrize("name,kw", [("pgd-l2", {"eps": 3.0, "alpha": 0.25, "steps": 40}),

