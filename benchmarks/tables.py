@@ -5,6 +5,7 @@ by hand.
     python benchmarks/tables.py ablation runs/ablation/summary.json
     python benchmarks/tables.py onestep runs/onestep/summary.json
     python benchmarks/tables.py timing benchmarks/results/attack_timing.json
+    python benchmarks/tables.py fairness runs/fairness/summary.json
 
 A cell marked ``†`` is a measure the method optimises or bounds (its own objective); the others are judges it
 does not see.
@@ -33,12 +34,12 @@ OPTIMISES = {
 
 PERCEPTUAL = [("l2", "L2", 3, 1), ("linf", "Linf", 4, 1), ("ssim_distance", "1-SSIM x1000", 3, 1000),
               ("ms_ssim_distance", "1-MS-SSIM x1000", 3, 1000), ("ciede2000", "CIEDE2000 C2", 1, 1),
-              ("lpips_x1000", "LPIPS x1000", 2, 1), ("dists_x1000", "DISTS x1000", 2, 1)]
+              ("lpips_x1000", "LPIPS x1000", 3, 1), ("dists_x1000", "DISTS x1000", 2, 1)]
 JUDGES = [("ssim_y_distance", "1-SSIM_Y x1000", 3, 1000), ("fsim_distance", "1-FSIM x1000", 3, 1000),
           ("gmsd", "GMSD x1000", 2, 1000), ("vsi_distance", "1-VSI x1000", 3, 1000),
           ("haarpsi_distance", "1-HaarPSI x1000", 2, 1000)]
-SALIENCY = [("saliency_l1", "saliency L1"), ("saliency_l2", "saliency L2"), ("saliency_linf", "saliency Linf"),
-            ("saliency_ssim_distance", "saliency 1-SSIM")]
+SALIENCY = [("saliency_l1", "saliency L1", 1, 1), ("saliency_l2", "saliency L2", 3, 1),
+            ("saliency_linf", "saliency Linf", 4, 1), ("saliency_ssim_distance", "saliency 1-SSIM x1000", 3, 1000)]
 DEFENSES = [("jpeg_q90", "JPEG 90"), ("jpeg_q75", "JPEG 75"), ("jpeg_q50", "JPEG 50"), ("bits_6", "6 bits"),
             ("bits_5", "5 bits"), ("bits_4", "4 bits")]
 
@@ -70,7 +71,16 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _distance_table(methods: dict, cols, *, lead=("success",)) -> str:
+def _distance_table(methods: dict, cols, *, lead=("success",), unavailable: dict | None = None) -> str:
+    """One row per method; a column no method has is dropped and named below the table with the reason."""
+    gone = [c for c in cols if all(m.get(c[0]) is None for m in methods.values())]
+    cols = [c for c in cols if c not in gone]
+    reasons: dict[str, list[str]] = {}
+    for key, name, *_ in gone:
+        reasons.setdefault((unavailable or {}).get(key, "no value").split(": expected")[0], []).append(name)
+    note = "".join(f"\n\n{', '.join(names)}: not computed here ({why})" for why, names in reasons.items())
+    if not cols:
+        return note.strip()
     lows = {}
     for key, *_ in cols:
         vals = [m[key] for m in methods.values() if m.get(key) is not None]
@@ -82,16 +92,17 @@ def _distance_table(methods: dict, cols, *, lead=("success",)) -> str:
             r.append(cell(m.get(key), digits, scale, mark=key in optimised(name),
                           best=m.get(key) is not None and m.get(key) == lows[key]))
         rows.append(r)
-    return table(["method"] + (["success"] if "success" in lead else []) + [c[1] for c in cols], rows)
+    return table(["method"] + (["success"] if "success" in lead else []) + [c[1] for c in cols], rows) + note
 
 
 def attacks(s: dict) -> str:
-    methods = s["methods"]
+    methods, why = s["methods"], s.get("unavailable", {})
     out = ["Perceptual distances (means over the successfully attacked images; `†` = what the method optimises "
-           "or bounds; bold = lowest):", "", _distance_table(methods, PERCEPTUAL), "",
-           "Judges no method optimises (x1000):", "", _distance_table(methods, JUDGES, lead=()), "",
+           "or bounds; bold = lowest):", "", _distance_table(methods, PERCEPTUAL, unavailable=why), "",
+           "Judges no method optimises (x1000):", "", _distance_table(methods, JUDGES, lead=(), unavailable=why), "",
            "Saliency-map distances (OpenCV spectral residual):", "",
-           _distance_table(methods, [(k, n, 3, 1) for k, n in SALIENCY], lead=()), "", "Time (same run):", ""]
+           _distance_table(methods, SALIENCY, lead=(), unavailable=why), "",
+           "Time (same run):", ""]
     rows = [[f"`{n}`", f"{m['time_s']:.1f}", f"{m['time_per_image_s']:.2f}",
              cell(m.get("mean_steps"), 1), cell(m.get("time_ratio_to_pgd_l2"), 2)] for n, m in methods.items()]
     out += [table(["method", "time (s)", "s / image", "mean steps", "time / PGD-L2"], rows), "",
@@ -134,6 +145,42 @@ def onestep(s: dict) -> str:
                   "2nd model follows the attack", "time (s)"], rows)
 
 
+def fairness(s: dict) -> str:
+    pre = s["pretrained"]
+    sl = pre["slope"]
+    rows = [["pre-trained (theta0)", "1", f"{sl['beta']:.4f}", "", "", pct(pre["accuracy"]),
+             cell((pre.get("marker") or {}).get("reliance"), 3), cell((pre.get("texture") or {}).get("reliance"), 3)]]
+    for arm, a in s["arms"].items():
+        rows.append([f"`{arm}`", f"{a['models']} ({a['replicates']} D)", f"{a['beta_mean']:.4f}",
+                     f"{a['beta_ci_low']:.4f} .. {a['beta_ci_high']:.4f}", pct(a["significant_share"]),
+                     pct(a["accuracy_mean"]), cell(a.get("marker_reliance_mean"), 3),
+                     cell(a.get("texture_reliance_mean"), 3)])
+    out = [f"theta0: F({sl['df1']}, {sl['df2']}) = {sl['F']:.2f}, p = {sl['p']:.2g}, {sl['n_groups']} groups.", "",
+           table(["arm", "models", "mean slope beta", "95% CI (over D)", "models with p < 0.05", "test accuracy",
+                  "marker reliance", "texture reliance"], rows), ""]
+    rows = []
+    for name, c in s["comparisons"].items():
+        w, kind = c.get("d_level_welch"), "D-level Welch"
+        if w is None:
+            w, kind = c["model_level_welch"], "model-level Welch"
+        rows.append([name, f"{w['difference']:+.4f}", f"{w['ci_low']:+.4f} .. {w['ci_high']:+.4f}", kind,
+                     f"{w['t']:.2f}", f"{w['df']:.3g}", f"{w['p']:.3g}"])
+    out.append(table(["comparison (first minus second)", "difference of mean slopes", "95% CI", "test", "t", "df",
+                      "one-sided p"], rows))
+    rows = [[f"`{f}`", f"{d['rows_mean']:.0f}", str(d["calls"]["attack_calls_run"]),
+             str(d["calls"]["attack_calls_saved"]), pct(d["calls"].get("saved_fraction")),
+             cell(d["mechanism"].get("marker_energy_share"), 3), cell(d["mechanism"].get("marker_chance"), 3),
+             cell(d["mechanism"].get("texture_energy_share"), 3), cell(d["mechanism"].get("l2_to_original"), 2),
+             cell(d["mechanism"].get("ssim_distance_to_original"), 4), f"{d['time_s']:.0f}"]
+            for f, d in s["algorithm2"].items()]
+    out += ["", table(["Algorithm 2 family", "rows of D", "attack calls run", "saved by k-means", "saved share",
+                       "perturbation energy on the marker", "(share of pixels)", "on the texture", "L2 to original",
+                       "1-SSIM to original", "time (s, all replicates)"], rows)]
+    out += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items())
+            + f"; total {s['total_time_s'] / 60:.1f} min"]
+    return "\n".join(out)
+
+
 def generic(s: dict, key: str = "methods") -> str:
     methods = s[key]
     cols = sorted({k for m in methods.values() for k, v in m.items() if isinstance(v, (int, float))})
@@ -143,11 +190,12 @@ def generic(s: dict, key: str = "methods") -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("kind", choices=["attacks", "timing", "ablation", "onestep"])
+    p.add_argument("kind", choices=["attacks", "timing", "ablation", "onestep", "fairness"])
     p.add_argument("summary")
     a = p.parse_args()
     s = json.loads(Path(a.summary).read_text())
-    print({"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep}.get(a.kind, generic)(s))
+    kinds = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness}
+    print(kinds.get(a.kind, generic)(s))
 
 
 if __name__ == "__main__":
