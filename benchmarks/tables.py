@@ -170,11 +170,12 @@ def fairness(s: dict) -> str:
     rows = [[f"`{f}`", f"{d['rows_mean']:.0f}", str(d["calls"]["attack_calls_run"]),
              str(d["calls"]["attack_calls_saved"]), pct(d["calls"].get("saved_fraction")),
              cell(d["mechanism"].get("marker_energy_share"), 3), cell(d["mechanism"].get("marker_chance"), 3),
-             cell(d["mechanism"].get("texture_energy_share"), 3), cell(d["mechanism"].get("l2_to_original"), 2),
+             cell(d["mechanism"].get("texture_energy_share"), 3), cell(d["mechanism"].get("texture_chance"), 3),
+             cell(d["mechanism"].get("l2_to_original"), 2),
              cell(d["mechanism"].get("ssim_distance_to_original"), 4), f"{d['time_s']:.0f}"]
             for f, d in s["algorithm2"].items()]
-    out += ["", table(["Algorithm 2 family", "rows of D", "attack calls run", "saved by k-means", "saved share",
-                       "perturbation energy on the marker", "(share of pixels)", "on the texture", "L2 to original",
+    out += ["", table(["Algorithm 2 family", "rows of D (mean)", "attack calls run (all D)", "saved by k-means (all D)", "saved share",
+                       "perturbation energy on the marker", "(marker share of pixels)", "on the texture", "(texture share of pixels)", "L2 to original",
                        "1-SSIM to original", "time (s, all replicates)"], rows)]
     out += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items())
             + f"; total {s['total_time_s'] / 60:.1f} min"]
