@@ -174,9 +174,10 @@ def fairness(s: dict) -> str:
              cell(d["mechanism"].get("l2_to_original"), 2),
              cell(d["mechanism"].get("ssim_distance_to_original"), 4), f"{d['time_s']:.0f}"]
             for f, d in s["algorithm2"].items()]
-    out += ["", table(["Algorithm 2 family", "rows of D (mean)", "attack calls run (all D)", "saved by k-means (all D)", "saved share",
-                       "perturbation energy on the marker", "(marker share of pixels)", "on the texture", "(texture share of pixels)", "L2 to original",
-                       "1-SSIM to original", "time (s, all replicates)"], rows)]
+    head = ["Algorithm 2 family", "rows of D (mean)", "attack calls run (all D)", "saved by k-means (all D)",
+            "saved share", "perturbation energy on the marker", "(marker share of pixels)", "on the texture",
+            "(texture share of pixels)", "L2 to original", "1-SSIM to original", "time (s, all replicates)"]
+    out += ["", table(head, rows)]
     out += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items())
             + f"; total {s['total_time_s'] / 60:.1f} min"]
     return "\n".join(out)
