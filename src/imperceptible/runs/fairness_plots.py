@@ -69,7 +69,8 @@ def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *,
     title = "Slopes of the sampled models, per arm" + (SIM if simulation else "")
     if test and pair:
         title += (f"\nD-level Welch, H1: mean beta({pair[0]}) < mean beta({pair[1]}): t = {test['t']:.2f}, "
-                  f"p = {test['p']:.3g};\ndifference {test['difference']:+.4f}, 95% CI [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]")
+                  f"p = {test['p']:.3g};\ndifference {test['difference']:+.4f}, "
+                  f"95% CI [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
