@@ -121,7 +121,8 @@ def timing(s: dict) -> str:
     rows = [[f"`{n}`", f"{m['time_s']:.2f}", f"{m['mean_steps']:.1f}", pct(m["success_rate"]),
              f"{m['time_ratio_to_pgd_l2']:.2f}", f"{m['time_ratio_to_perc_al']:.2f}",
              f"{m['overhead_vs_bare_model']:.2f}"] for n, m in s["methods"].items()]
-    head = (f"{s['batch']} images, median of {s['repeats']} runs; one forward+backward = "
+    head = (f"{s.get('images', s['batch'])} images in batches of {s['batch']}, median of {s['repeats']} interleaved runs; "
+            "one forward+backward = "
             f"{1000 * s['forward_backward_s_per_sample']:.1f} ms per image\n\n")
     return head + table(["method", "time (s)", "mean steps", "success", "/ PGD-L2", "/ PerC-AL",
                          "overhead over bare model"], rows)
