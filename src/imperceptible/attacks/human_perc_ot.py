@@ -108,10 +108,10 @@ class HumanPercOT(Attack):
             return base[name] if value is None else value
 
         self.preset = preset
-        cost_name = cost if isinstance(cost, str) else getattr(cost, "name", "")
+        self.cost = cost if isinstance(cost, str) else getattr(cost, "name", type(cost).__name__)
         lam = pick("lam", lam)
         if lam is None:
-            lam = CALIBRATED_LAMBDA.get(cost_name, DEFAULT_LAMBDA)
+            lam = CALIBRATED_LAMBDA.get(self.cost, DEFAULT_LAMBDA)
         self.lam = float(check_positive("lam", lam, allow_zero=True))
         self.eps = float(check_positive("eps", pick("eps", eps)))
         self.step_norm = check_option("step_norm", pick("step_norm", step_norm), ("raw", "l2"))
@@ -130,7 +130,6 @@ class HumanPercOT(Attack):
         self.eps_max = float(check_positive("eps_max", pick("eps_max", eps_max) or self.eps))
         self.refresh_zero = bool(refresh_zero)
         self._cost = get_cost(cost) if isinstance(cost, str) else cost
-        self.cost = cost if isinstance(cost, str) else getattr(cost, "name", type(cost).__name__)
 
     def label(self) -> str:
         """``human-perc-ot``, with ``[COST]`` for another cost and ``[paper]`` for the literal preset."""

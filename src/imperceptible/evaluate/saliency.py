@@ -28,6 +28,11 @@ def saliency_unavailable() -> str | None:
     return None if hasattr(cv2, "saliency") else MSG_NO_SALIENCY.format(version=cv2.__version__)
 
 
+def default_saliency():
+    """The default saliency model where it can run here (OpenCV's spectral residual), else ``None``."""
+    return None if saliency_unavailable() else spectral_residual_saliency
+
+
 def spectral_residual_saliency(x: torch.Tensor) -> torch.Tensor:
     """OpenCV's spectral-residual saliency per image, ``(N, 1, H, W)`` in ``[0, 1]``."""
     arr = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..evaluate.evaluator import DEFENSES
-from ..evaluate.saliency import saliency_unavailable, spectral_residual_saliency
+from ..evaluate.saliency import default_saliency
 from .grids import image_grid
 from .plots import defense_plot, distance_plot
 from .report import Html, esc, write_report
@@ -37,7 +37,7 @@ def make_report(run: RunDir, ds, summary: dict, methods: list[str], *, n_grids: 
     shown = [m for m in methods if fooled[m]]  # a method that fooled no image has nothing to show
     common = [i for i in ds.ids if all(i in fooled[m] for m in shown)][:n_grids]
     grids = []
-    saliency = None if saliency_unavailable() else spectral_residual_saliency
+    saliency = default_saliency()
     for sid in common:
         x = run.load_image("original", sid)
         advs = {m: run.load_image(m, sid) for m in shown}
