@@ -15,16 +15,22 @@ not depend on Algorithm 2, so its rows must agree exactly between the two runs: 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from imperceptible.experiments.fairness_study import FairnessConfig
 from imperceptible.fairness.arms import compare_arms
 
-IDENTITY = ("dataset", "size", "marker", "texture", "dro_size", "t1", "t2", "lr", "batch_size", "pretrain_epochs",
-            "pgd_eps", "kmeans", "per_cluster", "min_count", "seed")
+#: what must be equal for the comparison to be about the reading: every setting of the study (from its config
+#: class, the one source of its options) but the two being compared and the two that only scale it, plus the
+#: families' attack settings
+VARIED = {"reading", "weighting", "models", "dro_seeds"}
+IDENTITY = tuple(f.name for f in dataclasses.fields(FairnessConfig) if f.name not in VARIED) + ("families",)
+MECHANISM = ("l2_to_original", "ssim_distance_to_original", "marker_energy_share")
 
 
 def label(cfg: dict) -> str:
@@ -64,24 +70,36 @@ def compare(run_a: Path, run_b: Path) -> dict:
         for lab, m in ((la, ma), (lb, mb)):
             t = m[m.arm == arm]
             out["arms"][arm][lab] = {"beta_mean": float(t.beta.mean()), "accuracy_mean": float(t.accuracy.mean()),
-                                     "marker_reliance_mean": float(t.marker_reliance.mean()), "models": int(len(t))}
+                                     "marker_reliance_mean": _mean_or_none(t.marker_reliance), "models": int(len(t))}
     if len(families) == 2:
         for lab, m in ((la, ma), (lb, mb)):
             out["families"][lab] = compare_arms(m, families[0], families[1])
     for arm in arms:  # b minus a, paired by replicate (same subset, same theta0)
         out["between_readings"][arm] = compare_arms(both, f"{lb}:{arm}", f"{la}:{arm}")
     for lab, a2 in ((la, aa), (lb, ab)):
-        out["algorithm2"][lab] = {fam: {
-            "rows_mean": sum(d["rows"] for d in reps.values()) / len(reps),
-            "adversarial_rows_mean": sum(d["adversarial_rows"] for d in reps.values()) / len(reps),
-            "l2_to_original": sum(d["mechanism"]["l2_to_original"] for d in reps.values()) / len(reps),
-            "ssim_distance_to_original": sum(d["mechanism"]["ssim_distance_to_original"] for d in reps.values())
-            / len(reps),
-            "marker_energy_share": sum(d["mechanism"].get("marker_energy_share") or 0 for d in reps.values()) / len(reps),
-            "time_s_per_replicate": sum(d["time_s"] for d in reps.values()) / len(reps)}
-            for fam, reps in a2.items() if all(r in reps for r in out["replicates"])
-            for reps in [{r: reps[r] for r in out["replicates"]}]}
+        out["algorithm2"][lab] = {fam: _algorithm2_means([reps[r] for r in out["replicates"]])
+                                  for fam, reps in a2.items() if all(r in reps for r in out["replicates"])}
     return out
+
+
+def _algorithm2_means(reps: list[dict]) -> dict:
+    """Means over the replicates of what Algorithm 2 built (a mechanism measure a dataset has no cue for,
+    such as the marker's share outside the simulation, stays ``None``)."""
+    frame = pd.DataFrame([{"rows": d["rows"], "adversarial_rows": d["adversarial_rows"], "time_s": d["time_s"],
+                           **{k: d["mechanism"].get(k) for k in MECHANISM}} for d in reps])
+    means = {k: _mean_or_none(frame[k]) for k in frame}
+    return {"rows_mean": means["rows"], "adversarial_rows_mean": means["adversarial_rows"],
+            "time_s_per_replicate": means["time_s"], **{k: means[k] for k in MECHANISM}}
+
+
+def _mean_or_none(values: pd.Series) -> float | None:
+    """The mean of the values present; ``None`` where there are none (a cue the dataset does not have)."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return float(v.mean()) if len(v) else None
+
+
+def _num(v, digits: int) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 def markdown(out: dict) -> str:
@@ -96,7 +114,7 @@ def markdown(out: dict) -> str:
         diff = f"{b['difference']:+.4f} ({b['ci_low']:+.4f} .. {b['ci_high']:+.4f})" if b else ""
         lines.append(f"| `{arm}` | {v[la]['beta_mean']:.4f} | {v[lb]['beta_mean']:.4f} | "
                      f"{100 * v[la]['accuracy_mean']:.1f}% | {100 * v[lb]['accuracy_mean']:.1f}% | "
-                     f"{v[la]['marker_reliance_mean']:.3f} | {v[lb]['marker_reliance_mean']:.3f} | {diff} |")
+                     f"{_num(v[la]['marker_reliance_mean'], 3)} | {_num(v[lb]['marker_reliance_mean'], 3)} | {diff} |")
     if out["families"]:
         lines += ["", "| reading | families (first minus second) | difference | 95% CI | D-level Welch t | df | one-sided p |",
                   "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -111,8 +129,8 @@ def markdown(out: dict) -> str:
     for lab, fams in out["algorithm2"].items():
         for fam, d in fams.items():
             lines.append(f"| {lab} | `{fam}` | {d['rows_mean']:.0f} | {d['adversarial_rows_mean']:.0f} | "
-                         f"{d['l2_to_original']:.2f} | {d['ssim_distance_to_original']:.4f} | "
-                         f"{d['marker_energy_share']:.3f} | {d['time_s_per_replicate']:.0f} |")
+                         f"{_num(d['l2_to_original'], 2)} | {_num(d['ssim_distance_to_original'], 4)} | "
+                         f"{_num(d['marker_energy_share'], 3)} | {d['time_s_per_replicate']:.0f} |")
     return "\n".join(lines)
 
 

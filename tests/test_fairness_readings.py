@@ -72,3 +72,15 @@ def test_readings_refuse_runs_that_differ_in_more_than_the_reading(tmp_path):
     c = _run(tmp_path / "c", "eq3", "sample", shift=0.0, replicates=2, seeds=2, rng=rng)
     with pytest.raises(SystemExit, match="read Algorithm 2 the same way"):
         mod.compare(a, c)
+
+
+def test_algorithm2_means_leave_a_missing_cue_as_none():
+    mod = _module()
+    reps = [{"rows": 10, "adversarial_rows": 4, "time_s": 2.0, "mechanism": {"l2_to_original": 1.0,
+                                                                              "ssim_distance_to_original": 0.1}},
+            {"rows": 30, "adversarial_rows": 8, "time_s": 4.0, "mechanism": {"l2_to_original": 2.0,
+                                                                              "ssim_distance_to_original": 0.3}}]
+    m = mod._algorithm2_means(reps)
+    assert m["rows_mean"] == 20 and m["adversarial_rows_mean"] == 6 and m["time_s_per_replicate"] == 3.0
+    assert m["l2_to_original"] == pytest.approx(1.5) and m["ssim_distance_to_original"] == pytest.approx(0.2)
+    assert m["marker_energy_share"] is None and mod._num(None, 3) == "n/a"
