@@ -38,6 +38,9 @@ def label(cfg: dict) -> str:
 
 
 def load(run: Path) -> tuple[dict, pd.DataFrame, dict]:
+    missing = [n for n in ("config.json", "models.csv") if not (run / n).is_file()]
+    if missing:
+        raise SystemExit(f"{run}: not a finished fairness run directory (no {' or '.join(missing)})")
     cfg = json.loads((run / "config.json").read_text())
     models = pd.read_csv(run / "models.csv")
     alg2 = {}

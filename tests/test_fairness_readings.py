@@ -72,6 +72,8 @@ def test_readings_refuse_runs_that_differ_in_more_than_the_reading(tmp_path):
     c = _run(tmp_path / "c", "eq3", "sample", shift=0.0, replicates=2, seeds=2, rng=rng)
     with pytest.raises(SystemExit, match="read Algorithm 2 the same way"):
         mod.compare(a, c)
+    with pytest.raises(SystemExit, match="not a finished fairness run directory"):
+        mod.compare(a, tmp_path / "nowhere")
 
 
 def test_algorithm2_means_leave_a_missing_cue_as_none():
