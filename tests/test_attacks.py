@@ -23,13 +23,13 @@ from .conftest import require_imagenet_compatible, skip_or_fail
 
 
 @pytest.fixture(scope="module")
-def hpot_default(effnet, imagenet_correct):
-    return A.HumanPercOT()(effnet, *imagenet_correct)
+def hpot_first(effnet, imagenet_correct):
+    return A.HumanPercOT.from_preset("first-success")(effnet, *imagenet_correct)
 
 
-def test_human_perc_ot_fools_every_correct_imagenet_sample(imagenet_correct, hpot_default):
+def test_human_perc_ot_fools_every_correct_imagenet_sample(imagenet_correct, hpot_first):
     x, y = imagenet_correct
-    r = hpot_default
+    r = hpot_first
     assert len(y) >= 16
     assert r.success_rate == 1.0 and r.success.all() and r.success_float.all()
     assert (r.adv >= 0).all() and (r.adv <= 1).all()
@@ -37,13 +37,27 @@ def test_human_perc_ot_fools_every_correct_imagenet_sample(imagenet_correct, hpo
     assert (r.steps >= 1).all() and r.steps.max() <= 400
 
 
-def test_cost_term_acts_with_calibration(effnet, imagenet_correct, hpot_default):
-    """The SSIM term lowers 1-SSIM against the same attack without it (lambda = 0): measured 0.231 against
-    0.329 (x1000) on these 17 photos."""
+def test_refinement_lowers_the_cost_and_every_judge_of_the_first_success(effnet, imagenet_correct, hpot_first):
+    """On three photos, 60 passes: the refined image is adversarial, within its budget, and below the
+    first-success image on its cost and on judges it does not optimise (measured: 1-SSIM 2.5x, L2 1.4x lower)."""
+    from imperceptible.costs import get
+
+    x, y = imagenet_correct[0][:3], imagenet_correct[1][:3]
+    r = A.HumanPercOT(budget=60)(effnet, x, y)
+    assert r.success.all() and (r.passes <= 60).all() and torch.equal(r.adv, A.quantize_8bit(r.adv))
+    for cost in ("ssim", "l2", "fsim"):
+        c = get(cost)
+        assert (c(r.adv, x) < c(hpot_first.adv[:3], x)).all(), cost
+
+
+def test_cost_term_acts_with_calibration(effnet, imagenet_correct, hpot_first):
+    """The SSIM term lowers 1-SSIM against the same first-success attack without it (lambda = 0): measured 0.231
+    against 0.329 (x1000) on these 17 photos."""
     from imperceptible.costs import SSIMCost
 
     x, y = imagenet_correct
-    without = A.HumanPercOT(lam=0.0)(effnet, x, y)
+    hpot_default = hpot_first
+    without = A.HumanPercOT.from_preset("first-success", lam=0.0)(effnet, x, y)
     assert hpot_default.success.all() and without.success.all()
     c = SSIMCost()
     assert c(hpot_default.adv, x).mean() < 0.8 * c(without.adv, x).mean()
@@ -55,7 +69,8 @@ def test_cost_gradient_acts_from_the_second_step(effnet, imagenet_correct, monke
     x, y = imagenet_correct[0][:2], imagenet_correct[1][:2]
     norms = {}
     for refresh in (True, False):
-        atk = A.HumanPercOT(steps=4, max_steps=4, refresh_zero=refresh, calibrate=False, confidence=1e9)
+        atk = A.HumanPercOT.from_preset("first-success", steps=4, max_steps=4, refresh_zero=refresh, calibrate=False,
+                                             confidence=1e9)
         calls = []
         orig = atk.cost_grad
         monkeypatch.setattr(atk, "cost_grad", lambda a, b, o=orig, c=calls: c.append(o(a, b)) or c[-1])
@@ -74,8 +89,9 @@ def test_human_perc_ot_reaches_every_image_where_the_budget_alone_did_not():
     ds = load(f"imagenet-compatible:{root}", limit=5)
     m = get("efficientnet-lite0")
     x, y = ds.images[4:5], ds.labels[4:5]
-    assert not A.HumanPercOT(lam_decay=1.0, eps_growth=1.0, max_steps=100)(m, x, y).success.any()
-    r = A.HumanPercOT()(m, x, y)
+    first = A.HumanPercOT.from_preset
+    assert not first("first-success", lam_decay=1.0, eps_growth=1.0, max_steps=100)(m, x, y).success.any()
+    r = first("first-success")(m, x, y)
     assert r.success.all() and 100 >= r.steps.item() > 20
 
 
@@ -88,8 +104,8 @@ def test_human_perc_ot_on_mnist(mnist_cnn, mnist_correct):
 def test_paper_preset_is_available_and_raw(effnet, imagenet_correct):
     x, y = imagenet_correct[0][:4], imagenet_correct[1][:4]
     atk = A.HumanPercOT(preset="paper")
-    assert (atk.lam, atk.eps, atk.step_norm, atk.calibrate, atk.steps, atk.max_steps, atk.reuse) == \
-        (1.0, 0.1, "raw", False, 100, 100, 5)
+    assert (atk.lam, atk.eps, atk.step_norm, atk.calibrate, atk.steps, atk.phase1_cap, atk.reuse, atk.refine) == \
+        (1.0, 0.1, "raw", False, 100, 100, 5, False)
     r = atk(effnet, x, y)
     assert r.success.all()
 
@@ -142,7 +158,7 @@ def test_alexnet_lpips_attacks_stay_in_their_ball(effnet, imagenet_correct, rand
             d = fl.distance(r.adv_float, fl.phi(x))
         assert (d <= atk.bound + 1e-4).all(), (atk.name, d)
     tiny = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
-    xt = torch.rand(1, 1, 28, 28)
+    xt = A.quantize_8bit(torch.rand(1, 1, 28, 28))
     with pytest.raises(ValueError, match="at least 63x63"):
         A.PPGD()(tiny, xt, tiny(xt).argmax(1))
 
@@ -173,16 +189,19 @@ def test_misclassified_samples_are_returned_unchanged(mnist_cnn, mnist_correct):
     logits = mnist_cnn(x)
     wrong = logits.argmin(1)  # a label the model is far from: margin above a
     y[:3] = wrong[:3]
-    small = {"human-perc-ot": {"steps": 5, "max_steps": 5}, "pgd-l2": {"steps": 3}, "perc-al": {"max_iterations": 3},
+    small = {"human-perc-ot": {"budget": 10}, "pgd-l2": {"steps": 3}, "perc-al": {"max_iterations": 3},
              "ppgd": {"steps": 3, "lpips_model": "self"}, "lpa": {"steps": 3, "binary_steps": 1, "lpips_model": "self"},
-             "ssim-onestep": {"cg_iters": 5}, "pgd-onestep": {}, "alma": {"num_steps": 3}, "ddn": {"steps": 3}}
+             "ssim-onestep": {"cg_iters": 5}, "pgd-onestep": {}, "alma": {"steps": 3}, "ddn": {"steps": 3},
+             "fmn": {"steps": 3}, "cw": {"steps": 9}}
     for name in A.names():
-        if name in ("alma", "ddn") and not A.adv_lib_available():
+        if name in ("alma", "ddn", "fmn", "cw") and not A.adv_lib_available():
             continue
         r = A.get(name, **small[name])(mnist_cnn, x, y)
         assert torch.equal(r.adv[:3], x[:3]), name
         assert (r.steps[:3] == 0).all(), name
-        assert r.forwards > 3 * len(x), name  # the others were attacked (clean, final and the attack's forwards)
+        # the untouched samples cost only their clean and final forwards; the others were attacked
+        assert (r.forwards[:3] == 2).all() and (r.backwards[:3] == 0).all(), (name, r.forwards)
+        assert (r.forwards[3:] > 2).all() and (r.backwards[3:] >= 1).all(), (name, r.forwards, r.backwards)
 
 
 @pytest.mark.parametrize("name", ["human-perc-ot", "pgd-l2", "perc-al", "ppgd", "lpa", "ssim-onestep"])
@@ -218,8 +237,8 @@ def test_seeded_random_start(mnist_cnn, mnist_correct):
 
 def test_confidence_gives_larger_margins(effnet, imagenet_correct):
     x, y = imagenet_correct[0][:5], imagenet_correct[1][:5]
-    r0 = A.HumanPercOT(confidence=0)(effnet, x, y)
-    r5 = A.HumanPercOT(confidence=5)(effnet, x, y)
+    r0 = A.HumanPercOT(confidence=0, budget=40)(effnet, x, y)
+    r5 = A.HumanPercOT(confidence=5, budget=40)(effnet, x, y)
     assert (r0.margin > 0).all() and (r5.margin > 5).all()
     assert r5.margin.mean() > r0.margin.mean() + 4
 
@@ -260,7 +279,7 @@ def test_input_checks_run_once_per_attack_call(effnet, imagenet_correct, monkeyp
         monkeypatch.setattr(mod, "check_images", lambda *a, o=orig, k=key, **kw: counts.__setitem__(k, counts[k] + 1)
                             or o(*a, **kw))
     x, y = imagenet_correct[0][:2], imagenet_correct[1][:2]
-    r = A.HumanPercOT()(effnet, x, y)
+    r = A.HumanPercOT(budget=30)(effnet, x, y)
     assert r.steps.max() > 5  # several loop iterations, several cost-gradient refreshes
     assert counts == {"attack": 1, "model": 0, "cost": 0}
 
@@ -301,7 +320,7 @@ class _NaN(torch.nn.Module):
 
 
 def test_models_that_return_the_wrong_thing_get_typed_errors():
-    x, y = torch.rand(2, 1, 8, 8), torch.tensor([1, 2])
+    x, y = A.quantize_8bit(torch.rand(2, 1, 8, 8)), torch.tensor([1, 2])
     with pytest.raises(ModelOutputError, match="got a tuple"):
         A.PGDL2()(_Tuple().eval(), x, y)
     with pytest.raises(ModelOutputError, match="NaN or Inf"):
@@ -518,15 +537,18 @@ def test_lpa_carries_its_perturbation_across_rounds(monkeypatch):
     assert not torch.allclose(seen[4], x)
 
 
-@pytest.mark.parametrize("name", ["alma", "ddn"])
+@pytest.mark.parametrize("name", ["alma", "ddn", "fmn", "cw"])
 def test_adv_lib_peers_run_under_the_shared_rules(mnist_cnn, mnist_correct, name):
     if not A.adv_lib_available():
         skip_or_fail("adv-lib is not installed (tools/install-adv-lib.sh)")
     x, y = mnist_correct[0][:4], mnist_correct[1][:4]
     state = torch.random.get_rng_state()
-    r = A.get(name, **({"num_steps": 30} if name == "alma" else {"steps": 30}))(mnist_cnn, x, y)
+    # C&W at its authors' learning rate needs hundreds of iterations per search on MNIST: 9 x 100 here
+    steps = 900 if name == "cw" else 30
+    r = A.get(name, steps=steps)(mnist_cnn, x, y)
     assert torch.equal(state, torch.random.get_rng_state())  # their random draws ran in a fork
-    assert torch.equal(r.adv, A.quantize_8bit(r.adv)) and r.success_float.float().mean() >= 0.75
-    assert (r.steps == 30).all()
+    assert torch.equal(r.adv, A.quantize_8bit(r.adv))
+    assert r.success.float().mean() >= (0.5 if name == "cw" else 0.75), r.success
+    assert (r.steps == steps).all()
     with pytest.raises(ValueError, match="confidence"):
         A.get(name, confidence=1.0)

@@ -151,7 +151,8 @@ SMALL = dict(models=2, dro_seeds=2, dro_size=48, t1=1, t2=1, min_count=10, progr
 def _small_attacks():
     from imperceptible.attacks import PGDL2, HumanPercOT
 
-    return {"human-perc-ot": HumanPercOT(steps=20, max_steps=40), "pgd-l2": PGDL2(eps=2.0, alpha=0.4, steps=5)}
+    return {"human-perc-ot": HumanPercOT.from_preset("first-success", steps=20, max_steps=40),
+            "pgd-l2": PGDL2(eps=2.0, alpha=0.4, steps=5)}
 
 
 ARMS = ["erm", "human-perc-ot", "human-perc-ot/no-attack", "pgd-l2", "pgd-l2/no-attack"]

@@ -119,7 +119,7 @@ def test_torchscript_loader_probes_channels_and_classes(tmp_path, caplog):
 def _data(channels):
     from imperceptible.data.base import ImageDataset
 
-    return ImageDataset("d", torch.rand(2, channels, 8, 8), torch.tensor([0, 1]), ["a", "b"], 4)
+    return ImageDataset("d", torch.rand(2, channels, 8, 8).mul(255).round().div(255), torch.tensor([0, 1]), ["a", "b"], 4)
 
 
 class _TupleNet(torch.nn.Module):

@@ -32,9 +32,9 @@ def run_dir(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("bench") / "run"
     bench_attacks(dataset="mnist", model="mnist-cnn", out=out, limit=10, batch_size=5, progress=False, learned=False,
-                  n_grids=0, attacks=[HumanPercOT(steps=30, max_steps=60), HumanPercOT(preset="paper"),
+                  n_grids=0, attacks=[HumanPercOT(budget=30), HumanPercOT(preset="paper"),
                                       PGDL2(eps=3.0, alpha=0.25, steps=20),
-                                      HumanPercOT(confidence=1, steps=30, max_steps=60)])
+                                      HumanPercOT(confidence=1, budget=30)])
     return out
 
 

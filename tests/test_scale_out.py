@@ -200,7 +200,7 @@ def test_bf16_autocast_keeps_success_and_rejudges_it_in_float32(mnist_cnn, mnist
     for prec in ("32-true", "bf16-mixed"):
         run = RunDir(tmp_path / prec)
         engine = make_engine(EngineConfig(precision=prec))
-        run_attack(run, "hpo", HumanPercOT(), mnist_cnn, ds, Evaluator(learned=False, saliency=None, ssim_kernel=7),
+        run_attack(run, "hpo", HumanPercOT(budget=30), mnist_cnn, ds, Evaluator(learned=False, saliency=None, ssim_kernel=7),
                    batch_size=16, progress=False, engine=engine)
         rows = run.store.rows("hpo")
         success[prec] = {r["id"]: bool(r["success"]) for r in rows}

@@ -65,6 +65,10 @@ class ModelOutputError(ImperceptibleError, TypeError):
     """A model returned something other than finite ``(N, K)`` logits."""
 
 
+class GridError(ImperceptibleError, ValueError):
+    """Images that should be 8-bit images (every value a multiple of 1/255) are not."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Messages (tests check these verbatim)
 # ----------------------------------------------------------------------------------------------
@@ -96,6 +100,8 @@ MSG_MODEL_LOGITS = "model: expected finite logits of shape ({n}, K), got shape {
 MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "
                         "nothing is returned")
 MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"
+MSG_OFF_GRID = ("{name}: expected 8-bit images (every value a multiple of 1/255, as an image file holds), got {count} "
+                "values off that grid (e.g. {example:.6g}); {how}")
 
 # ----------------------------------------------------------------------------------------------
 # Checks
@@ -145,6 +151,16 @@ def check_images(
     check_finite(x, name)
     if bounds is not None:
         check_range(x, bounds, name)
+    return x
+
+
+def check_8bit(x: torch.Tensor, name: str = "x", how: str = "round them with imperceptible.pixels.quantize_8bit") -> torch.Tensor:
+    """Refuse images that are not on the 8-bit grid (see :mod:`imperceptible.pixels`)."""
+    from .pixels import first_off_grid, off_grid
+
+    count = off_grid(x)
+    if count:
+        raise GridError(MSG_OFF_GRID.format(name=name, count=count, example=first_off_grid(x), how=how))
     return x
 
 

@@ -43,6 +43,7 @@ class PGDOneStep(Attack):
     """
 
     name = "pgd-onestep"
+    OPTIMISES = ("l2",)
 
     def __init__(self, *, eps: float = 10.0, confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
@@ -110,6 +111,7 @@ class SSIMOneStep(Attack):
     """
 
     name = "ssim-onestep"
+    OPTIMISES = ("ssim_distance",)
 
     def __init__(self, *, eps: float = 10.0, lam: float = 1.0, solver: str = "cg", damping: float = 1e-3,
                  cg_iters: int = 100, cg_tol: float = 1e-5, trace_probes: int = 4, kernel_size: int = 11,

@@ -48,13 +48,14 @@ class PerCAL(Attack):
         >>> import torch
         >>> from imperceptible.attacks import PerCAL
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
-        >>> x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).mul(255).round().div(255)
         >>> res = PerCAL(max_iterations=20)(net, x, net(x).argmax(1))
         >>> res.adv.shape, bool((res.adv * 255).round().eq(res.adv * 255).all())
         (torch.Size([2, 3, 8, 8]), True)
     """
 
     name = "perc-al"
+    OPTIMISES = ("ciede2000",)
 
     def __init__(self, *, max_iterations: int = 1000, alpha_l_init: float = 1.0, alpha_c_init: float = 0.1,
                  confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from ..validation import check_int, check_positive
-from .base import ActiveSet, Attack, l2_norm
+from .base import Attack, l2_norm
+from .loop import EarlyStop
 
 
 class PGDL2(Attack):
@@ -30,6 +31,7 @@ class PGDL2(Attack):
     """
 
     name = "pgd-l2"
+    OPTIMISES = ("l2",)
 
     def __init__(self, *, eps: float = 1.0, alpha: float = 0.2, steps: int = 10, random_start: bool = True,
                  confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
@@ -51,15 +53,7 @@ class PGDL2(Attack):
             # radius uniform in [0, eps], drawn from the same per-sample stream (Phi of one normal)
             r = 0.5 * (1 + torch.erf(self.sample_randn(x, stream=1)[:, :1, :1, :1] / 2**0.5))
             adv = self.project(x + delta / l2_norm(delta) * r * self.eps, x)
-        act = ActiveSet(x.shape[0], x.device)
-        for k in range(self.steps + 1):
-            i = act.active
-            logits, g = self.logits_and_grad(model, adv[i], y[i])
-            running = ~self.finished(logits, y[i])
-            act.keep(running)
-            if k == self.steps or len(act) == 0:
-                break
-            i, g = act.active, g[running]
-            adv[i] = self.project(adv[i] + self.alpha * g / l2_norm(g), x[i])
-            act.step()
-        return adv, act.steps
+        loop = EarlyStop(self, model, adv, y, steps=self.steps)
+        for s in loop:
+            adv[s.idx] = self.project(adv[s.idx] + self.alpha * s.grad / l2_norm(s.grad), x[s.idx])
+        return adv, loop.steps

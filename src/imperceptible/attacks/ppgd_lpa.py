@@ -37,9 +37,10 @@ from __future__ import annotations
 import torch
 
 from ..validation import check_int, check_option, check_positive
-from .base import ActiveSet, Attack, l2_norm, margin
+from .base import Attack, l2_norm, margin
 from .feature_lpips import AlexNetFeatures, FeatureLPIPS
 from .linalg import conjugate_gradient
+from .loop import EarlyStop
 
 
 def _lpips_grad(fl: FeatureLPIPS, x: torch.Tensor, phi0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +90,8 @@ def project_lpips(fl: FeatureLPIPS, adv: torch.Tensor, x: torch.Tensor, phi0: to
 class _LPIPSBounded(Attack):
     """What PPGD and LPA share: the LPIPS ball (``bound``), the margin cap ``kappa``, the finite-difference
     size ``h``, the feature network, and a result label naming it."""
+
+    OPTIMISES = ("lpips_x1000",)  # perceptual-advex's unweighted AlexNet LPIPS: the judged LPIPS's family
 
     def __init__(self, *, bound: float, steps: int, h: float, kappa: float, lpips_model: str, lpips_weights,
                  init_std: float, confidence: float, quantize: bool, seed: int) -> None:
@@ -153,15 +156,9 @@ class PPGD(_LPIPSBounded):
         eps_s = 2 * self.bound / self.steps
         adv = (x + self.init_std * self.sample_randn(x)).clamp(0, 1)
         adv = project_lpips(fl, adv, x, phi0, self.bound)
-        act = ActiveSet(x.shape[0], x.device)
-        for k in range(self.steps + 1):
-            i = act.active
-            logits, g = self.logits_and_grad(model, adv[i], y[i], loss="margin", kappa=self.kappa)
-            running = ~self.finished(logits, y[i])
-            act.keep(running)
-            if k == self.steps or len(act) == 0:
-                break
-            i, g = act.active, g[running]
+        loop = EarlyStop(self, model, adv, y, steps=self.steps, loss="margin", kappa=self.kappa)
+        for st in loop:
+            i, g = st.idx, st.grad
             xi = adv[i].detach().requires_grad_(True)
             with torch.enable_grad():
                 p = fl.phi(xi)
@@ -178,8 +175,7 @@ class PPGD(_LPIPSBounded):
             moving = g.flatten(1).norm(dim=1) > 1e-4
             delta = eps_s * v / jv_norm.view(-1, 1, 1, 1) * moving.view(-1, 1, 1, 1)
             adv[i] = project_lpips(fl, (adv[i] + delta).clamp(0, 1), x[i], phi0[i], self.bound)
-            act.step()
-        return adv, act.steps
+        return adv, loop.steps
 
 
 class LPA(_LPIPSBounded):
@@ -217,33 +213,33 @@ class LPA(_LPIPSBounded):
         result = adv.clone()
         steps = torch.zeros(n, dtype=torch.long, device=x.device)
         for _ in range(self.binary_steps):
-            live = ActiveSet(n, x.device)
-            live.keep(~done)
             last_d = torch.zeros(n, device=x.device, dtype=x.dtype)
-            for t in range(self.steps + 1):
-                i = live.active
-                xi = adv[i].detach().requires_grad_(True)
+
+            def objective(model, xi, yi, idx, t, lam=lam, last_d=last_d):
+                xi = xi.detach().requires_grad_(True)
                 with torch.enable_grad():
-                    m = margin(model(self.view(xi)), y[i])
-                    d = fl.distance(xi, phi0[i])
-                    loss = (-m.clamp(max=self.kappa) + lam[i] * torch.relu(d - self.bound)).sum()
+                    logits = model(self.view(xi))
+                    d = fl.distance(xi, phi0[idx])
+                    loss = (-margin(logits, yi).clamp(max=self.kappa) + lam[idx] * torch.relu(d - self.bound)).sum()
                     (g,) = torch.autograd.grad(loss, xi)
                 if t < self.steps:  # lambda grows on the distance before the round's last step (theirs)
-                    last_d[i] = d.detach()
-                finished = ((m > self.confidence) & (d <= self.bound)).detach()
-                done[i[finished]] = True
-                result[i[finished]] = adv[i[finished]]
-                live.keep(~finished)
-                if t == self.steps or len(live) == 0:
-                    break
-                i, g, xi = live.active, g[~finished], adv[live.active]
-                ghat = g / l2_norm(g)
+                    last_d[idx] = d.detach()
+                return logits.detach(), -g, d.detach()
+
+            start = (~done).nonzero().squeeze(1)
+            loop = EarlyStop(self, model, adv, y, steps=self.steps, loss=objective, active=start,
+                             done=lambda m, d: (m > self.confidence) & (d <= self.bound))
+            for st in loop:
+                i, xi = st.idx, adv[st.idx]
+                ghat = -st.grad / l2_norm(st.grad)
                 with torch.no_grad():
                     speed = (fl.phi(xi - self.h * ghat) - fl.phi(xi)).norm(dim=1) / self.h
-                eta = self.bound * 0.1 ** (t / self.steps)
+                eta = self.bound * 0.1 ** (st.k / self.steps)
                 adv[i] = (xi - eta * ghat / speed.clamp_min(1e-12).view(-1, 1, 1, 1)).clamp(0, 1)
-                live.step()
-            steps += live.steps
+            finished = start[~torch.isin(start, loop.running)]
+            done[finished] = True
+            result[finished] = adv[finished]
+            steps += loop.steps
             if done.all():
                 break
             lam[(~done) & (last_d >= self.bound)] *= 10

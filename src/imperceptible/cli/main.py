@@ -54,7 +54,10 @@ def _engine(args):
     from ..runs.rundir import check_out
 
     if not lock.is_secondary_rank():  # take the run directory before the launcher starts other ranks
-        check_out(Path(args.out))
+        from ..data.registry import root
+
+        dataset = getattr(args, "dataset", None)
+        check_out(Path(args.out), [root(dataset)] if dataset and root(dataset) else [])
         lock.acquire(args.out)
     return make_engine(from_args(EngineConfig, args))
 

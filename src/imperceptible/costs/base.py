@@ -69,6 +69,12 @@ class Cost(nn.Module):
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def step_scale(self, x0: torch.Tensor) -> torch.Tensor | None:
+        """How much change each sub-pixel of ``x0`` takes per unit of this cost, relative to the mean
+        (``(N, C, H, W)``, mean 1 per image): the inverse of the diagonal of the cost's local quadratic form at
+        ``x0``, the metric a minimal attack can take its steps in. ``None``: Euclidean (every sub-pixel alike)."""
+        return None
+
     def extra_repr(self) -> str:
         return f"data_range={self.data_range}"
 

@@ -1,12 +1,13 @@
-"""The distance table the paper reports (Table 1), per sample.
+"""The distance table the paper reports (Table 1) and the judges, per sample, as the metric table
+(:mod:`.metrics`) defines them.
 
-``distance_table(x_adv, x)`` returns a dict of ``(N,)`` tensors: ``l1``, ``l2``, ``linf`` on ``[0, 1]``,
-``ssim`` (the index itself), ``ssim_distance`` (1 - SSIM over RGB channels: the cost Human_Perc_OT
-optimises), ``ms_ssim_distance`` (1 - MS-SSIM), ``ciede2000`` (PerC's C2), ``lpips_x1000`` (LPIPS-alex)
-and ``dists_x1000`` (their ImageNet backbones found or fetched), and the judges no attack here optimises:
-``ssim_y_distance`` (Wang et al.'s reference luminance SSIM), ``fsim_distance``, ``gmsd``,
-``vsi_distance``, ``haarpsi_distance``. What cannot be computed is listed in ``unavailable`` with the
-reason, never invented.
+``distance_table(x_adv, x)`` returns a dict of ``(N,)`` tensors keyed by the metrics' keys: ``l1``, ``l2``,
+``linf`` on ``[0, 1]``, ``ssim`` (the index itself), ``ssim_distance`` (1 - SSIM over RGB channels: the cost
+Human_Perc_OT optimises), ``ms_ssim_distance``, ``ciede2000`` (PerC's C2), ``lpips_x1000`` and
+``lpips_vgg_x1000`` (LPIPS-alex and -vgg) and ``dists_x1000`` (their ImageNet backbones found or fetched), and the
+weight-free judges ``ssim_y_distance`` (Wang et al.'s reference luminance SSIM), ``fsim_distance``, ``gmsd``,
+``vsi_distance``, ``haarpsi_distance``. What cannot be computed is listed in ``unavailable`` with the reason,
+never invented.
 """
 
 from __future__ import annotations
@@ -16,82 +17,72 @@ from dataclasses import dataclass, field
 import torch
 
 from ..validation import ImperceptibleError, check_images, check_same_shape
-from .ciede2000 import CIEDE2000Cost
-from .dists import DISTSCost
-from .iqa import FSIMCost, GMSDCost, HaarPSICost, VSICost
-from .lp import lp_distance
-from .lpips import LPIPS_MIN_SIZE, LPIPSCost
-from .ms_ssim import MSSSIMCost
-from .ssim import SSIMCost
-from .ssim_y import SSIMLuminanceCost
+from .lpips import LPIPS_MIN_SIZE
+from .metrics import KEYS, METRICS
+from .registry import get as get_cost
 
-#: every key a distance table may hold, in report order
-KEYS = ("l1", "l2", "linf", "ssim", "ssim_distance", "ms_ssim_distance", "ciede2000", "lpips_x1000",
-        "dists_x1000", "ssim_y_distance", "fsim_distance", "gmsd", "vsi_distance", "haarpsi_distance")
-
-#: the weight-free judges (key -> cost class); no attack in this project optimises them
-JUDGES = {"ssim_y_distance": SSIMLuminanceCost, "fsim_distance": FSIMCost, "gmsd": GMSDCost,
-          "vsi_distance": VSICost, "haarpsi_distance": HaarPSICost}
+#: the costs that take the SSIM window
+WINDOWED = ("ssim", "ms-ssim")
 
 
 @dataclass
 class DistanceMeter:
-    """Computes the distance table; builds the learned metrics once (or records why it cannot)."""
+    """Computes the distance table; builds the learned metrics once (or records why it cannot).
+
+    Args:
+        learned: compute LPIPS and DISTS (their backbones found or fetched).
+        ssim_kernel: the SSIM window (11; 7 for tiny images).
+        judges: compute the judge group too (``ssim_y_distance`` ... ``haarpsi_distance``).
+        image_size: the images' smaller side, when known: LPIPS is left out below its minimum.
+        keys: only these metrics (default: all of :data:`~imperceptible.costs.metrics.KEYS`).
+    """
 
     learned: bool = True
-    lpips_net: str = "alex"
     ssim_kernel: int = 11
     judges: bool = True
     image_size: int | None = None
+    keys: tuple[str, ...] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._ssim = SSIMCost(kernel_size=self.ssim_kernel)
-        self._msssim = MSSSIMCost(kernel_size=self.ssim_kernel)
-        self._ciede = CIEDE2000Cost()
-        self._judges = {k: c() for k, c in JUDGES.items()}
-        self._lpips = self._dists = None
-        if self.learned:
+        wanted = [k for k in (self.keys or KEYS) if self.judges or METRICS[k].group != "judge"]
+        self._costs = {}
+        for k in wanted:
+            m = METRICS[k]
+            if m.cost is None:
+                continue
+            if m.learned and not self.learned:
+                self.unavailable[k] = "learned metrics switched off"
+                continue
+            opts = dict(m.options, **({"kernel_size": self.ssim_kernel} if m.cost in WINDOWED else {}))
             try:
-                if self.image_size is not None and self.image_size < LPIPS_MIN_SIZE:
-                    raise ImperceptibleError(f"LPIPS-{self.lpips_net} needs images of at least {LPIPS_MIN_SIZE} pixels "
+                if m.cost == "lpips" and self.image_size is not None and self.image_size < LPIPS_MIN_SIZE:
+                    raise ImperceptibleError(f"LPIPS-{opts['net']} needs images of at least {LPIPS_MIN_SIZE} pixels "
                                              f"a side, these have {self.image_size}")
-                self._lpips = LPIPSCost(net=self.lpips_net)
+                self._costs[k] = get_cost(m.cost, **opts)
             except ImperceptibleError as e:
-                self.unavailable["lpips_x1000"] = str(e)
-            try:
-                self._dists = DISTSCost()
-            except ImperceptibleError as e:
-                self.unavailable["dists_x1000"] = str(e)
-        else:
-            self.unavailable["lpips_x1000"] = self.unavailable["dists_x1000"] = "learned metrics switched off"
+                self.unavailable[k] = str(e)
+        self._ssim = "ssim" in wanted
+
+    def identity(self) -> dict:
+        """What determines the values (for a run's fingerprint)."""
+        return {"learned": self.learned, "judges": self.judges, "ssim_kernel": self.ssim_kernel,
+                "keys": sorted(self._costs) + (["ssim"] if self._ssim else [])}
 
     @torch.no_grad()
     def __call__(self, x_adv: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         check_images(x_adv, "x_adv")
         check_images(x, "x")
         check_same_shape(x_adv, x, "x_adv, x")
-        for m in (self._lpips, self._dists):
-            if m is not None:
-                m.to(x.device)
-        out = {
-            "l1": lp_distance(x_adv, x, 1),
-            "l2": lp_distance(x_adv, x, 2),
-            "linf": lp_distance(x_adv, x, float("inf")),
-        }
-        sd = self._ssim(x_adv, x)
-        out["ssim"] = 1.0 - sd
-        out["ssim_distance"] = sd
-        out["ms_ssim_distance"] = self._msssim(x_adv, x)
-        out["ciede2000"] = self._ciede(x_adv, x)
-        if self.judges:
-            for k, cost in self._judges.items():
-                out[k] = cost(x_adv, x)
-        if self._lpips is not None:
-            out["lpips_x1000"] = 1000.0 * self._lpips(x_adv, x)
-        if self._dists is not None:
-            out["dists_x1000"] = 1000.0 * self._dists(x_adv, x)
-        return {k: v.detach().float().cpu() for k, v in out.items()}
+        out = {}
+        for k, cost in self._costs.items():
+            m = METRICS[k]
+            cost.to(x.device)
+            a, b = (x_adv.double(), x.double()) if m.exact else (x_adv, x)
+            out[k] = m.factor * cost.unchecked(a, b)
+        if self._ssim and "ssim_distance" in out:
+            out["ssim"] = 1.0 - out["ssim_distance"]
+        return {k: out[k].detach().float().cpu() for k in KEYS if k in out}
 
 
 def distance_table(x_adv: torch.Tensor, x: torch.Tensor, *, learned: bool = True) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import piq
 import torch
+import torch.nn.functional as F
 
 from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
 from .base import Cost, as_full_precision, full_precision
@@ -85,6 +86,38 @@ class WindowedCost(Cost):
         self.sigma = sigma
 
 
+#: SSIM's stabilising constant of the contrast-structure term, (K2 L)^2 with K2 = 0.03 and L = 1
+C2 = 0.03**2
+
+
+def gaussian_window(kernel_size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
+    """The normalised 2-D Gaussian window, one per channel (a depthwise convolution kernel)."""
+    t = torch.arange(kernel_size, dtype=like.dtype, device=like.device) - kernel_size // 2
+    g = torch.exp(-t**2 / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, kernel_size, kernel_size).contiguous()
+
+
+def contrast_step_scale(x0: torch.Tensor, *, kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """SSIM's local geometry at ``x0``, as a per-sub-pixel step scale (mean 1 per image).
+
+    For a small change ``d``, ``1 - SSIM(x0 + d, x0)`` is about the window average of
+    ``var_w(d) / (2 var_w(x0) + C2)`` (plus a luminance term ``mean_w(d)^2 / (2 mean_w(x0)^2 + C1)``, two orders
+    smaller): a change costs in proportion to ``1 / (2 var + C2)`` of the windows around it, so textured regions
+    take more of it than flat ones (contrast masking). The scale is the inverse of that weight summed over the
+    windows that hold the sub-pixel (reflect padding, so the image border is no cheaper than its inside)."""
+    c, k = x0.shape[1], kernel_size
+    w = gaussian_window(k, sigma, c, x0)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(t, (k // 2,) * 4, mode="reflect"), w, groups=c)
+
+    mu = blur(x0)
+    var = (blur(x0 * x0) - mu * mu).clamp_min(0)
+    scale = 1.0 / blur(1.0 / (2 * var + C2))
+    return scale / scale.flatten(1).mean(1).view(-1, 1, 1, 1)
+
+
 class SSIMCost(WindowedCost):
     """``c0(x, x0) = 1 - SSIM(x, x0)``, the paper's cost (§3.1). Per-sample, in ``[0, 2]``.
 
@@ -104,3 +137,7 @@ class SSIMCost(WindowedCost):
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         _check_kernel(self.kernel_size, x)
         return 1.0 - ssim_raw(x, x0, kernel_size=self.kernel_size, sigma=self.sigma)
+
+    def step_scale(self, x0: torch.Tensor) -> torch.Tensor:
+        """SSIM's contrast masking (:func:`contrast_step_scale`)."""
+        return contrast_step_scale(x0, kernel_size=self.kernel_size, sigma=self.sigma)

@@ -8,12 +8,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..validation import check_images, check_labels
+from ..validation import MSG_PARAM, ShapeError, check_8bit, check_images, check_labels
 
 
 @dataclass
 class ImageDataset:
-    """Images ``(N, C, H, W)`` float32 in ``[0, 1]``, int64 labels ``(N,)``, string ids, optional groups."""
+    """Images ``(N, C, H, W)`` float32 in ``[0, 1]`` on the 8-bit grid (every loader rounds after any resize or
+    conversion, as a saved file would be: the attacks start from these images and every distance is measured to
+    them), int64 labels ``(N,)``, string ids, optional groups."""
 
     name: str
     images: torch.Tensor
@@ -26,9 +28,11 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         check_images(self.images, f"{self.name}.images")
+        check_8bit(self.images, f"{self.name}.images", how="a loader must round them (imperceptible.pixels.quantize_8bit)")
         self.labels = check_labels(self.labels, self.images.shape[0], f"{self.name}.labels", self.num_classes)
         if len(self.ids) != self.images.shape[0]:
-            raise ValueError(f"{self.name}: expected {self.images.shape[0]} ids, got {len(self.ids)}")
+            raise ShapeError(MSG_PARAM.format(name=f"{self.name}.ids", expected=f"{self.images.shape[0]} ids (one per image)",
+                                              got=f"{len(self.ids)} ids"))
 
     def __len__(self) -> int:
         return self.images.shape[0]

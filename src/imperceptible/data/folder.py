@@ -8,8 +8,11 @@ Two layouts:
   ``PATH/dog/*.jpg``); class indices follow the sorted folder names, as in torchvision.
 
 Images are read with Pillow and converted, never clipped: palette images through their palette, images with
-transparency composited over white, 16-bit grey images scaled by 65535 (not clipped to 8 bits); if any image
-has colour every image is RGB (grey ones repeated), else all are grey.
+transparency composited over white, 16-bit grey images scaled by 65535; if any image has colour every image is
+RGB (grey ones repeated), else all are grey. After every conversion and resize the image is rounded to the 8-bit
+grid (:mod:`imperceptible.pixels`), as a saved file would be: an attack image is an 8-bit file, so the clean
+image it is measured against must be one too (a float resize left on its own adds half a grey level of noise to
+every sub-pixel, an L2 of about 0.44 at 224x224x3, to every distance). A 16-bit image loses its low bits there.
 
 Sizes: ``image_size=S`` resizes each image's shorter side to ``S`` (bicubic, antialiased) and crops the
 centre ``S x S`` (torchvision's evaluation transform). Without it, images of one size are kept as they are,
@@ -24,12 +27,14 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..pixels import quantize_array
 from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, ImperceptibleError, TableError
 from .base import ImageDataset
 
@@ -43,6 +48,9 @@ MSG_OUTSIDE = "{table} row {row}: expected a path inside {root}, got {file!r}, w
 MSG_DUPLICATE = "{table} row {row}: expected each file once, got {file!r} again (first at row {first})"
 MSG_UNREADABLE = "{where}: expected a readable image file at {file}, got {error}"
 MSG_EMPTY = "folder:{path}: expected images (labels.csv rows, or class sub-folders of images), got none"
+MSG_SKIPPED_RUN = "{path}: a run directory of this tool, not a class folder: left out of the data"
+MSG_CLASS_LINK = ("{path}: expected images inside the dataset folder, got a symbolic link to {target}, outside {root}; "
+                  "copy the images in instead")
 MSG_MIXED_SIZES = ("folder:{path}: images of {n} sizes; each was resized (shorter side) and centre-cropped to "
                    "{size}x{size}, the smallest shorter side among them; pass --image-size to choose")
 
@@ -122,14 +130,47 @@ def _rows_from_csv(root: Path, table: Path) -> list[dict]:
     return rows
 
 
+def _is_run_dir(d: Path) -> bool:
+    """A run directory of this tool (it holds the lock or a fingerprint; see :mod:`imperceptible.runs.rundir`):
+    never read as data."""
+    return (d / ".lock").is_file() or (d / "fingerprint.json").is_file()
+
+
+def _class_files(root: Path, folder: Path) -> list[Path]:
+    """The image files under a class folder, sorted, leaving out run directories of this tool; a link that
+    leads out of the dataset is refused."""
+    base, out = root.resolve(), []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        here = Path(dirpath)
+        if base not in here.resolve().parents:
+            raise TableError(MSG_CLASS_LINK.format(path=here, target=here.resolve(), root=root))
+        skip = [d for d in dirnames if _is_run_dir(here / d)]
+        for d in skip:
+            log.warning(MSG_SKIPPED_RUN.format(path=here / d))
+        dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("."))
+        for f in filenames:
+            p = here / f
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                if base not in p.resolve().parents:
+                    raise TableError(MSG_CLASS_LINK.format(path=p, target=p.resolve(), root=root))
+                out.append(p)
+    return sorted(out)
+
+
 def _rows_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = []
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        if _is_run_dir(d):
+            log.warning(MSG_SKIPPED_RUN.format(path=d))
+        else:
+            classes.append(d.name)
     rows = []
     for k, c in enumerate(classes):
-        for p in sorted((root / c).rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                rel = p.relative_to(root).as_posix()
-                rows.append({"file": rel, "path": p, "label": k, "group": "", "where": f"{root} ({rel})"})
+        for p in _class_files(root, root / c):
+            rel = p.relative_to(root).as_posix()
+            rows.append({"file": rel, "path": p, "label": k, "group": "", "where": f"{root} ({rel})"})
     return rows, classes
 
 
@@ -171,7 +212,7 @@ def image_folder(path: str, size: int | None = None, grey: bool | None = None,
             a = (a @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
         if target is not None:
             a = resize_crop(a, target)
-        images.append(torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))))
+        images.append(torch.from_numpy(np.ascontiguousarray(quantize_array(a).transpose(2, 0, 1))))
     y = torch.tensor([r["label"] for r in rows], dtype=torch.long)
     groups = [r["group"] for r in rows]
     info = {"path": str(root), "layout": "labels.csv" if class_names is None else "class folders",

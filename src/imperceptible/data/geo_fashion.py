@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..pixels import quantize_8bit
 from ..validation import check_int, check_option
 from .base import ImageDataset, stratified_split
 from .fashion_mnist import CLASSES, fashion_mnist
@@ -112,9 +113,10 @@ def texture_patterns(size: tuple[int, int] = (28, 28)) -> torch.Tensor:
 
 
 def add_texture(x: torch.Tensor, pattern: np.ndarray, amplitude: float) -> torch.Tensor:
-    """Add grating ``pattern[i]`` at ``amplitude`` to image ``i`` (clipped to ``[0, 1]``)."""
+    """Add grating ``pattern[i]`` at ``amplitude`` to image ``i``, clipped to ``[0, 1]`` and rounded to the 8-bit
+    grid (the simulated images are image files, like every clean image the tool attacks)."""
     t = texture_patterns(tuple(x.shape[-2:]))[torch.as_tensor(pattern, dtype=torch.long)][:, None]
-    return (x + amplitude * t).clamp(0, 1)
+    return quantize_8bit(x + amplitude * t)
 
 
 def cue_energy(delta: torch.Tensor, *, positions=MARKER_POSITIONS) -> dict[str, torch.Tensor]:

@@ -28,6 +28,21 @@ def names() -> list[str]:
     return list(DESCRIPTIONS)
 
 
+def root(name: str) -> str | None:
+    """The folder a dataset name reads from (``folder:PATH``, ``imagenet-compatible[:PATH]``), else ``None``: a
+    run directory must not be inside it."""
+    prefix, _, arg = name.partition(":")
+    if prefix == "folder" and arg:
+        return arg
+    if prefix == "imagenet-compatible":
+        import os
+
+        from .imagenet_compatible import ENV
+
+        return arg or os.environ.get(ENV) or None
+    return None
+
+
 def load(name: str, *, split: str | None = None, limit: int | None = None, size: int | None = None) -> ImageDataset:
     """Load dataset ``name``; ``split`` for the split datasets (default ``test``); first ``limit`` images;
     ``size`` the image size (folders: shorter side resized and centre-cropped).

@@ -28,6 +28,7 @@ class Evaluator:
 
     Args:
         learned: compute LPIPS/DISTS when their weights are found (or fetched).
+        keys: the distance metrics to compute (default: every one of the metric table).
         ssim_kernel: the SSIM window (11; 7 for tiny images).
         image_size: the images' smaller side, when known: LPIPS is left out (with the reason) below 32.
         saliency: a saliency model (default: OpenCV spectral residual; skipped, with the reason under
@@ -36,8 +37,8 @@ class Evaluator:
     """
 
     def __init__(self, *, learned: bool = True, saliency=spectral_residual_saliency, defenses=None,
-                 ssim_kernel: int = 11, image_size: int | None = None) -> None:
-        self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel, image_size=image_size)
+                 ssim_kernel: int = 11, image_size: int | None = None, keys: tuple[str, ...] | None = None) -> None:
+        self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel, image_size=image_size, keys=keys)
         self._saliency_missing = saliency_unavailable() if saliency is spectral_residual_saliency else None
         self.saliency = None if self._saliency_missing else saliency
         self.defenses = list(DEFENSES) if defenses is None else list(defenses)
@@ -60,7 +61,7 @@ class Evaluator:
     def identity(self) -> dict:
         """What determines the measurements (part of a run's fingerprint): which metrics, saliency model,
         defenses and SSIM window, and which metrics could not be computed here."""
-        return {"learned": self.meter.learned, "judges": self.meter.judges, "ssim_kernel": self.meter.ssim_kernel,
+        return {**self.meter.identity(),
                 "saliency": getattr(self.saliency, "__name__", None) if self.saliency is not None else None,
                 "defenses": self.defenses, "unavailable": sorted(self.unavailable)}
 

@@ -15,8 +15,6 @@ import torch
 from ..costs.lp import lp_distance
 from ..costs.ssim import ssim_raw
 
-SALIENCY_KEYS = ("saliency_l1", "saliency_l2", "saliency_linf", "saliency_ssim_distance")
-
 #: why the default saliency model cannot run (OpenCV without its contrib modules, e.g. a plain
 #: ``opencv-python-headless`` installed over ours)
 MSG_NO_SALIENCY = ("OpenCV's saliency module is missing (cv2 {version} without the contrib modules: "

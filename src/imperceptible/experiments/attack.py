@@ -103,7 +103,8 @@ def attack(config: AttackConfig | None = None, *, out: str | Path, overwrite: bo
     run_attack(run, method, atk, net, ds, evaluator, batch_size=cfg.batch_size, progress=progress, engine=engine)
     if not engine.is_main:
         return None
-    summary = summarize(run.store, [method], ids=ds.ids, unavailable=evaluator.unavailable)
+    summary = summarize(run.store, [method], ids=ds.ids, unavailable=evaluator.unavailable,
+                        optimises={method: atk.optimises()})
     summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds), defenses=DEFENSES_NOTE,
                    success_rule=SUCCESS_RULE, distances_over=DISTANCES_OVER, model_info=getattr(net, "describe", dict)())
     run.write_json("summary.json", summary)

@@ -128,7 +128,8 @@ def bench_attacks(config: BenchAttacksConfig | None = None, *, out: str | Path, 
     if not engine.is_main:
         return None
     done = [m for m in methods if m not in failed]
-    summary = summarize(run.store, done, ids=ds.ids, unavailable=evaluator.unavailable)
+    summary = summarize(run.store, done, ids=ds.ids, unavailable=evaluator.unavailable,
+                        optimises={m: a.optimises() for m, a in methods.items()})
     summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds), defenses=DEFENSES_NOTE,
                    saliency_model="OpenCV spectral residual (Hou & Zhang 2007)", success_rule=SUCCESS_RULE,
                    distances_over=DISTANCES_OVER, left_out={**left_out, **failed})

@@ -14,7 +14,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks.base import Attack, AttackResult, classified_correctly, margin
+from ..attacks.base import Attack, AttackResult, margin
 from ..data.base import ImageDataset
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
@@ -23,15 +23,12 @@ from .rundir import RunDir
 
 
 @torch.no_grad()
-def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult, confidence: float) -> AttackResult:
+def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> AttackResult:
     """Re-judge an attack run under mixed precision in float32: success, margins and ``reached`` are
     what a full-precision model says about the returned images."""
-    m = margin(model(res.adv.float()), y).cpu()
-    mc = margin(model(x.float()), y).cpu()
-    res.margin, res.success, res.reached = m, m > 0, m > confidence
-    res.clean_margin, res.clean_correct = mc, classified_correctly(mc)
-    mf = margin(model(res.adv_float.float()), y).cpu()
-    res.margin_float, res.success_float = mf, mf > 0
+    res.margin = margin(model(res.adv.float()), y).cpu()
+    res.clean_margin = margin(model(x.float()), y).cpu()
+    res.margin_float = margin(model(res.adv_float.float()), y).cpu()
     return res
 
 
@@ -62,7 +59,7 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
         with engine.autocast():
             res = attack(model, x, y)
         if engine.mixed_precision:
-            res = verify_full_precision(model, x, y, res, attack.confidence)
+            res = verify_full_precision(model, x, y, res)
         attack_time = time.perf_counter() - t0
         metrics = evaluator(model, x, y, res, ids=ids)
         rows = []
@@ -73,7 +70,7 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
                 "reached": bool(res.reached[j]), "clean_correct": bool(res.clean_correct[j]),
                 "steps": int(res.steps[j]), "margin": float(res.margin[j]), "margin_float": float(res.margin_float[j]),
                 "clean_margin": float(res.clean_margin[j]), "time_s": attack_time / len(idx),
-                "forwards": res.forwards / len(idx),
+                "forwards": float(res.forwards[j]), "backwards": float(res.backwards[j]),
                 "metrics": {k: float(v[j]) for k, v in metrics.items()},
             })
         if save_images:
@@ -97,7 +94,8 @@ def open_attack_run(out, *, job: str, config: dict, ds: ImageDataset, model, met
           "model": {"name": getattr(model, "name", type(model).__name__), "digest": model_digest(model)},
           "methods": {m: {"class": type(a).__name__, **a.params()} for m, a in methods.items()},
           "evaluator": evaluator.identity(), "precision": engine.config.precision, "version": __version__}
-    run = RunDir.open(out, job=job, fingerprint=fp, overwrite=overwrite, main=engine.is_main)
+    roots = [ds.info["path"]] if ds.info.get("path") else []
+    run = RunDir.open(out, job=job, fingerprint=fp, overwrite=overwrite, main=engine.is_main, data_roots=roots)
     if engine.is_main:
         run.register_samples(ds.ids, sample_digests(ds.images, ds.labels))
     engine.barrier()

@@ -54,6 +54,13 @@ MSG_MISMATCH = ("{path}: this run directory was made with other settings, so res
                 "Use another --out for the new settings, or --overwrite to discard the old results.")
 MSG_SAMPLES_CHANGED = ("{path}: {n} sample(s) now hold other pixels or labels than when this run directory stored "
                        "them (e.g. {example!r}); use another --out, or --overwrite to discard the old results")
+MSG_NOT_OURS = ("--out {path} --overwrite: expected a run directory of this tool (fingerprint.json or config.json), "
+                "got a folder that is not one, holding {example}; nothing was deleted. Use another --out")
+MSG_FOREIGN = ("--out {path} --overwrite: expected a run directory holding only what this tool writes, got {n} other "
+               "entr{ies} ({example}) that --overwrite would have deleted; nothing was deleted. Move them out, or use "
+               "another --out")
+MSG_OUT_IN_DATA = ("--out {path}: expected a folder outside the dataset, got one inside {root} (the next run would read "
+                   "the run directory's images as data); use an --out outside it")
 MSG_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or config.json to check a resume against, "
                               "got neither (damaged, or made by an earlier version); use --overwrite to start it "
                               "again, or another --out")
@@ -61,6 +68,47 @@ MSG_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or c
 
 class RunDirError(ImperceptibleError, ValueError):
     """The run directory cannot be used as asked (wrong path, other job, other settings)."""
+
+
+#: the top-level entries of every run directory (the contract above), besides the lock; a job adds its own
+#: (``RunDir.open(owned=...)``: the fairness study's stage folders and tables)
+CONTRACT = ("fingerprint.json", "config.json", "results.sqlite", "results.sqlite-wal", "results.sqlite-shm",
+            "results.sqlite.damaged", "images", "plots", "summary.json", "report.html")
+#: what files inside a run directory's own folders may be (images, plots, stage records, models, temporaries)
+OWNED_SUFFIXES = (".png", ".json", ".pt", ".csv", ".html", ".jpg", ".tmp")
+#: files that mark a folder as a run directory of this tool (the loaders never read one as data)
+MARKERS = ("fingerprint.json", ".lock")
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a folder this tool made as a run directory (it holds the lock file or a fingerprint)."""
+    return any((Path(path) / m).is_file() for m in MARKERS)
+
+
+def foreign_entries(path: Path, owned: tuple[str, ...] = ()) -> list[str]:
+    """What ``path`` holds that no job of this tool writes there: top-level entries outside the contract and
+    ``owned``, and files of other kinds inside the contract's folders (relative paths, sorted)."""
+    names = set(CONTRACT) | set(owned) | {".lock"}
+    out = []
+    for p in sorted(path.iterdir()):
+        if p.name.startswith(".") and p.name.endswith(".tmp") or p.name.startswith(".write-test-"):
+            continue
+        if p.name not in names:
+            out.append(p.name + ("/" if p.is_dir() else ""))
+        elif p.is_dir():
+            for q in sorted(p.rglob("*")):
+                if q.is_symlink() or (q.is_file() and not q.name.endswith(OWNED_SUFFIXES)):
+                    out.append(q.relative_to(path).as_posix())
+    return out
+
+
+def check_outside(path: Path, roots) -> None:
+    """Refuse an ``--out`` inside one of the dataset folders ``roots`` (or equal to one)."""
+    out = Path(path).expanduser().resolve()
+    for root in roots or ():
+        r = Path(root).expanduser().resolve()
+        if out == r or r in out.parents:
+            raise RunDirError(MSG_OUT_IN_DATA.format(path=path, root=root))
 
 
 def versions() -> dict[str, str | None]:
@@ -92,9 +140,11 @@ def safe_name(s: str) -> str:
     return f"{clean.lstrip('.')}-{hashlib.blake2b(s.encode(), digest_size=4).hexdigest()}"
 
 
-def check_out(path: Path) -> None:
+def check_out(path: Path, data_roots=()) -> None:
+    """Refuse an ``--out`` that is empty, a file, not writable or inside the dataset; create the folder."""
     if str(path) in ("", "."):
         raise RunDirError(MSG_OUT_EMPTY)
+    check_outside(path, data_roots)
     if path.exists() and not path.is_dir():
         raise RunDirError(MSG_OUT_FILE.format(path=path))
     try:
@@ -132,19 +182,25 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.fingerprint: dict | None = None
+        self.owned: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, path: str | Path, *, job: str, fingerprint: dict, overwrite: bool = False,
-             main: bool = True) -> RunDir:
+             main: bool = True, owned: tuple[str, ...] = (), data_roots=()) -> RunDir:
         """Start or resume ``job`` in ``path`` (see the module docstring). ``main``: this process is the
-        job's rank 0 (it checks, locks and writes; the other ranks only read)."""
+        job's rank 0 (it checks, locks and writes; the other ranks only read). ``owned``: the job's own
+        top-level entries beside the contract's; ``data_roots``: dataset folders ``path`` must not be inside.
+
+        ``overwrite`` deletes only what a run directory of this tool holds: a folder that is not one (no
+        fingerprint or config), or that holds anything else, is refused, naming what it would have deleted."""
         path = Path(path)
         run = cls(path)
         fp = canonical({"job": job, **fingerprint})
         run.fingerprint = fp
+        run.owned = tuple(owned)
         if not main:
             return run
-        check_out(path)
+        check_out(path, data_roots)
         run_lock.acquire(path)
         old = run._stored_fingerprint()
         if overwrite and (old is not None or run._has_content()):
@@ -179,6 +235,14 @@ class RunDir:
         return self.path.is_dir() and any(not p.name.startswith(".") for p in self.path.iterdir())
 
     def _wipe(self) -> None:
+        """Delete this run directory's results, after checking that it is one and holds nothing else."""
+        visible = [p.name for p in sorted(self.path.iterdir()) if not p.name.startswith(".")]
+        if not any((self.path / n).exists() for n in ("fingerprint.json", "config.json")):
+            raise RunDirError(MSG_NOT_OURS.format(path=self.path, example=", ".join(visible[:3])))
+        foreign = foreign_entries(self.path, self.owned)
+        if foreign:
+            raise RunDirError(MSG_FOREIGN.format(path=self.path, n=len(foreign), ies="y" if len(foreign) == 1 else "ies",
+                                                 example=", ".join(foreign[:5])))
         for p in self.path.iterdir():
             if p.name == ".lock":
                 continue
@@ -234,4 +298,5 @@ class RunDir:
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
 
-__all__ = ["RunDir", "RunDirError", "check_out", "machine", "safe_name", "versions"]
+__all__ = ["CONTRACT", "RunDir", "RunDirError", "check_out", "check_outside", "foreign_entries", "is_run_dir", "machine",
+           "safe_name", "versions"]

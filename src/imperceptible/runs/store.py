@@ -24,7 +24,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CORE = ("success", "success_float", "reached", "clean_correct", "steps", "margin", "margin_float",
-        "clean_margin", "time_s", "forwards")
+        "clean_margin", "time_s", "forwards", "backwards")
 MSG_DAMAGED = ("{path} was damaged ({error}); kept it as {kept} and recovered {rows} result rows into a new "
                "store: the rest will be re-run")
 

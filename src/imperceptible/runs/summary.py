@@ -12,17 +12,22 @@ Per method (keys are stable, snake_case):
 * ``defense_<name>`` - success rate after that defense, over the correctly classified images; the
   top-level ``clean_defense`` holds the baseline: the share of those images the defense alone (no
   attack) makes misclassified;
-* ``time_s`` (attack wall time summed over batches), ``time_per_image_s``, ``mean_steps``,
-  ``forwards_per_image`` (over correctly classified images), ``time_ratio_to_pgd_l2`` (same run).
+* ``median`` - the median of every distance over the same images (``{"l2": .., ...}``; the minimal-attack
+  benchmark ranks by medians);
+* ``time_s`` (attack wall time summed over batches), ``time_per_image_s``, ``mean_steps`` (over correctly
+  classified images), ``forwards_per_image``, ``backwards_per_image`` and ``passes_per_image`` (counted passes
+  through the model, AttackBench's; a pass is a forward and a backward) with ``passes_max``,
+  ``time_ratio_to_pgd_l2`` (same run);
+* ``optimises`` - the metric keys the method minimises or bounds (its own objective), when the caller knows.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 
-from ..costs.distances import KEYS
+from ..costs.metrics import KEYS, SALIENCY_KEYS
 from ..evaluate.evaluator import DEFENSES
-from ..evaluate.saliency import SALIENCY_KEYS
 from .store import ResultStore
 
 DISTANCE_KEYS = KEYS + SALIENCY_KEYS
@@ -45,8 +50,13 @@ def summarize_rows(rows: list[dict]) -> dict:
         "success_rate_float": sum(bool(r["success_float"]) for r in correct) / nc if nc else None,
         "confidence_reached_rate": sum(bool(r["reached"]) for r in correct) / nc if nc else None,
     }
+    medians = {}
     for k in DISTANCE_KEYS:
-        out[k] = _mean([r["metrics"].get(k) for r in fooled])
+        vals = [r["metrics"].get(k) for r in fooled]
+        out[k] = _mean(vals)
+        finite = [v for v in vals if v is not None and math.isfinite(v)]
+        medians[k] = statistics.median(finite) if finite else None
+    out["median"] = medians
     for d in DEFENSES:
         vals = [r["metrics"].get(f"defense_{d}") for r in correct]
         out[f"defense_{d}"] = _mean(vals) if any(v is not None for v in vals) else None
@@ -55,15 +65,23 @@ def summarize_rows(rows: list[dict]) -> dict:
     out["time_per_image_s"] = t / n if n else None
     out["mean_steps"] = _mean([r["steps"] for r in correct])
     out["forwards_per_image"] = _mean([r["forwards"] for r in rows])
+    out["backwards_per_image"] = _mean([r.get("backwards") or 0.0 for r in rows])
+    passes = [(r["forwards"] + (r.get("backwards") or 0.0)) / 2 for r in rows]
+    out["passes_per_image"] = _mean(passes)
+    out["passes_max"] = max(passes) if passes else None
     return out
 
 
 def summarize(store: ResultStore, methods: list[str] | None = None, *, ids: list[str] | None = None,
-              reference: str = "pgd-l2", unavailable: dict | None = None) -> dict:
-    """Summaries of ``methods`` over the samples ``ids`` (this run's samples; default: every row)."""
+              reference: str = "pgd-l2", unavailable: dict | None = None, optimises: dict | None = None) -> dict:
+    """Summaries of ``methods`` over the samples ``ids`` (this run's samples; default: every row);
+    ``optimises``: method -> the metric keys it optimises (:meth:`imperceptible.attacks.Attack.optimises`)."""
     methods = methods or store.methods()
     rows = {m: store.rows(m, ids) for m in methods}
     res = {m: summarize_rows(r) for m, r in rows.items()}
+    for m, keys in (optimises or {}).items():
+        if m in res:
+            res[m]["optimises"] = list(keys)
     ref = res.get(reference, {}).get("time_s")
     for m in res.values():
         m["time_ratio_to_pgd_l2"] = m["time_s"] / ref if ref else None

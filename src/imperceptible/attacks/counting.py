@@ -1,0 +1,122 @@
+"""Counting an attack's passes through the model, per sample: AttackBench's propagations.
+
+:class:`CountingModel` wraps the attacked model for the length of one attack call. Hooks on the innermost
+network (an :class:`~imperceptible.models.ImageClassifier`'s ``net``, else the model itself) count every
+forward pass, whatever entry point the attack used (``forward``, ``logits``, ``features_and_logits``), and
+every backward pass through its output (a hook on the output tensor fires once per backward through it). A
+pass is charged to the samples whose rows were in the batch: :meth:`CountingModel.rows` says which samples
+of the attack call the next batches hold (the attack loop sets it; contexts nest, each indexing into the
+enclosing one). A batch that is ``j`` times as large as the current rows (candidates stacked per sample)
+charges ``j`` passes to each.
+
+One *pass* of an image is a forward and a backward (AttackBench: two propagations); a forward-only
+evaluation is half a pass. Budgets (``HumanPercOT(budget=...)``) and the tables count passes this way.
+
+Examples:
+    >>> import torch
+    >>> from imperceptible.attacks.counting import CountingModel
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    >>> x = torch.rand(3, 1, 2, 2, requires_grad=True)
+    >>> with CountingModel(net, 3) as m:
+    ...     m(x).sum().backward()
+    ...     with m.rows(torch.tensor([2])):
+    ...         _ = m(x[2:])
+    >>> m.forwards.tolist(), m.backwards.tolist(), m.passes().tolist()
+    ([1.0, 1.0, 2.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.5])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..validation import MSG_MODEL_OUTPUT, ModelOutputError
+
+
+def inner_network(model: nn.Module) -> nn.Module:
+    """The module whose forward is one pass of the model (``model.net`` for a wrapper that has one)."""
+    net = getattr(model, "net", None)
+    return net if isinstance(net, nn.Module) else model
+
+
+class CountingModel(nn.Module):
+    """The attacked model, counting per-sample forward and backward passes (see the module docstring).
+    Logits are returned in float32 even under a mixed-precision autocast, so margins and stopping rules
+    are always computed in full precision; the model's unchecked ``logits`` is called when it has one (the
+    attack validated its input at entry)."""
+
+    def __init__(self, model: nn.Module, n: int) -> None:
+        super().__init__()
+        self.model = model
+        self._logits = getattr(model, "logits", model)
+        self.forwards = torch.zeros(n, dtype=torch.float64)
+        self.backwards = torch.zeros(n, dtype=torch.float64)
+        self._rows = [torch.arange(n)]
+        self._hooks: list = []
+
+    def __enter__(self) -> CountingModel:
+        net = inner_network(self.model)
+        self._hooks = [net.register_forward_hook(self._on_forward)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+    @contextlib.contextmanager
+    def rows(self, idx: torch.Tensor):
+        """The next batches hold the samples ``idx`` of the enclosing rows (in that order)."""
+        self._rows.append(self._rows[-1][idx.to(self._rows[-1].device)])
+        try:
+            yield self
+        finally:
+            self._rows.pop()
+
+    def current_rows(self) -> torch.Tensor:
+        return self._rows[-1]
+
+    def _charge(self, counter: torch.Tensor, batch: int, rows: torch.Tensor) -> None:
+        n = rows.numel()
+        if n and batch % n == 0:
+            counter.index_add_(0, rows.cpu(), torch.full((n,), float(batch // n), dtype=torch.float64))
+        elif n:  # a batch the rows do not describe: spread evenly over them
+            counter.index_add_(0, rows.cpu(), torch.full((n,), batch / n, dtype=torch.float64))
+
+    def _on_forward(self, _module, inputs, output) -> None:
+        x = inputs[0] if inputs else None
+        batch = int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() > 0 else self._rows[-1].numel()
+        rows = self._rows[-1]
+        self._charge(self.forwards, batch, rows)
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(lambda g, b=batch, r=rows: self._charge(self.backwards, b, r))
+
+    def passes(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Passes so far per sample (forward + backward over 2), of the rows ``idx`` of the current context."""
+        p = (self.forwards + self.backwards) / 2
+        return p if idx is None else p[self._rows[-1][idx].cpu()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model_output(self._logits(x))
+
+    def model_output(self, out) -> torch.Tensor:
+        if not isinstance(out, torch.Tensor):
+            raise ModelOutputError(MSG_MODEL_OUTPUT.format(got=type(out).__name__))
+        return out.float()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.model, name)
+
+
+def rows(model: nn.Module, idx: torch.Tensor):
+    """``model.rows(idx)`` for a :class:`CountingModel`, a no-op context for any other model."""
+    return model.rows(idx) if isinstance(model, CountingModel) else contextlib.nullcontext(model)
+
+
+__all__ = ["CountingModel", "inner_network", "rows"]
