@@ -12,7 +12,7 @@ from .pgd_l2 import PGDL2
 from .ppgd_lpa import LPA, PPGD, project_lpips
 from .registry import ATTACKS, DESCRIPTIONS, get, label, names
 
-__all__ = ["ALMA", "DDN", "FMN", "CarliniWagnerL2", "adv_lib_available", "ActiveSet", "Attack", "CountingModel", "EarlyStop", "AttackResult", "margin", "quantize_8bit",
-           "HumanPercOT", "PGDOneStep",
-           "SSIMOneStep", "conjugate_gradient", "dense_hessian", "ssim_hvp", "PerCAL", "PGDL2", "LPA", "PPGD",
-           "project_lpips", "ATTACKS", "DESCRIPTIONS", "get", "label", "names"]
+__all__ = ["ALMA", "ATTACKS", "DDN", "DESCRIPTIONS", "FMN", "LPA", "PGDL2", "PPGD", "ActiveSet", "Attack", "AttackResult",
+           "CarliniWagnerL2", "CountingModel", "EarlyStop", "HumanPercOT", "PGDOneStep", "PerCAL", "SSIMOneStep",
+           "adv_lib_available", "conjugate_gradient", "dense_hessian", "get", "label", "margin", "names", "project_lpips",
+           "quantize_8bit", "ssim_hvp"]
