@@ -266,8 +266,9 @@ def test_defense_baseline_is_computed_once_per_image(mnist_cnn, mnist_correct):
 def test_opencv_without_contrib_leaves_the_saliency_columns_out_saying_why(mnist_cnn, mnist_correct, monkeypatch):
     import cv2
 
+    from imperceptible.costs.metrics import SALIENCY_KEYS
     from imperceptible.evaluate import Evaluator
-    from imperceptible.evaluate.saliency import MSG_NO_SALIENCY, SALIENCY_KEYS
+    from imperceptible.evaluate.saliency import MSG_NO_SALIENCY
 
     x, y = mnist_correct[0][:2], mnist_correct[1][:2]
     res = PGDL2(eps=3.0, alpha=0.5, steps=10)(mnist_cnn, x, y)

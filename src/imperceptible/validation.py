@@ -53,6 +53,14 @@ class WeightsNotFoundError(ImperceptibleError, FileNotFoundError):
     """A weights file is missing; the message says which file and where to put it."""
 
 
+class OptionalPackageError(ImperceptibleError, ImportError):
+    """An optional package a name or a method needs is not installed."""
+
+
+class WeightsMismatchError(ImperceptibleError, ValueError):
+    """A weights file holds the weights of another architecture."""
+
+
 class DatasetNotFoundError(ImperceptibleError, FileNotFoundError):
     """A dataset's files are missing; the message says how to get them."""
 
@@ -86,6 +94,8 @@ MSG_LABEL_RANK = "{name}: expected a 1-D tensor of labels of shape (N,), got sha
 MSG_LABEL_COUNT = "{name}: expected {expected} labels (one per image), got {got}"
 MSG_LABEL_RANGE = "{name}: expected labels in [0, {hi}], got min {min} and max {max}"
 MSG_UNKNOWN = "unknown {kind} {name!r}; expected one of: {choices}"
+MSG_UNKNOWN_SUGGEST = "unknown {kind} {name!r}{hint}; expected one of: {choices}"
+MSG_UNKNOWN_PLACEHOLDER = "{kind} {name!r}: replace {placeholder} after the colon with a value (see imperceptible info)"
 MSG_TRAINING_MODE = (
     "{name}: expected a model in evaluation mode, got one in training mode; call .eval() on it first"
 )
@@ -94,7 +104,11 @@ MSG_WEIGHTS_NOT_FOUND = (
     "weights not found for {what}: expected the file {filename!r}; looked in: {places}. "
     "Put the file in one of those places, pass its path explicitly{env_hint}."
 )
+MSG_OPTIONAL_PACKAGE = ("{what}: expected the optional package {package}, got none installed; install it with "
+                        "pip install 'imperceptible[{extra}]'")
 MSG_WEIGHTS_BAD_FILE = "weights for {what} at {path}: expected a state dict of tensors, got {got}"
+MSG_WEIGHTS_MISMATCH = ("weights for {what} at {path}: expected the {n}tensors of that architecture, got a state dict "
+                        "that does not fit ({got}); are they another model's?")
 MSG_MODEL_OUTPUT = "model: expected a logits tensor of shape (N, K), got a {got} (return only the logits)"
 MSG_MODEL_LOGITS = "model: expected finite logits of shape ({n}, K), got shape {got} ({detail})"
 MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "

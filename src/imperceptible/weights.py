@@ -20,7 +20,14 @@ from pathlib import Path
 
 import torch
 
-from .validation import MSG_WEIGHTS_BAD_FILE, MSG_WEIGHTS_NOT_FOUND, DTypeError, WeightsNotFoundError
+from .validation import (
+    MSG_WEIGHTS_BAD_FILE,
+    MSG_WEIGHTS_MISMATCH,
+    MSG_WEIGHTS_NOT_FOUND,
+    DTypeError,
+    WeightsMismatchError,
+    WeightsNotFoundError,
+)
 
 WEIGHTS_ENV = "IMPERCEPTIBLE_WEIGHTS"
 
@@ -103,6 +110,25 @@ def load_state_dict(path: str | os.PathLike, what: str = "model") -> dict[str, t
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise DTypeError(MSG_WEIGHTS_BAD_FILE.format(what=what, path=path, got=type(sd).__name__))
     return sd
+
+
+def load_into(module: torch.nn.Module, sd: dict[str, torch.Tensor], *, what: str, path) -> torch.nn.Module:
+    """``module.load_state_dict(sd)``, with weights of another architecture refused in one line naming what does
+    not fit (missing and unexpected keys, shapes) instead of PyTorch's multi-line error."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k} {tuple(sd[k].shape)} for {tuple(v.shape)}" for k, v in own.items()
+              if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("other shapes", shapes)):
+            if items:
+                parts.append(f"{len(items)} {label} (e.g. {items[0]})")
+        raise WeightsMismatchError(MSG_WEIGHTS_MISMATCH.format(what=what, path=path, n=f"{len(own)} ",
+                                                               got="; ".join(parts)))
+    module.load_state_dict(sd)
+    return module
 
 
 def cache_dir() -> Path:

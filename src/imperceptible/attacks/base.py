@@ -37,24 +37,13 @@ from ..validation import (
     check_labels,
     check_positive,
 )
+from .anytime import Anytime
 from .counting import CountingModel
+from .margins import classified_correctly, margin
 
 EPS_NORM = 1e-12
 MSG_ROUND_FIRST = ("an attack that returns 8-bit images (quantize=True) starts from an 8-bit image; round them first "
                    "(imperceptible.pixels.quantize_8bit) or pass quantize=False")
-
-
-def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``max_{i != y} z_i - z_y`` per sample (positive: misclassified)."""
-    z_y = logits.gather(1, y[:, None]).squeeze(1)
-    other = logits.scatter(1, y[:, None], float("-inf"))
-    return other.amax(1) - z_y
-
-
-def classified_correctly(m: torch.Tensor) -> torch.Tensor:
-    """The one rule for "correct": the true logit strictly above every other (``margin < 0``); a tie is
-    neither correct nor a success (``margin > 0``)."""
-    return m < 0
 
 
 def l2_norm(t: torch.Tensor) -> torch.Tensor:
@@ -79,6 +68,7 @@ class AttackResult:
     backwards: torch.Tensor           # float64 per sample: backward passes through the model
     time_s: float                     # wall time of the whole call
     confidence: float = 0.0
+    anytime: dict | None = None       # {passes: {"adv", "found"}} when the attack's ``anytime`` asked for it
     attack: str = ""
     params: dict = field(default_factory=dict)
 
@@ -190,6 +180,16 @@ class Attack(ABC):
         """The metric keys this attack minimises or bounds (see :attr:`OPTIMISES`)."""
         return self.OPTIMISES
 
+    #: pass budgets at which to keep the best adversarial queried so far (:mod:`.anytime`); empty: none
+    anytime: tuple[int, ...] = ()
+
+    def tracked_distance(self):
+        """The distance its anytime results rank queries by: its own metric's cost, else L2."""
+        from ..costs import get as get_cost
+        from ..costs.metrics import METRICS
+
+        m = METRICS[(self.optimises() or ("l2",))[0]]
+        return get_cost(m.cost, **m.options).unchecked
     def params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
 
@@ -208,6 +208,8 @@ class Attack(ABC):
         x = x.detach()
         t0 = time.perf_counter()
         with CountingModel(model, x.shape[0]) as counted:
+            if self.anytime:
+                counted.tracker = Anytime(x, y, self.tracked_distance(), self.anytime, self.confidence)
             with torch.no_grad():
                 clean_logits = counted(x)
             check_logits(clean_logits, x.shape[0], y)
@@ -236,6 +238,7 @@ class Attack(ABC):
             adv=adv, adv_float=adv_float, steps=steps.cpu(), margin=m_adv, margin_float=m_float,
             clean_margin=clean_margin, forwards=counted.forwards, backwards=counted.backwards,
             time_s=time.perf_counter() - t0, confidence=self.confidence, attack=self.name, params=self.params(),
+            anytime=counted.tracker.results() if counted.tracker is not None else None,
         )
 
 

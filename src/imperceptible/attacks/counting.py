@@ -56,6 +56,7 @@ class CountingModel(nn.Module):
         self.backwards = torch.zeros(n, dtype=torch.float64)
         self._rows = [torch.arange(n)]
         self._hooks: list = []
+        self.tracker = None  # an :class:`~.anytime.Anytime` watching every query, when one is attached
 
     def __enter__(self) -> CountingModel:
         net = inner_network(self.model)
@@ -100,7 +101,11 @@ class CountingModel(nn.Module):
         return p if idx is None else p[self._rows[-1][idx].cpu()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model_output(self._logits(x))
+        out = self.model_output(self._logits(x))
+        if self.tracker is not None:
+            rows = self._rows[-1]
+            self.tracker.observe(rows, x, out, ((self.forwards + self.backwards) / 2)[rows.cpu()])
+        return out
 
     def model_output(self, out) -> torch.Tensor:
         if not isinstance(out, torch.Tensor):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .counting import rows
+from .margins import margin
 
 
 @dataclass
@@ -99,8 +100,6 @@ class EarlyStop:
         return logits, g, extra
 
     def __iter__(self) -> Iterator[Step]:
-        from .base import margin
-
         for k in range(self.n_steps + 1):
             i = self.act.active
             if len(i) == 0:

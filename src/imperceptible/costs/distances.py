@@ -64,6 +64,10 @@ class DistanceMeter:
                 self.unavailable[k] = str(e)
         self._ssim = "ssim" in wanted
 
+    def keys_computed(self) -> list[str]:
+        """The keys a call returns."""
+        return [k for k in KEYS if k in self._costs or (k == "ssim" and self._ssim and "ssim_distance" in self._costs)]
+
     def identity(self) -> dict:
         """What determines the values (for a run's fingerprint)."""
         return {"learned": self.learned, "judges": self.judges, "ssim_kernel": self.ssim_kernel,

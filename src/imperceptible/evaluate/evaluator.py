@@ -9,8 +9,9 @@ import torch
 
 from ..attacks.base import AttackResult, margin
 from ..costs.distances import DistanceMeter
+from ..costs.metrics import SALIENCY_KEYS
 from ..defenses import bit_depth_reduction, jpeg_compression
-from .saliency import SALIENCY_KEYS, saliency_distances, saliency_unavailable, spectral_residual_saliency
+from .saliency import saliency_distances, saliency_unavailable, spectral_residual_saliency
 
 #: the defenses evaluated: key -> transformation (JPEG qualities as in PerC's sweep; bit depths)
 DEFENSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

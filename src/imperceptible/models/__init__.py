@@ -2,12 +2,12 @@
 
 from .efficientnet import efficientnet_lite0
 from .mnist_cnn import mnist_cnn
-from .registry import DESCRIPTIONS, get, info, names
+from .registry import DESCRIPTIONS, MODELS, get, info, input_size, names
 from .small_cnn import cnn_a, cnn_b
 from .torchscript import torchscript_model
 from .torchvision_models import torchvision_model
 from .training import accuracy, train_classifier
 from .wrapper import ImageClassifier
 
-__all__ = ["efficientnet_lite0", "mnist_cnn", "DESCRIPTIONS", "get", "info", "names", "cnn_a", "cnn_b",
+__all__ = ["efficientnet_lite0", "mnist_cnn", "DESCRIPTIONS", "MODELS", "get", "info", "input_size", "names", "cnn_a", "cnn_b",
            "torchscript_model", "torchvision_model", "accuracy", "train_classifier", "ImageClassifier"]

@@ -16,7 +16,7 @@ import torchvision
 
 from ..backbones import FetchError, download_torchvision_file
 from ..validation import UnknownNameError, WeightsNotFoundError, check_choice
-from ..weights import WeightSpec, load_state_dict
+from ..weights import WeightSpec, load_into, load_state_dict
 from .wrapper import ImageClassifier
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,9 +47,19 @@ def torchvision_model(name: str, weights: str | os.PathLike | None = None, *,
     if path is None:
         path = s.resolve(weights)
     net = torchvision.models.get_model(name, weights=None)
-    net.load_state_dict(load_state_dict(path, s.what))
+    load_into(net, load_state_dict(path, s.what), what=s.what, path=path)
     w = torchvision.models.get_model_weights(name).DEFAULT
-    crop = w.transforms().crop_size
-    size = crop[0] if isinstance(crop, (list, tuple)) else crop
+    t = w.transforms()
+    size = crop_size(name)
     return ImageClassifier(net.eval(), mean=IMAGENET_MEAN, std=IMAGENET_STD, num_classes=len(w.meta["categories"]),
-                           input_size=(size, size), name=f"torchvision:{name}")
+                           input_size=(size, size), interpolation=t.interpolation.value,
+                           crop_pct=size / (t.resize_size[0] if t.resize_size else size), name=f"torchvision:{name}")
+
+
+def crop_size(name: str) -> int | None:
+    """The side of the images a torchvision model's default weights were evaluated at."""
+    try:
+        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size
+    except ValueError:
+        return None
+    return crop[0] if isinstance(crop, (list, tuple)) else crop

@@ -38,11 +38,14 @@ def train_classifier(
     progress: bool = True,
     desc: str = "train",
     preprocess=None,
+    adversarial: dict | None = None,
 ) -> nn.Module:
     """Train ``net`` on ``x`` (``[0, 1]``) and ``y`` with cross-entropy; returns it in eval mode.
 
     ``preprocess`` maps a ``[0, 1]`` batch to the network's input (e.g. a wrapper's ``prepare``).
     ``sample_weight`` scales each sample's loss (normalised to mean 1 over the batch).
+    ``adversarial`` (``{"eps": .., "steps": .., "alpha": ..}``) trains on PGD-L2 examples of every batch instead
+    of the batch itself (Madry et al. 2018), made by :func:`pgd_l2_examples`.
     Randomness (shuffling, augmentation) comes only from ``seed``; global RNGs are untouched.
     """
     check_images(x, "x")
@@ -65,6 +68,10 @@ def train_classifier(
             for i in range(0, n, batch_size):
                 idx = perm[i : i + batch_size]
                 xb = random_shift(x[idx], max_shift, g)
+                if adversarial is not None:
+                    net.eval()  # the examples against the network as it stands (no dropout)
+                    xb = pgd_l2_examples(net, xb, y[idx], generator=g, preprocess=preprocess, **adversarial)
+                    net.train()
                 if preprocess is not None:
                     xb = preprocess(xb)
                 loss = F.cross_entropy(net(xb), y[idx], reduction="none")
@@ -78,6 +85,26 @@ def train_classifier(
                 bar.set_postfix(loss=f"{loss.mean().item():.3f}")
         bar.close()
     return net.eval()
+
+
+def pgd_l2_examples(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, alpha: float,
+                    generator: torch.Generator, preprocess=None) -> torch.Tensor:
+    """PGD-L2 training examples (Madry et al. 2018): a random start in the ``eps`` ball, ``steps`` normalised
+    cross-entropy ascent steps of ``alpha``, projected onto the ball and ``[0, 1]``. The library's attack
+    (:class:`imperceptible.attacks.PGDL2`) sits above this package; a training recipe needs only these lines."""
+    def norm(t: torch.Tensor) -> torch.Tensor:
+        return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+    d = torch.randn(x.shape, generator=generator)
+    d = d / norm(d) * eps * torch.rand(x.shape[0], 1, 1, 1, generator=generator)
+    adv = (x + d).clamp(0, 1)
+    for _ in range(steps):
+        xi = adv.detach().requires_grad_(True)
+        logits = net(preprocess(xi) if preprocess is not None else xi)
+        (g,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), xi)
+        delta = adv + alpha * g / norm(g) - x
+        adv = (x + delta * (eps / norm(delta)).clamp(max=1.0)).clamp(0, 1).detach()
+    return adv
 
 
 @torch.no_grad()

@@ -21,8 +21,11 @@ class ImageClassifier(nn.Module):
     Args:
         net: the network, expecting normalised input at ``input_size``.
         mean, std: per-channel normalisation ``(x - mean) / std`` applied inside.
-        input_size: ``(H, W)`` the network expects; other sizes are resized bilinearly inside
-            (``None``: no resizing).
+        input_size: ``(H, W)`` the network expects; other sizes are resized inside (``None``: no resizing).
+        interpolation: how (``bilinear``, ``bicubic`` or ``nearest``; a timm model's own).
+        crop_pct: when given, an image of another size is resized so that its shorter side is
+            ``input_size / crop_pct`` and the centre ``input_size`` cropped (timm's and torchvision's evaluation
+            transform); ``None``: resized to ``input_size`` whole.
         num_classes: number of logits (``None`` when unknown, e.g. a TorchScript model).
         name: registry name, for reports.
         feature_modules: sub-modules whose outputs are the model's "features" (used by the LPIPS
@@ -40,6 +43,8 @@ class ImageClassifier(nn.Module):
         name: str = "model",
         feature_modules: Sequence[nn.Module] | None = None,
         check_inputs: bool = True,
+        interpolation: str = "bilinear",
+        crop_pct: float | None = None,
     ) -> None:
         """See the class docstring.
 
@@ -60,6 +65,8 @@ class ImageClassifier(nn.Module):
         self.input_size = tuple(input_size) if input_size else None
         self.name = name
         self.check_inputs = check_inputs
+        self.interpolation = interpolation
+        self.crop_pct = crop_pct
         self._feature_modules = list(feature_modules) if feature_modules is not None else None
         self.eval()
 
@@ -72,6 +79,7 @@ class ImageClassifier(nn.Module):
         return {"name": self.name, "in_channels": self.in_channels, "num_classes": self.num_classes,
                 "input_size": list(self.input_size) if self.input_size else None,
                 "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist(),
+                "interpolation": self.interpolation, "crop_pct": self.crop_pct,
                 "channel_rule": "grey repeated to RGB / RGB to luma, as the network needs"}
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,12 +89,25 @@ class ImageClassifier(nn.Module):
         if x.dtype != self.mean.dtype:
             x = x.to(self.mean.dtype)
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
-            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
+            x = self._resize(x)
         if x.shape[1] == 1 and self.in_channels == 3:
             x = x.expand(-1, 3, -1, -1)
         elif x.shape[1] == 3 and self.in_channels == 1:
             x = (x * self.luma.to(x.dtype)).sum(1, keepdim=True)
         return (x - self.mean) / self.std
+
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        mode = {"bilinear": "bilinear", "bicubic": "bicubic"}.get(self.interpolation, "nearest")
+        kw = {"align_corners": False} if mode != "nearest" else {}
+        if self.crop_pct is None:
+            return F.interpolate(x, size=self.input_size, mode=mode, **kw)
+        h, w = x.shape[-2:]
+        th, tw = self.input_size
+        s = (min(th, tw) / self.crop_pct) / min(h, w)
+        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
+        x = F.interpolate(x, size=(nh, nw), mode=mode, **kw)
+        top, left = (nh - th) // 2, (nw - tw) // 2
+        return x[..., top : top + th, left : left + tw]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.check_inputs:

@@ -32,6 +32,26 @@ def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackRe
     return res
 
 
+def anytime_metrics(evaluator: Evaluator, res: AttackResult, x: torch.Tensor, final: dict) -> dict:
+    """Per checkpoint of ``res.anytime``, per sample, the distances of the best adversarial queried by then (a
+    list of dicts, ``None`` where none was found); an image equal to the final one reuses its distances."""
+    keys = [k for k in final if k in evaluator.meter.keys_computed()]
+    out = {}
+    for c, snap in res.anytime.items():
+        adv, found = snap["adv"], snap["found"].cpu()
+        same = (adv == res.adv).flatten(1).all(1).cpu()
+        rows: list = [None] * len(found)
+        todo = (found & ~same).nonzero().squeeze(1)
+        fresh = evaluator.meter(adv[todo], x[todo]) if len(todo) else {}
+        for j in range(len(found)):
+            if not found[j]:
+                continue
+            src, pos = (final, j) if same[j] else (fresh, int((todo == j).nonzero()[0, 0]))
+            rows[j] = {k: float(src[k][pos]) for k in keys}
+        out[str(c)] = rows
+    return out
+
+
 def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset, evaluator: Evaluator, *,
                batch_size: int = 8, progress: bool = True, save_images: bool = True,
                engine: Engine | None = None) -> int:
@@ -62,6 +82,7 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
             res = verify_full_precision(model, x, y, res)
         attack_time = time.perf_counter() - t0
         metrics = evaluator(model, x, y, res, ids=ids)
+        anytime = anytime_metrics(evaluator, res, x, metrics) if res.anytime else None
         rows = []
         for j, i in enumerate(idx):
             rows.append({
@@ -73,6 +94,8 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
                 "forwards": float(res.forwards[j]), "backwards": float(res.backwards[j]),
                 "metrics": {k: float(v[j]) for k, v in metrics.items()},
             })
+            if anytime is not None:
+                rows[-1]["metrics"]["anytime"] = {c: (v[j] if v is not None else None) for c, v in anytime.items()}
         if save_images:
             run.save_images(method, ids, res.adv)
         run.store.put_many(method, rows)

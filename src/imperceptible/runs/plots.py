@@ -11,11 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-LABELS = {
-    "ssim_distance": "1 - SSIM", "ms_ssim_distance": "1 - MS-SSIM", "ciede2000": "CIEDE2000 (C2)",
-    "lpips_x1000": "LPIPS (x1000)", "dists_x1000": "DISTS (x1000)", "l2": "L2", "linf": "Linf",
-    "saliency_l1": "saliency L1", "fsim_distance": "1 - FSIM", "ssim_y_distance": "1 - SSIM (luminance, Wang et al.)",
-}
+from ..costs.metrics import METRICS  # noqa: E402
+
+#: axis labels: the metric table's, without the display factor (plots show the stored values)
+LABELS = {k: m.label.replace(" x1000", "") + (" (x1000)" if m.factor == 1000.0 else "") for k, m in METRICS.items()}
 
 
 def distance_plot(values: dict[str, list[float]], key: str, path: Path, title: str = "") -> Path:

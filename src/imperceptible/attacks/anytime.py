@@ -1,0 +1,69 @@
+"""Anytime results: the best adversarial an attack had *queried* within the first ``b`` passes, for several
+budgets ``b`` of one run (AttackBench scores the best point an attack ever queried the same way).
+
+:class:`Anytime` watches every query the counted model answers (:class:`~.counting.CountingModel`): a query on
+the 8-bit grid that the model misclassifies (margin above the attack's confidence) is a candidate, ranked by the
+attack's own distance (its :meth:`~.base.Attack.optimises` metric, else L2), and kept for every checkpoint ``b``
+the sample had not passed yet when it was queried. The images it keeps are judged afterwards like the final
+ones, so an attack's curve says how good its answer would have been had it been stopped at ``b`` passes.
+
+Examples:
+    >>> import torch
+    >>> from imperceptible.attacks import DDN, PGDL2
+    >>> from imperceptible.data import load
+    >>> from imperceptible.models import get
+    >>> model, ds = get("mnist-cnn"), load("mnist-test20")
+    >>> atk = PGDL2(eps=3.0, alpha=0.5, steps=20)
+    >>> atk.anytime = (2, 5, 25)
+    >>> res = atk(model, ds.images[:4], ds.labels[:4])
+    >>> sorted(res.anytime), bool(res.anytime[25]["found"].all())
+    ([2, 5, 25], True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..pixels import GRID_TOLERANCE
+from .margins import margin
+
+
+class Anytime:
+    """Per checkpoint, the best 8-bit adversarial query so far of each sample (see the module docstring)."""
+
+    def __init__(self, x0: torch.Tensor, y: torch.Tensor, distance: Callable, checkpoints, confidence: float = 0.0) -> None:
+        self.x0, self.y, self.distance, self.confidence = x0, y, distance, confidence
+        self.checkpoints = tuple(sorted(set(int(c) for c in checkpoints)))
+        n = x0.shape[0]
+        self.best = {c: x0.clone() for c in self.checkpoints}
+        self.cost = {c: torch.full((n,), float("inf"), device=x0.device) for c in self.checkpoints}
+
+    @torch.no_grad()
+    def observe(self, rows: torch.Tensor, xq: torch.Tensor, logits: torch.Tensor, passes: torch.Tensor) -> None:
+        """A query ``xq`` of the samples ``rows`` (of the attack call), answered with ``logits``, made when they had
+        used ``passes`` each."""
+        if xq.shape[0] != rows.numel() or xq.shape[1:] != self.x0.shape[1:]:
+            return  # a batch that is not one query per sample (a stack of candidates): not tracked
+        rows = rows.to(self.x0.device)
+        s = xq.detach().double() * 255
+        on_grid = ((s - s.round()).abs() <= GRID_TOLERANCE).flatten(1).all(1)
+        adv = (margin(logits.detach().float(), self.y[rows]) > self.confidence) & on_grid
+        if not adv.any():
+            return
+        d = torch.full((rows.numel(),), float("inf"), device=self.x0.device)
+        d[adv] = self.distance(xq.detach()[adv].to(self.x0.dtype), self.x0[rows[adv]]).to(d.dtype)
+        p = passes.to(self.x0.device)
+        for c in self.checkpoints:
+            better = adv & (p <= c) & (d < self.cost[c][rows])
+            if better.any():
+                self.best[c][rows[better]] = xq.detach()[better].to(self.x0.dtype)
+                self.cost[c][rows[better]] = d[better]
+
+    def results(self) -> dict[int, dict[str, torch.Tensor]]:
+        """``{checkpoint: {"adv": images, "found": bool per sample}}``."""
+        return {c: {"adv": self.best[c], "found": torch.isfinite(self.cost[c])} for c in self.checkpoints}
+
+
+__all__ = ["Anytime"]
