@@ -38,6 +38,8 @@ class ImageDataset:
         return self.images.shape[0]
 
     def subset(self, index) -> ImageDataset:
+        """The rows ``index``; per-row entries of ``info`` (tensors and lists with one item per image, also inside
+        a list of dicts, such as geo-fashion's base images and cue draws) are taken along."""
         idx = torch.as_tensor(index, dtype=torch.long)
         return ImageDataset(
             name=self.name,
@@ -47,11 +49,23 @@ class ImageDataset:
             num_classes=self.num_classes,
             groups=[self.groups[i] for i in idx.tolist()] if self.groups is not None else None,
             class_names=self.class_names,
-            info=dict(self.info),
+            info={k: _rows_of(v, idx, len(self)) for k, v in self.info.items()},
         )
 
     def head(self, limit: int | None) -> ImageDataset:
         return self if limit is None or limit >= len(self) else self.subset(range(limit))
+
+
+def _rows_of(v, idx: torch.Tensor, n: int):
+    """``v`` restricted to the rows ``idx`` when it holds one item per image (a tensor, a list, or a list of dicts
+    of such lists); unchanged otherwise."""
+    if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == n:
+        return v[idx]
+    if isinstance(v, list) and len(v) == n and n > 0 and not all(isinstance(e, dict) for e in v):
+        return [v[i] for i in idx.tolist()]
+    if isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
+        return [{k: _rows_of(x, idx, n) for k, x in e.items()} for e in v]
+    return v
 
 
 def pil_to_tensor(img: Image.Image, size: int | tuple[int, int] | None = None, grey: bool = False) -> torch.Tensor:

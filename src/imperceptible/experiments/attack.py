@@ -8,14 +8,13 @@ from pathlib import Path
 from ..attacks import get as get_attack
 from ..attacks.registry import label
 from ..config import check_int_option, check_number_option, identity, option, record
-from ..data import load as load_dataset
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
-from ..models import get as get_model
 from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.report import Html, esc
 from ..runs.summary import summarize
+from .common import data_and_model
 
 DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",
                  "bits": "round(x (2^b - 1)) / (2^b - 1), b = 6/5/4 (ART FeatureSqueezing)"}
@@ -28,8 +27,10 @@ class AttackConfig:
     """``imperceptible attack``'s settings."""
 
     dataset: str = option(help="dataset name (see imperceptible info): mnist, imagenet-samples, folder:PATH, ...")
-    model: str = option(help="model name: efficientnet-lite0, mnist-cnn, torchvision:NAME, torchscript:PATH, ...")
+    model: str = option(help="model name: efficientnet-lite0, mnist-cnn, timm:NAME, robustbench:DATASET/THREAT/NAME, "
+                        "torchvision:NAME, torchscript:PATH, ...")
     attack: str = option(help="attack name: human-perc-ot, pgd-l2, perc-al, ppgd, lpa, ssim-onestep, alma, ddn ...")
+    weights: str | None = option(None, "a local weights file for the model (timm:, robustbench:, torchvision:)")
     cost: str | None = option(None, "perceptual cost of human-perc-ot (default ssim; see imperceptible info)")
     confidence: float | None = option(None, "margin a a sample must exceed (default 0)", type=float)
     params: tuple[str, ...] = option((), "attack hyper-parameter KEY=VALUE, repeatable (e.g. --param steps=50 "
@@ -38,7 +39,7 @@ class AttackConfig:
     limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
                                type=int, fingerprint=False)
     image_size: int | None = option(None, "resize the images (shorter side, then centre crop) to this size; default: "
-                                    "the dataset's own size", type=int)
+                                    "the model's own input size", type=int)
     batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     learned: bool = option(True, "LPIPS and DISTS columns (their ImageNet backbones are fetched on first use)",
                            type=bool)
@@ -91,8 +92,7 @@ def attack(config: AttackConfig | None = None, *, out: str | Path, overwrite: bo
     cfg = config or AttackConfig(**settings)
     engine = engine or Engine()
     atk = get_attack(cfg.attack, **cfg.options())
-    ds = load_dataset(cfg.dataset, limit=cfg.limit, size=cfg.image_size)
-    net = get_model(cfg.model, progress=progress and engine.is_main, data=ds).to(engine.device)
+    ds, net = data_and_model(cfg, engine, progress=progress)
     method = label(atk)
     evaluator = Evaluator.for_images(ds.images, learned=cfg.learned)
     run = open_attack_run(out, job="attack", config=identity(cfg), ds=ds, model=net, methods={method: atk},

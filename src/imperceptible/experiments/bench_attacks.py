@@ -11,15 +11,14 @@ from ..attacks import ALMA, DDN, LPA, PGDL2, PPGD, HumanPercOT, PerCAL, adv_lib_
 from ..attacks.registry import label
 from ..config import check_int_option, identity, option, record
 from ..costs import available
-from ..data import load as load_dataset
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
-from ..models import get as get_model
 from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.summary import summarize
 from ..validation import ImperceptibleError
 from .attack import DEFENSES_NOTE, DISTANCES_OVER, SUCCESS_RULE
+from .common import data_and_model
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +28,16 @@ class BenchAttacksConfig:
     """``imperceptible bench attacks``'s settings."""
 
     dataset: str = option("imagenet-samples", "dataset (imagenet-compatible:PATH for the paper's images)")
-    model: str = option("efficientnet-lite0", "model")
+    model: str = option("efficientnet-lite0", "model (any name of imperceptible info: timm:, robustbench:, ...)")
+    weights: str | None = option(None, "a local weights file for the model (timm:, robustbench:, torchvision:)")
     limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
                                type=int, fingerprint=False)
-    image_size: int | None = option(None, "resize the images to this size (default: the dataset's own)", type=int)
+    image_size: int | None = option(None, "resize the images to this size (default: the model's own input size)", type=int)
     batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     perc_al_iterations: int = option(100, "PerC-AL budget (authors: 1000; 100 keeps the CPU run short)", type=int)
     learned: bool = option(True, "LPIPS and DISTS columns (backbones fetched on first use)", type=bool)
     deep_costs: bool = option(True, "also run human-perc-ot with LPIPS and DISTS as its cost (the stand-ins for "
-                              "the paper's PieAPP)", type=bool)
+                              "the paper's PieAPP; its first-success preset)", type=bool)
     peers: bool = option(True, "also run adv-lib's ALMA-SSIM and DDN when adv-lib is installed", type=bool)
     self_lpips: bool = option(False, "also run PPGD and LPA with the classifier's own features as LPIPS", type=bool)
     quick: bool = option(False, "tiny budgets (a smoke test)", type=bool)
@@ -54,12 +54,14 @@ class BenchAttacksConfig:
 def default_attacks(cfg: BenchAttacksConfig, *, image_size: int = 224) -> tuple[list, dict[str, str]]:
     """The benchmark's methods for ``cfg``, and the methods left out with the reason."""
     q = cfg.quick
-    hp = {"steps": 30, "max_steps": 60} if q else {}
+    hp = {"budget": 30} if q else {}
+    first = {"steps": 30, "max_steps": 60} if q else {}
     atks = [
         HumanPercOT(**hp),
         HumanPercOT(confidence=1, **hp),
         HumanPercOT(confidence=5, **hp),
-        HumanPercOT(preset="paper", **({"steps": 30} if q else {})),
+        HumanPercOT.from_preset("first-success", **first),
+        HumanPercOT.from_preset("paper", **({"steps": 30} if q else {})),
         PGDL2(),
         PerCAL(max_iterations=10 if q else cfg.perc_al_iterations),
     ]
@@ -77,18 +79,18 @@ def default_attacks(cfg: BenchAttacksConfig, *, image_size: int = 224) -> tuple[
         for cost in ("lpips", "dists"):
             if small:
                 left_out[f"human-perc-ot[{cost}]"] = "the deep costs need images of at least 63 pixels"
-            elif available(cost):
-                atks.append(HumanPercOT(cost=cost, **hp))
+            elif available(cost):  # first-success: the refinement would judge its deep cost at every step
+                atks.append(HumanPercOT.from_preset("first-success", cost=cost, **first))
             else:
                 left_out[f"human-perc-ot[{cost}]"] = "its ImageNet backbone is neither here nor fetchable (offline)"
     if available("pieapp") and not small:
-        atks.insert(1, HumanPercOT(cost="pieapp", **hp))
+        atks.insert(1, HumanPercOT.from_preset("first-success", cost="pieapp", **first))
     else:
         left_out["human-perc-ot[pieapp]"] = ("PieAPP's checkpoint cannot be had offline (put PieAPPv0.1.pth in the "
                                              "torch hub cache)" if not small else "PieAPP needs 64-pixel patches")
     if cfg.peers:
         if adv_lib_available():
-            atks += [ALMA(num_steps=10 if q else 100), DDN(steps=10 if q else 100)]
+            atks += [ALMA(steps=10 if q else 100), DDN(steps=10 if q else 100)]
         else:
             left_out["alma[ssim], ddn"] = "adv-lib is not installed (tools/install-adv-lib.sh)"
     return atks, left_out
@@ -102,8 +104,7 @@ def bench_attacks(config: BenchAttacksConfig | None = None, *, out: str | Path, 
     default methods (tests, studies of your own)."""
     cfg = config or BenchAttacksConfig(**settings)
     engine = engine or Engine()
-    ds = load_dataset(cfg.dataset, limit=cfg.limit, size=cfg.image_size)
-    net = get_model(cfg.model, progress=progress and engine.is_main, data=ds).to(engine.device)
+    ds, net = data_and_model(cfg, engine, progress=progress)
     if attacks is None:
         atks, left_out = default_attacks(cfg, image_size=min(ds.images.shape[-2:]))
     else:

@@ -31,16 +31,14 @@ from ..attacks import ALMA, DDN, FMN, PGDL2, CarliniWagnerL2, HumanPercOT, PerCA
 from ..attacks.registry import label
 from ..config import check_int_option, identity, option, record
 from ..costs.metrics import METRICS, judges
-from ..data import load as load_dataset
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
 from ..evaluate.optimality import ensemble, optimality, paired_test
-from ..models import get as get_model
-from ..models import input_size
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
 from ..runs.summary import summarize
 from ..validation import ImperceptibleError
+from .common import data_and_model
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +61,8 @@ class BenchMinimalConfig:
     batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     budget: int = option(200, "passes per image for every attack (forward + backward of the model)", type=int)
     peers: bool = option(True, "adv-lib's DDN, FMN, ALMA and C&W (when installed)", type=bool)
+    anytime: bool = option(True, "anytime curves (the best adversarial queried within 10, 25, 50 ... passes, each "
+                           "judged: about 4 more judgements per image and method)", type=bool)
 
     def __post_init__(self) -> None:
         check_int_option("batch_size", self.batch_size)
@@ -81,9 +81,6 @@ def minimal_attacks(cfg: BenchMinimalConfig) -> tuple[list, dict[str, str]]:
         atks += ddn + [FMN(steps=b), ALMA(steps=b), ALMA(distance="lpips", steps=b), CarliniWagnerL2(steps=b)]
     elif cfg.peers:
         left_out["ddn, fmn, alma, cw"] = "adv-lib is not installed (tools/install-adv-lib.sh)"
-    checkpoints = tuple(c for c in CHECKPOINTS if c < b) + (b,)
-    for a in atks:
-        a.anytime = checkpoints
     return atks, left_out
 
 
@@ -115,7 +112,7 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
         per_judge[k] = entry
     anytime = {m: {str(c): {k: _median([_snapshot(r, c, k) for r in rs if r["clean_correct"]]) for k in keys}
                    for c in checkpoints} for m, rs in rows.items()}
-    return {"judges": per_judge, "anytime": anytime, "goal": goal(per_judge, optimises.get(OURS, ()))}
+    return {"judges": per_judge, "anytime": anytime if checkpoints else {}, "goal": goal(per_judge, optimises.get(OURS, ()))}
 
 
 def _snapshot(row: dict, c: int, key: str) -> float:
@@ -160,10 +157,9 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
     default list (tests); each gets the anytime checkpoints of the budget."""
     cfg = config or BenchMinimalConfig(**settings)
     engine = engine or Engine()
-    ds = load_dataset(cfg.dataset, limit=cfg.limit, size=cfg.image_size or input_size(cfg.model))
-    net = get_model(cfg.model, weights=cfg.weights, progress=progress and engine.is_main, data=ds).to(engine.device)
+    ds, net = data_and_model(cfg, engine, progress=progress)
     atks, left_out = minimal_attacks(cfg) if attacks is None else (list(attacks), {})
-    checkpoints = tuple(c for c in CHECKPOINTS if c < cfg.budget) + (cfg.budget,)
+    checkpoints = tuple(c for c in CHECKPOINTS if c < cfg.budget) + (cfg.budget,) if cfg.anytime else ()
     for a in atks:
         a.anytime = a.anytime or checkpoints
     methods = {label(a): a for a in atks}

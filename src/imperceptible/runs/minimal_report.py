@@ -124,8 +124,8 @@ def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) ->
 def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_grids: int = 2) -> Path:
     rows = {m: run.store.rows(m, ds.ids) for m in methods}
     keys = list(summary["minimal"]["judges"])
-    plots = [anytime_plot(summary, run.path / "plots" / "anytime.png"),
-             robustness_plot(rows, keys, run.path / "plots" / "robust_accuracy.png")]
+    plots = ([anytime_plot(summary, run.path / "plots" / "anytime.png")] if summary["minimal"]["anytime"] else [])
+    plots.append(robustness_plot(rows, keys, run.path / "plots" / "robust_accuracy.png"))
     fooled = {m: {r["id"] for r in rs if r["success"] and r["clean_correct"]} for m, rs in rows.items()}
     shown = [m for m in methods if fooled[m]]
     common = [i for i in ds.ids if all(i in fooled[m] for m in shown)][:n_grids]
