@@ -5,7 +5,7 @@ replicate index is the same training subset and pre-trained model; the same seed
     python benchmarks/fairness_readings.py runs/fairness runs/fairness-literal \
         --json benchmarks/results/fairness_readings.json
 
-Prints a Markdown table per arm and reading (mean slope, accuracy, marker reliance), each family's
+Prints a Markdown table per arm and reading (mean slope, accuracy, cue reliance), each family's
 comparison within each reading (D-level Welch, :func:`imperceptible.fairness.arms.compare_arms`), the
 paired difference between the readings per arm (same subsets), and what Algorithm 2 built in each
 reading (rows of ``D``, adversarial rows, their L2 and 1-SSIM to the original, time). The ERM arm does
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imperceptible.experiments.fairness_study import FairnessConfig
+from imperceptible.experiments.fairness import FairnessConfig
 from imperceptible.fairness.arms import compare_arms
 
 #: what must be equal for the comparison to be about the reading: every setting of the study (from its config
@@ -30,7 +30,7 @@ from imperceptible.fairness.arms import compare_arms
 #: families' attack settings
 VARIED = {"reading", "weighting", "models", "dro_seeds"}
 IDENTITY = tuple(f.name for f in dataclasses.fields(FairnessConfig) if f.name not in VARIED) + ("families",)
-MECHANISM = ("l2_to_original", "ssim_distance_to_original", "marker_energy_share")
+MECHANISM = ("l2_to_original", "ssim_distance_to_original", "cue_energy_share", "cue_changed_rate")
 
 
 def label(cfg: dict) -> str:
@@ -73,7 +73,7 @@ def compare(run_a: Path, run_b: Path) -> dict:
         for lab, m in ((la, ma), (lb, mb)):
             t = m[m.arm == arm]
             out["arms"][arm][lab] = {"beta_mean": float(t.beta.mean()), "accuracy_mean": float(t.accuracy.mean()),
-                                     "marker_reliance_mean": _mean_or_none(t.marker_reliance), "models": int(len(t))}
+                                     "reliance_mean": _mean_or_none(t.reliance), "models": int(len(t))}
     if len(families) == 2:
         for lab, m in ((la, ma), (lb, mb)):
             out["families"][lab] = compare_arms(m, families[0], families[1])
@@ -87,7 +87,7 @@ def compare(run_a: Path, run_b: Path) -> dict:
 
 def _algorithm2_means(reps: list[dict]) -> dict:
     """Means over the replicates of what Algorithm 2 built (a mechanism measure a dataset has no cue for,
-    such as the marker's share outside the simulation, stays ``None``)."""
+    such as the cue's share outside the simulation, stays ``None``)."""
     frame = pd.DataFrame([{"rows": d["rows"], "adversarial_rows": d["adversarial_rows"], "time_s": d["time_s"],
                            **{k: d["mechanism"].get(k) for k in MECHANISM}} for d in reps])
     means = {k: _mean_or_none(frame[k]) for k in frame}
@@ -109,15 +109,15 @@ def markdown(out: dict) -> str:
     la, lb = list(out["runs"])
     lines = [f"{out['cells']} models in common (replicates {out['replicates']}, seeds {out['seeds']}); ERM, which "
              f"Algorithm 2 does not touch, agrees between the runs to {out['erm_max_abs_difference']:.1e} in slope.", "",
-             f"| arm | slope ({la}) | slope ({lb}) | accuracy ({la}) | accuracy ({lb}) | marker reliance ({la}) | "
-             f"marker reliance ({lb}) | {lb} minus {la}, paired by D (95% CI) |",
+             f"| arm | slope ({la}) | slope ({lb}) | accuracy ({la}) | accuracy ({lb}) | cue reliance ({la}) | "
+             f"cue reliance ({lb}) | {lb} minus {la}, paired by D (95% CI) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for arm, v in out["arms"].items():
         b = out["between_readings"].get(arm, {}).get("paired")
         diff = f"{b['difference']:+.4f} ({b['ci_low']:+.4f} .. {b['ci_high']:+.4f})" if b else ""
         lines.append(f"| `{arm}` | {v[la]['beta_mean']:.4f} | {v[lb]['beta_mean']:.4f} | "
                      f"{100 * v[la]['accuracy_mean']:.1f}% | {100 * v[lb]['accuracy_mean']:.1f}% | "
-                     f"{_num(v[la]['marker_reliance_mean'], 3)} | {_num(v[lb]['marker_reliance_mean'], 3)} | {diff} |")
+                     f"{_num(v[la]['reliance_mean'], 3)} | {_num(v[lb]['reliance_mean'], 3)} | {diff} |")
     if out["families"]:
         lines += ["", "| reading | families (first minus second) | difference | 95% CI | D-level Welch t | df | one-sided p |",
                   "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -127,13 +127,13 @@ def markdown(out: dict) -> str:
                 lines.append(f"| {lab} | {c['a']} vs {c['b']} | {w['difference']:+.4f} | {w['ci_low']:+.4f} .. "
                              f"{w['ci_high']:+.4f} | {w['t']:.2f} | {w['df']:.3g} | {w['p']:.3g} |")
     lines += ["", "| reading | Algorithm 2 family | rows of D | adversarial rows | L2 to original | 1-SSIM to original | "
-              "perturbation energy on the marker | time per replicate (s) |",
+              "perturbation energy on the cue | time per replicate (s) |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for lab, fams in out["algorithm2"].items():
         for fam, d in fams.items():
             lines.append(f"| {lab} | `{fam}` | {d['rows_mean']:.0f} | {d['adversarial_rows_mean']:.0f} | "
                          f"{_num(d['l2_to_original'], 2)} | {_num(d['ssim_distance_to_original'], 4)} | "
-                         f"{_num(d['marker_energy_share'], 3)} | {d['time_s_per_replicate']:.0f} |")
+                         f"{_num(d['cue_energy_share'], 3)} | {d['time_s_per_replicate']:.0f} |")
     return "\n".join(lines)
 
 

@@ -36,7 +36,8 @@ def _attack():
 def test_algorithm2_dataset_size_and_weights(mnist_cnn, digits):
     x, y = digits
     model = copy.deepcopy(mnist_cnn)
-    data, trained = build_adversarial_dataset(model, x, y, _attack(), epochs=2, batch_size=16, progress=False)
+    data, trained = build_adversarial_dataset(model, x, y, _attack(), epochs=2, batch_size=16, reading="literal",
+                                              progress=False)  # the printed algorithm: one row per draw
     N = len(y)
     assert len(data) == N + 2 * N
     assert torch.equal(data.weight[:N], torch.ones(N))
@@ -96,7 +97,7 @@ def test_algorithm2_with_the_cache_saves_attack_calls(mnist_cnn, digits):
     x, y = digits
     cache = KMeansCache(x, y, per_cluster=5, random_state=0)
     data, _ = build_adversarial_dataset(copy.deepcopy(mnist_cnn), x, y, _attack(), epochs=2, batch_size=16,
-                                        cache=cache, progress=False)
+                                        reading="literal", cache=cache, progress=False)
     st = cache.stats()
     assert st["attack_calls_saved"] + st["attack_calls_run"] + st["no_attack_needed"] == 2 * 48
     assert st["attack_calls_saved"] > 0 and data.cached.sum() == st["attack_calls_saved"]

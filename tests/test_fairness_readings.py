@@ -21,8 +21,8 @@ def _module():
 
 
 def _run(path: Path, reading: str, weighting: str, *, shift: float, replicates: int, seeds: int, rng) -> Path:
-    cfg = {"reading": reading, "weighting": weighting, "dataset": "geo-fashion", "size": 30000, "marker": "interior",
-           "texture": True, "dro_size": 2000, "t1": 3, "t2": 3, "lr": 0.1, "batch_size": 64, "pretrain_epochs": 3,
+    cfg = {"reading": reading, "weighting": weighting, "dataset": "geo-fashion", "size": 30000, "design": "mechanism",
+           "dro_size": 2000, "t1": 3, "t2": 3, "lr": 0.1, "batch_size": 64, "pretrain_epochs": 3,
            "pgd_eps": 2.0, "kmeans": True, "per_cluster": 5, "min_count": 50, "seed": 0}
     path.mkdir()
     (path / "config.json").write_text(json.dumps(cfg))
@@ -33,14 +33,15 @@ def _run(path: Path, reading: str, weighting: str, *, shift: float, replicates: 
                 base = 0.023 + 0.001 * r + 0.0001 * k  # the same cell has the same ERM slope in both runs
                 beta = base if arm == "erm" else base + (shift if arm == "pgd-l2" else 0.0) + rng.normal(0, 1e-4)
                 rows.append({"arm": arm, "replicate": r, "seed": k, "beta": beta, "p": 0.001, "F": 20.0,
-                             "accuracy": 0.95, "marker_reliance": 0.18, "texture_reliance": 0.06})
+                             "accuracy": 0.95, "reliance": 0.18})
     pd.DataFrame(rows).to_csv(path / "models.csv", index=False)
     for fam in ("human-perc-ot", "pgd-l2"):
         (path / "algorithm2" / fam).mkdir(parents=True)
         for r in range(1, replicates + 1):
             (path / "algorithm2" / fam / f"r{r}.json").write_text(json.dumps({
                 "rows": 100 * r, "adversarial_rows": 50 * r, "time_s": 10.0 * r,
-                "mechanism": {"l2_to_original": 1.5, "ssim_distance_to_original": 0.07, "marker_energy_share": 0.3}}))
+                "mechanism": {"l2_to_original": 1.5, "ssim_distance_to_original": 0.07, "cue_energy_share": 0.3,
+                              "cue_changed_rate": 0.2}}))
     return path
 
 
@@ -85,4 +86,4 @@ def test_algorithm2_means_leave_a_missing_cue_as_none():
     m = mod._algorithm2_means(reps)
     assert m["rows_mean"] == 20 and m["adversarial_rows_mean"] == 6 and m["time_s_per_replicate"] == 3.0
     assert m["l2_to_original"] == pytest.approx(1.5) and m["ssim_distance_to_original"] == pytest.approx(0.2)
-    assert m["marker_energy_share"] is None and mod._num(None, 3) == "n/a"
+    assert m["cue_energy_share"] is None and mod._num(None, 3) == "n/a"

@@ -333,7 +333,7 @@ def test_a_smaller_limit_summarises_only_its_own_samples(attack_run, tmp_path):
 
 
 def test_other_job_and_other_data_are_refused(attack_run, tmp_path):
-    from imperceptible.experiments.fairness_study import fairness_study
+    from imperceptible.experiments.fairness import fairness_study
     from imperceptible.runs.rundir import RunDir, RunDirError
 
     out, _ = attack_run

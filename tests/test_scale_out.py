@@ -103,7 +103,10 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
     from imperceptible.data import load
     from imperceptible.data.grouped import grouped_splits
     from imperceptible.dro import KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model
-    from imperceptible.experiments.fairness_study import default_family_attacks, load_model
+    from imperceptible.dro.algorithms import WEIGHT_DECAY
+    from imperceptible.experiments.fairness import FairnessConfig, default_families, load_model
+    from imperceptible.experiments.fairness.worlds import Worlds
+    from imperceptible.seeds import derive
 
     d = load("mnist", split="train", limit=240)
     root = tmp_path / "data"
@@ -121,28 +124,33 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
             "--quiet", "--accelerator", "cpu", "--devices", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "human-perc-ot vs pgd-l2" in r.stdout
-    splits = grouped_splits(f"folder:{root}", covariates=root / "cov.csv")
-    theta0 = load_model(splits, out / "models" / "theta0.pt")
+    cfg = FairnessConfig(dataset=f"folder:{root}", covariates=str(root / "cov.csv"), models=2, dro_seeds=1,
+                         dro_size=32, t1=1, t2=1, min_count=5, reading="literal")
+    splits = grouped_splits(cfg.dataset, covariates=cfg.covariates)
+    theta0 = load_model(splits.train, out / "models" / "theta0_r1.pt")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         # Algorithm 2 ran data-parallel: the same draws, weights and origins as one process (the steps
         # differ by the ranks' own dropout masks; test_data_parallel_algorithm2_equals_one_process checks
         # the steps on a dropout-free network)
-        g = torch.Generator().manual_seed(0 * 7919 + 1)
-        sub = torch.randperm(len(splits.train), generator=g)[:32].sort().values
+        sub = Worlds(cfg).subset(1)
         xs, ys = splits.train.images[sub], splits.train.labels[sub]
-        for fam, attack in default_family_attacks().items():
-            one, _ = build_adversarial_dataset(copy.deepcopy(theta0), xs, ys, attack, epochs=1, seed=1,
-                                               reading="literal", cache=KMeansCache(xs, ys, random_state=1),
-                                               progress=False)
+        for fam, attack in default_families(cfg).items():
+            one, _ = build_adversarial_dataset(
+                copy.deepcopy(theta0), xs, ys, attack, epochs=1, lr=cfg.lr, weight_decay=WEIGHT_DECAY,
+                batch_size=cfg.batch_size, seed=derive(cfg.seed, "algorithm2", fam, 1) % 2**31, reading="literal",
+                cache=KMeansCache(xs, ys, per_cluster=cfg.per_cluster, random_state=derive(cfg.seed, "kmeans", 1) % 2**31),
+                progress=False)
             two = WeightedDataset.load(out / "algorithm2" / fam / "r1.dataset.pt")
             for f in ("y", "weight", "adversarial", "origin"):
                 assert torch.equal(getattr(one, f), getattr(two, f)), (fam, f)
             assert len(two) == 2 * 32
         data = WeightedDataset.load(out / "algorithm2" / "pgd-l2" / "r1.dataset.pt")
         for k in (1, 2):  # the arms' models were spread over the ranks
-            ref = sample_model(theta0, data, epochs=1, seed=k, draws=64).net.state_dict()
+            ref = sample_model(theta0, data, lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t2,
+                               batch_size=cfg.batch_size, seed=derive(cfg.seed, "algorithm3", 1, k) % 2**31,
+                               weighting=cfg.weighting, draws=cfg.draws).net.state_dict()
             got = torch.load(out / "models" / "pgd-l2" / f"r1_k{k}.pt", weights_only=True)
             assert all(torch.equal(ref[n], got[n]) for n in ref), k
     finally:

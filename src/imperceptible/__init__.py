@@ -14,4 +14,4 @@ Layers (imports only go downward)::
     cli                   the ``imperceptible`` command
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -244,7 +244,7 @@ def cmd_fairness_test(args) -> int:
 
 def cmd_fairness_study(args) -> int:
     from ..config import from_args
-    from ..experiments.fairness_study import FairnessConfig, fairness_study, print_study
+    from ..experiments.fairness import FairnessConfig, fairness_study, print_study
 
     _apply_run_flags(args)
     if not args.out:
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..experiments.bench_attacks import BenchAttacksConfig
     from ..experiments.bench_minimal import BenchMinimalConfig
     from ..experiments.bench_onestep import OnestepConfig
-    from ..experiments.fairness_study import FairnessConfig
+    from ..experiments.fairness import FairnessConfig
     from ..perception.make import StudyConfig
 
     fmt = argparse.RawDescriptionHelpFormatter

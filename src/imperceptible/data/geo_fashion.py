@@ -150,13 +150,14 @@ def design_cues(ds: ImageDataset) -> list[Cue]:
     return list(DESIGNS[ds.info["design"]].cues)
 
 
-def repaint(ds: ImageDataset, cue: int, labels) -> torch.Tensor:
-    """``ds``'s images with cue number ``cue`` painted for ``labels`` instead (the other cues as they were): the
-    intervention of interventional reliance."""
-    cues = design_cues(ds)
-    draws = [torch.as_tensor(c["labels"]) for c in ds.info["cues"]]
+def repaint(ds: ImageDataset, cue: int, labels, rows=None) -> torch.Tensor:
+    """``ds``'s images (the rows ``rows``, repeats allowed; default all) with cue number ``cue`` (-1: the design's
+    primary, the last painted) painted for ``labels`` instead, the other cues as they were: the intervention of
+    interventional reliance, and the oracle arm's images."""
+    idx = torch.arange(len(ds)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+    draws = [torch.as_tensor(c["labels"])[idx] for c in ds.info["cues"]]
     draws[cue] = torch.as_tensor(labels)
-    return paint_all(ds.info["base"].float() / 255, cues, draws)
+    return paint_all(ds.info["base"][idx].float() / 255, design_cues(ds), draws)
 
 
 def geo_fashion_splits(*, size: int = 30000, seed: int = 0, root: str | os.PathLike | None = None, q_lo: float = 0.5,

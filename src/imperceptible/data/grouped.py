@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..validation import TableError
 from .base import ImageDataset, stratified_split
-from .geo_fashion import TEST_FRACTION, geo_fashion_splits
+from .geo_fashion import DEFAULT_DESIGN, TEST_FRACTION, geo_fashion_splits
 from .registry import load
 
 MSG_NO_GROUPS = "{name}: expected a 'group' column in labels.csv for a fairness study, got none"
@@ -51,12 +51,11 @@ def read_covariates(path: str | os.PathLike) -> dict[str, float]:
 
 
 def grouped_splits(name: str = "geo-fashion", *, covariates: str | os.PathLike | None = None, size: int = 30000,
-                   seed: int = 0, test_fraction: float = TEST_FRACTION, marker: str = "interior",
-                   texture: bool = True) -> GroupedSplits:
-    """Train and test splits with groups and covariates for ``name`` (``geo-fashion`` or ``folder:PATH``;
-    ``marker`` and ``texture`` choose geo-fashion's cues)."""
+                   seed: int = 0, test_fraction: float = TEST_FRACTION, design: str = DEFAULT_DESIGN) -> GroupedSplits:
+    """Train and test splits with groups and covariates for ``name`` (``geo-fashion``, whose world ``seed`` in
+    ``design``, or ``folder:PATH``)."""
     if name == "geo-fashion":
-        train, test = geo_fashion_splits(size=size, seed=seed, marker=marker, texture=texture)
+        train, test = geo_fashion_splits(size=size, seed=seed, design=design)
         cov = dict(train.info["covariates"])
         if covariates is not None:
             cov = read_covariates(covariates)

@@ -179,7 +179,7 @@ def _step_weights(w: torch.Tensor, weighting: str) -> torch.Tensor:
 
 def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
                               lr: float = 0.1, weight_decay: float = WEIGHT_DECAY, epochs: int = 3,
-                              batch_size: int = 64, seed: int = 0, reading: str = "literal",
+                              batch_size: int = 64, seed: int = 0, reading: str = "eq3",
                               weighting: str = "sample", cache: BatchAttacker | None = None,
                               checkpoint: str | Path | None = None, engine: Engine | None = None,
                               progress: bool = True) -> tuple[WeightedDataset, nn.Module]:

@@ -44,26 +44,34 @@ def _interval(diff: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def compare_arms(models: pd.DataFrame, a: str, b: str, *, confidence: float = 0.95) -> dict:
-    """``H1: mean slope(a) < mean slope(b)`` with ``D`` as the unit (see the module docstring). ``models``
-    has one row per model: ``arm, replicate, beta`` (``replicate`` names the D within its arm)."""
+def compare_arms(models: pd.DataFrame, a: str, b: str, *, confidence: float = 0.95, value: str = "beta",
+                 alternative: str = "less") -> dict:
+    """``H1: mean value(a) < mean value(b)`` (``alternative="greater"``: ``>``) with ``D`` as the unit (see the
+    module docstring). ``models`` has one row per model: ``arm, replicate`` and the ``value`` column (default the
+    slope ``beta``; ``replicate`` names the D within its arm)."""
+    if value != "beta":  # the tests below read the column "beta"
+        models = models[models[value].notna()].drop(columns="beta", errors="ignore").rename(columns={value: "beta"})
     da, db = d_level(models[models.arm == a]), d_level(models[models.arm == b])
-    out: dict = {"a": a, "b": b, "replicates_a": int(len(da)), "replicates_b": int(len(db)),
-                 "mean_a": float(models[models.arm == a].beta.mean()),
+    out: dict = {"a": a, "b": b, "value": value, "alternative": alternative, "replicates_a": int(len(da)),
+                 "replicates_b": int(len(db)), "mean_a": float(models[models.arm == a].beta.mean()),
                  "mean_b": float(models[models.arm == b].beta.mean())}
     if len(da) >= 2 and len(db) >= 2:
-        out["d_level_welch"] = compare_slopes(da.beta, db.beta, equal_var=False, confidence=confidence)
+        out["d_level_welch"] = compare_slopes(da.beta, db.beta, equal_var=False, confidence=confidence,
+                                              alternative=alternative)
     pair = da.merge(db, on="replicate", suffixes=("_a", "_b"))
     if len(pair) >= 2:
         diff = (pair.beta_a - pair.beta_b).to_numpy()
-        r = stats.ttest_rel(pair.beta_a, pair.beta_b, alternative="less")
+        r = stats.ttest_rel(pair.beta_a, pair.beta_b, alternative=alternative)
         lo, hi = _interval(diff, confidence)
         out["paired"] = {"t": float(r.statistic), "df": float(r.df), "p": float(r.pvalue),
                          "difference": float(diff.mean()), "ci_low": lo, "ci_high": hi, "pairs": int(len(pair))}
-    out["mixed_model"] = mixed_model(models[models.arm.isin([a, b])], a, b, confidence=confidence)
+    if value == "beta" and alternative == "less":
+        out["mixed_model"] = mixed_model(models[models.arm.isin([a, b])], a, b, confidence=confidence)
     ma, mb = models[models.arm == a].beta, models[models.arm == b].beta
-    out["model_level_welch"] = compare_slopes(ma, mb, equal_var=False, confidence=confidence)
-    out["model_level_student"] = compare_slopes(ma, mb, equal_var=True, confidence=confidence)
+    if len(ma) >= 2 and len(mb) >= 2:
+        out["model_level_welch"] = compare_slopes(ma, mb, equal_var=False, confidence=confidence, alternative=alternative)
+        out["model_level_student"] = compare_slopes(ma, mb, equal_var=True, confidence=confidence,
+                                                    alternative=alternative)
     return out
 
 

@@ -109,9 +109,9 @@ def slope_test(table: pd.DataFrame, *, accuracy: str = "accuracy", min_count: in
     }
 
 
-def compare_slopes(ours, other, *, equal_var: bool = False, confidence: float = 0.95) -> dict:
-    """One-sided two-sample t-test, ``H1: mean(ours) < mean(other)`` (scipy; Welch's by default), with the
-    difference of means and its two-sided confidence interval.
+def compare_slopes(ours, other, *, equal_var: bool = False, confidence: float = 0.95, alternative: str = "less") -> dict:
+    """One-sided two-sample t-test, ``H1: mean(ours) < mean(other)`` (``alternative="greater"``: ``>``; scipy;
+    Welch's by default), with the difference of means and its two-sided confidence interval.
 
     Examples:
         >>> from imperceptible.fairness import compare_slopes
@@ -122,7 +122,7 @@ def compare_slopes(ours, other, *, equal_var: bool = False, confidence: float = 
     a, b = np.asarray(ours, dtype=float), np.asarray(other, dtype=float)
     if a.size < 2 or b.size < 2:
         raise TableError(MSG_FEW_MODELS.format(ours=a.size, other=b.size))
-    r = stats.ttest_ind(a, b, equal_var=equal_var, alternative="less")
+    r = stats.ttest_ind(a, b, equal_var=equal_var, alternative=alternative)
     ci = stats.ttest_ind(a, b, equal_var=equal_var).confidence_interval(confidence)
     return {"t": float(r.statistic), "df": float(r.df), "p": float(r.pvalue), "mean_ours": float(a.mean()),
             "mean_other": float(b.mean()), "difference": float(a.mean() - b.mean()),

@@ -1,0 +1,117 @@
+"""``imperceptible fairness``: the paper's §4 question, as a study that could find it true or false.
+
+Does DRO with ``human-perc-ot`` lower the slope of group accuracy on log GDP more than DRO with ``pgd-l2``, beyond
+what the same schedule without attacks, plain continued training, random noise of the same size and an oracle
+that removes the cue do? And does it do so through the paper's mechanism: a cue the perceptual cost finds cheap
+(``--design mechanism``), which its attacks change and PGD's do not, so that training removes the model's reliance
+on it? The negative control (``reversed``: a cue the cost finds dear) and the ``null`` design (no link to GDP)
+say whether an effect is the mechanism's.
+
+Stages (:mod:`.stages`), each written as it finishes (paths: :mod:`.layout`): per replicate - its own world
+(:mod:`.worlds`) - the pre-trained model and Algorithm 2 per family; the gates (:mod:`.gates`), fixed before any
+Algorithm 3 run; Algorithm 3 for every arm (:mod:`.datasets`), replicate and seed; then the summary
+(:mod:`.summary`: the primary endpoint, the secondary outcomes, Holm) and the report (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ... import __version__
+from ...config import identity, record
+from ...data.registry import root
+from ...engine import Engine
+from ...runs.rundir import RunDir
+from .config import ARM_SETS, FairnessConfig
+from .layout import OWNED, StudyLayout
+from .report import print_study, study_plots, write_study_report
+from .stages import (
+    AA,
+    BASELINE,
+    OURS,
+    PRETRAIN,
+    Study,
+    algorithm2,
+    algorithm3,
+    arms_of,
+    default_families,
+    gate_stage,
+    load_model,
+    make_model,
+    pretrain,
+)
+from .summary import models_table, summarize_study
+from .worlds import Worlds
+
+
+def _open(cfg: FairnessConfig, out, families, overwrite: bool, engine: Engine) -> RunDir:
+    run = RunDir.open(out, job="fairness study", main=engine.is_main, overwrite=overwrite, owned=OWNED,
+                      data_roots=[root(cfg.dataset)] if root(cfg.dataset) else [], fingerprint={
+                          "config": identity(cfg), "version": __version__,
+                          "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()}})
+    if engine.is_main:
+        run.write_config({"job": "fairness study", **record(cfg), "engine": engine.describe(),
+                          "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()},
+                          "arms": arms_of(cfg, list(families)), "draws_per_pass": cfg.draws,
+                          "pretrain": {**PRETRAIN, "epochs": cfg.pretrain_epochs}})
+    return run
+
+
+def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, attacks: dict | None = None,
+                   overwrite: bool = False, progress: bool = True, engine: Engine | None = None, **settings) -> dict | None:
+    """Run (or resume) the study into ``out``; returns the summary on rank 0 (other ranks: ``None``). ``attacks``
+    replaces the families' attacks (tests). With several processes Algorithm 2 runs data-parallel and the Algorithm 3
+    models are spread over the ranks."""
+    cfg = config or FairnessConfig(**settings)
+    engine = engine or Engine()
+    families = attacks if attacks is not None else default_families(cfg)
+    run = _open(cfg, out, families, overwrite, engine)
+    study = Study(cfg, StudyLayout(run.path), engine, families, Worlds(cfg), progress)
+    replicates = range(1, cfg.dro_seeds + 1)
+    pre, alg2 = {}, {f: {} for f in families}
+    for r in replicates:
+        pre[r] = pretrain(study, r)
+        for f in families:
+            alg2[f][r] = algorithm2(study, r, f)
+    gate = gate_stage(study, pre, alg2)
+    results = algorithm3(study)
+    if not engine.is_main:
+        return None
+    return finish(study, pre, alg2, gate, results)
+
+
+def finish(study: Study, pre: dict, alg2: dict, gate: dict, results: list[dict]) -> dict:
+    """The tables, summary, figures and report of a finished study."""
+    L, cfg = study.layout, study.cfg
+    table = models_table(results)
+    table.to_csv(L.models_csv, index=False)
+    test_groups = {}
+    for r in pre:
+        splits = study.worlds[r]
+        test_groups[r] = (splits.test.groups, np.array([splits.covariates[g] for g in splits.test.groups]))
+        _accuracy_csv(L, r, pre[r], [x for x in results if x["replicate"] == r])
+    first = study.worlds[next(iter(pre))]
+    summary = summarize_study(record(cfg), pre, alg2, gate, results, list(study.families), study.arms, test_groups)
+    summary.update(dataset=cfg.dataset, simulation=first.simulation, note=first.note, covariate=first.covariate_name,
+                   n_train=len(first.train), n_test=len(first.test))
+    atomic = RunDir(L.root)
+    atomic.write_json("summary.json", summary)
+    plots = study_plots(L, summary, table, next(iter(pre.values())), first.covariate_name)
+    write_study_report(L, summary, plots)
+    return summary
+
+
+def _accuracy_csv(L: StudyLayout, r: int, pre: dict, results: list[dict]) -> None:
+    """World ``r``'s ``group, covariate, n, accuracy_theta0, accuracy_ARM_kK...`` (the ``fairness test`` format)."""
+    import pandas as pd
+
+    t = pd.DataFrame(pre["groups"]).rename(columns={"accuracy": "accuracy_theta0"})
+    cols = {f"accuracy_{x['arm'].replace('/', '_')}_r{r}_k{x['seed']}": x["groups"]["accuracy"] for x in results}
+    L.accuracy_csv(r).parent.mkdir(parents=True, exist_ok=True)
+    pd.concat([t, pd.DataFrame(cols, index=t.index)], axis=1).to_csv(L.accuracy_csv(r), index=False)
+
+
+__all__ = ["AA", "ARM_SETS", "BASELINE", "OURS", "FairnessConfig", "default_families", "fairness_study", "finish",
+           "load_model", "make_model", "print_study"]

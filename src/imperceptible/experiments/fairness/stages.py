@@ -1,0 +1,201 @@
+"""The study's stages, each written as it finishes so a re-run skips what is done: per replicate the
+pre-trained model and Algorithm 2 per family; the gates; then Algorithm 3 for every arm, replicate and seed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ...attacks import PGDL2, HumanPercOT
+from ...attacks.base import Attack
+from ...dro import BatchAttacker, KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model
+from ...dro.algorithms import WEIGHT_DECAY
+from ...engine import Engine
+from ...fileio import atomic_save, atomic_write_json
+from ...models.small_cnn import cnn_any_size
+from ...models.training import train_classifier
+from ...models.wrapper import ImageClassifier
+from ...seeds import derive
+from .config import FairnessConfig
+from .datasets import CONTROL, ERM, NOISE, ORACLE, matched_noise, oracle
+from .evaluation import evaluate
+from .gates import gates, mechanism
+from .layout import StudyLayout
+from .worlds import Worlds
+
+OURS, BASELINE, AA = "human-perc-ot", "pgd-l2", "human-perc-ot-aa"
+#: the pre-trained model's optimiser (Adam), learning rate and batch size: used and recorded from here
+PRETRAIN = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
+
+
+def default_families(cfg: FairnessConfig) -> dict[str, Attack]:
+    """The DRO families' attacks: Algorithm 1's calibrated first-success preset (1 - SSIM; the refinement would
+    multiply Algorithm 2's cost by about ten) and PGD-L2 with the usual 28x28 budget (``eps`` 2, 10 steps of
+    ``eps / 5``); with the ``powered`` arms, the A/A family: the same Human_Perc_OT, its own Algorithm 2 draws."""
+    fams: dict[str, Attack] = {OURS: HumanPercOT.from_preset("first-success"),
+                               BASELINE: PGDL2(eps=cfg.pgd_eps, alpha=0.2 * cfg.pgd_eps, steps=10)}
+    if cfg.arms == "powered":
+        fams[AA] = HumanPercOT.from_preset("first-success")
+    return fams
+
+
+def arms_of(cfg: FairnessConfig, families: list[str]) -> list[str]:
+    if cfg.arms == "powered":
+        return [ERM, *families]
+    out = [ERM] + [a for f in families for a in (f, f + CONTROL)]
+    if OURS not in families:
+        return out
+    return out + ([ORACLE] if cfg.dataset == "geo-fashion" else []) + [NOISE]  # the oracle repaints a simulated cue
+
+
+@dataclass
+class Study:
+    """Everything a stage needs."""
+
+    cfg: FairnessConfig
+    layout: StudyLayout
+    engine: Engine
+    families: dict[str, Attack]
+    worlds: Worlds
+    progress: bool = True
+
+    @property
+    def arms(self) -> list[str]:
+        return arms_of(self.cfg, list(self.families))
+
+
+def read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:  # a damaged stage file is redone
+        return None
+
+
+def make_model(train, seed: int = 0) -> ImageClassifier:
+    """The study's small CNN, initialised from ``seed`` (the caller's global RNG is left as it was)."""
+    c = train.images.shape[1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = cnn_any_size(train.num_classes, c)
+    return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=train.num_classes, input_size=None,
+                           name="fairness-cnn")
+
+
+def load_model(train, path: Path) -> ImageClassifier:
+    m = make_model(train)
+    m.net.load_state_dict(torch.load(path, weights_only=True))
+    return m.eval()
+
+
+def pretrain(s: Study, r: int) -> dict:
+    """Replicate ``r``'s pre-trained model (rank 0 trains, the others wait) and its evaluation."""
+    rec = read(s.layout.pretrain(r)) if s.layout.pretrain_model(r).is_file() else None
+    if rec is None and s.engine.is_main:
+        t0 = time.perf_counter()
+        splits = s.worlds[r]
+        seed = derive(s.cfg.seed, "pretrain", r) % 2**31
+        theta0 = make_model(splits.train, seed)
+        train_classifier(theta0.net, splits.train.images, splits.train.labels, epochs=s.cfg.pretrain_epochs,
+                         seed=seed, progress=s.progress, desc=f"pre-training theta0 (world {r})", **PRETRAIN)
+        atomic_save(theta0.net.state_dict(), s.layout.pretrain_model(r))
+        rec = {**evaluate(theta0, splits, min_count=s.cfg.min_count, seed=s.cfg.seed), "world_seed": s.worlds.seed(r),
+               "time_s": time.perf_counter() - t0}
+        atomic_write_json(s.layout.pretrain(r), rec)
+    s.engine.barrier()
+    return rec or read(s.layout.pretrain(r))
+
+
+def algorithm2(s: Study, r: int, family: str) -> dict:
+    """Algorithm 2 of ``family`` in replicate ``r`` (data-parallel over the engine's ranks)."""
+    L, cfg = s.layout, s.cfg
+    rec = read(L.algorithm2(family, r))
+    if rec is not None and L.algorithm2(family, r, "dataset").is_file():
+        return rec
+    t0 = time.perf_counter()
+    splits, idx = s.worlds[r], s.worlds.subset(r)
+    xs, ys = splits.train.images[idx], splits.train.labels[idx]
+    cache = KMeansCache(xs, ys, per_cluster=cfg.per_cluster, random_state=derive(cfg.seed, "kmeans", r) % 2**31) \
+        if cfg.kmeans else BatchAttacker()
+    model = copy.deepcopy(load_model(splits.train, L.pretrain_model(r))).to(s.engine.device)
+    data, model = build_adversarial_dataset(
+        model, xs, ys, s.families[family], lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t1,
+        batch_size=cfg.batch_size, seed=derive(cfg.seed, "algorithm2", family, r) % 2**31, reading=cfg.reading,
+        weighting=cfg.weighting, cache=cache, progress=s.progress, engine=s.engine,
+        checkpoint=L.algorithm2(family, r, "checkpoint"))
+    if s.engine.is_main:
+        model = model.cpu()
+        data.save(L.algorithm2(family, r, "dataset"))
+        atomic_save(model.net.state_dict(), L.algorithm2(family, r, "model"))
+        ev = evaluate(model, splits, min_count=cfg.min_count, seed=cfg.seed)
+        rec = {"rows": len(data), "adversarial_rows": int(data.adversarial.sum()), "calls": cache.stats(),
+               "mechanism": mechanism(data, splits.train.subset(idx)),
+               "model": {k: v for k, v in ev.items() if k not in ("groups", "correct")},
+               "time_s": time.perf_counter() - t0, "processes": s.engine.world_size}
+        atomic_write_json(L.algorithm2(family, r), rec)
+        L.algorithm2(family, r, "checkpoint").unlink(missing_ok=True)
+    s.engine.barrier()
+    return rec or read(L.algorithm2(family, r))
+
+
+def gate_stage(s: Study, pre: dict, alg2: dict) -> dict:
+    """The gates from every replicate's pre-trained model and Algorithm 2 (written once, before Algorithm 3)."""
+    rec = read(s.layout.gates)
+    if rec is None:
+        mech = {f: [alg2[f][r]["mechanism"] for r in alg2[f]] for f in alg2}
+        rec = gates(list(pre.values()), mech, OURS, BASELINE)
+        if s.engine.is_main:
+            atomic_write_json(s.layout.gates, rec)
+    return rec
+
+
+def arm_data(s: Study, arm: str, r: int, memo: dict) -> WeightedDataset:
+    """The dataset arm ``arm`` of replicate ``r`` draws from (:mod:`.datasets`; built once per arm and replicate)."""
+    key = (arm, r)
+    if key in memo:
+        return memo[key]
+    splits, idx = s.worlds[r], s.worlds.subset(r)
+    if arm == ERM:
+        d = WeightedDataset.originals(splits.train.images[idx], splits.train.labels[idx])
+    elif arm in (ORACLE, NOISE):
+        ours = WeightedDataset.load(s.layout.algorithm2(OURS, r, "dataset"))
+        seed = derive(s.cfg.seed, arm, r)
+        d = oracle(ours, splits.train.subset(idx), seed) if arm == ORACLE else matched_noise(ours, seed)
+    else:
+        d = WeightedDataset.load(s.layout.algorithm2(arm.removesuffix(CONTROL), r, "dataset"))
+        d = d.without_attacks() if arm.endswith(CONTROL) else d
+    memo[key] = d
+    return d
+
+
+def algorithm3(s: Study) -> list[dict]:
+    """Every arm's K models in every replicate (spread over the ranks; seeds paired across arms)."""
+    L, cfg = s.layout, s.cfg
+    jobs = [(arm, r, k) for r in range(1, cfg.dro_seeds + 1) for arm in s.arms for k in range(1, cfg.models + 1)]
+    mine = [j for j in s.engine.shard(jobs) if read(L.algorithm3(*j)) is None]
+    memo: dict = {}
+    for arm, r, k in tqdm(mine, desc="Algorithm 3", disable=not s.progress or not s.engine.is_main, unit="model"):
+        t0 = time.perf_counter()
+        splits = s.worlds[r]
+        memo = {key: v for key, v in memo.items() if key[1] == r}  # one world's datasets in memory
+        data = arm_data(s, arm, r, memo)
+        theta0 = load_model(splits.train, L.pretrain_model(r))
+        weighting = "gradient" if arm == ERM else cfg.weighting  # ERM: uniform draws of weight-1 rows
+        m = sample_model(theta0, data, lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t2, batch_size=cfg.batch_size,
+                         seed=derive(cfg.seed, "algorithm3", r, k) % 2**31, weighting=weighting, draws=cfg.draws,
+                         device=s.engine.device).cpu()
+        atomic_save(m.net.state_dict(), L.algorithm3(arm, r, k, "model"))
+        rec = {"arm": arm, "replicate": r, "seed": k, **evaluate(m, splits, min_count=cfg.min_count, seed=cfg.seed),
+               "time_s": time.perf_counter() - t0}
+        atomic_write_json(L.algorithm3(arm, r, k), rec)
+    s.engine.barrier()
+    return [read(L.algorithm3(*j)) for j in jobs]
+
+
+__all__ = ["AA", "BASELINE", "OURS", "PRETRAIN", "Study", "algorithm2", "algorithm3", "arm_data", "arms_of",
+           "default_families", "gate_stage", "load_model", "make_model", "pretrain", "read"]
