@@ -6,6 +6,10 @@ by hand.
     python benchmarks/tables.py onestep runs/onestep/summary.json
     python benchmarks/tables.py timing benchmarks/results/attack_timing.json
     python benchmarks/tables.py fairness runs/fairness/summary.json
+    python benchmarks/tables.py minimal runs/minimal/summary.json --into docs/results.md --section minimal-bench
+
+With ``--into FILE --section NAME`` the table replaces what stands between ``<!-- tables:NAME -->`` and
+``<!-- /tables:NAME -->`` in FILE (the docs' tables are written this way, never by hand).
 
 A cell marked ``†`` is a measure the method optimises or bounds (its own objective); the others are judges it
 does not see.
@@ -18,39 +22,19 @@ import json
 import math
 from pathlib import Path
 
-#: which measures each method optimises or constrains (prefix of the method key -> summary keys)
-OPTIMISES = {
-    "human-perc-ot[lpips]": {"lpips_x1000"},
-    "human-perc-ot[dists]": {"dists_x1000"},
-    "human-perc-ot[pieapp]": set(),
-    "human-perc-ot": {"ssim_distance"},
-    "pgd-l2": {"l2"},
-    "ddn": {"l2"},
-    "perc-al": {"ciede2000"},
-    "ppgd": {"lpips_x1000"},
-    "lpa": {"lpips_x1000"},
-    "alma[ssim]": {"ssim_distance"},
-}
+from imperceptible.costs.metrics import METRICS, by_group
 
-PERCEPTUAL = [("l2", "L2", 3, 1), ("linf", "Linf", 4, 1), ("ssim_distance", "1-SSIM x1000", 3, 1000),
-              ("ms_ssim_distance", "1-MS-SSIM x1000", 3, 1000), ("ciede2000", "CIEDE2000 C2", 1, 1),
-              ("lpips_x1000", "LPIPS x1000", 3, 1), ("dists_x1000", "DISTS x1000", 2, 1)]
-JUDGES = [("ssim_y_distance", "1-SSIM_Y x1000", 3, 1000), ("fsim_distance", "1-FSIM x1000", 3, 1000),
-          ("gmsd", "GMSD x1000", 2, 1000), ("vsi_distance", "1-VSI x1000", 3, 1000),
-          ("haarpsi_distance", "1-HaarPSI x1000", 2, 1000)]
-SALIENCY = [("saliency_l1", "saliency L1", 1, 1), ("saliency_l2", "saliency L2", 3, 1),
-            ("saliency_linf", "saliency Linf", 4, 1), ("saliency_ssim_distance", "saliency 1-SSIM x1000", 3, 1000)]
+#: the tables' metric columns, from the one metric table: (summary key, label, digits, display factor)
+PERCEPTUAL = [(m.key, m.label, m.digits, m.show) for m in by_group("distance") if m.key not in ("l1", "ssim")]
+JUDGES = [(m.key, m.label, m.digits, m.show) for m in by_group("judge")]
+SALIENCY = [(m.key, m.label, m.digits, m.show) for m in by_group("saliency")]
 DEFENSES = [("jpeg_q90", "JPEG 90"), ("jpeg_q75", "JPEG 75"), ("jpeg_q50", "JPEG 50"), ("bits_6", "6 bits"),
             ("bits_5", "5 bits"), ("bits_4", "4 bits")]
 
 
-def optimised(method: str) -> set[str]:
-    """The summary keys ``method`` optimises or bounds (longest matching prefix of :data:`OPTIMISES`)."""
-    base = method.split("@")[0]
-    for key in sorted(OPTIMISES, key=len, reverse=True):
-        if base.startswith(key):
-            return OPTIMISES[key]
-    return set()
+def optimised(method: dict) -> set[str]:
+    """The summary keys a method optimises or bounds: the attack's own statement, written in its summary."""
+    return set(method.get("optimises") or ())
 
 
 def cell(v, digits: int, scale: float = 1.0, *, mark: bool = False, best: bool = False) -> str:
@@ -89,7 +73,7 @@ def _distance_table(methods: dict, cols, *, lead=("success",), unavailable: dict
     for name, m in methods.items():
         r = [f"`{name}`"] + ([pct(m["success_rate"])] if "success" in lead else [])
         for key, _, digits, scale in cols:
-            r.append(cell(m.get(key), digits, scale, mark=key in optimised(name),
+            r.append(cell(m.get(key), digits, scale, mark=key in optimised(m),
                           best=m.get(key) is not None and m.get(key) == lows[key]))
         rows.append(r)
     return table(["method"] + (["success"] if "success" in lead else []) + [c[1] for c in cols], rows) + note
@@ -147,42 +131,84 @@ def onestep(s: dict) -> str:
                   "2nd model follows the attack", "time (s)"], rows)
 
 
+def _test_row(name: str, w: dict, kind: str) -> list[str]:
+    return [name, f"{w['difference']:+.4f}", f"{w['ci_low']:+.4f} .. {w['ci_high']:+.4f}", kind, f"{w['t']:.2f}",
+            f"{w['df']:.3g}", f"{w['p']:.3g}"]
+
+
 def fairness(s: dict) -> str:
-    pre = s["pretrained"]
-    sl = pre["slope"]
-    rows = [["pre-trained (theta0)", "1", f"{sl['beta']:.4f}", "", "", pct(pre["accuracy"]),
-             cell((pre.get("marker") or {}).get("reliance"), 3), cell((pre.get("texture") or {}).get("reliance"), 3)]]
-    for arm, a in s["arms"].items():
-        rows.append([f"`{arm}`", f"{a['models']} ({a['replicates']} D)", f"{a['beta_mean']:.4f}",
-                     f"{a['beta_ci_low']:.4f} .. {a['beta_ci_high']:.4f}", pct(a["significant_share"]),
-                     pct(a["accuracy_mean"]), cell(a.get("marker_reliance_mean"), 3),
-                     cell(a.get("texture_reliance_mean"), 3)])
-    out = [f"theta0: F({sl['df1']}, {sl['df2']}) = {sl['F']:.2f}, p = {sl['p']:.2g}, {sl['n_groups']} groups.", "",
-           table(["arm", "models", "mean slope beta", "95% CI (over D)", "models with p < 0.05", "test accuracy",
-                  "marker reliance", "texture reliance"], rows), ""]
-    rows = []
+    out = []
+    for r, pre in enumerate(s["pretrained"], 1):
+        sl, rel = pre["slope"], ", ".join(f"{k} {v:.3f}" for k, v in (pre.get("reliance") or {}).items())
+        out.append(f"theta0 of world {r}: accuracy {pct(pre['accuracy'])}, slope {sl['beta']:.4f}, F({sl['df1']}, "
+                   f"{sl['df2']}) = {sl['F']:.2f}, p = {sl['p']:.2g}, {sl['n_groups']} groups; reliance {rel or 'n/a'}.")
+    g = s["gates"]
+    out += ["", table(["gate (fixed before Algorithm 3)", "value", "rule", "result"],
+                      [[k, "inf" if c["value"] == math.inf else cell(c["value"], 3), f"{c['rule']} ({c['threshold']:g})",
+                        {True: "passed", False: "FAILED", None: "n/a"}[c["passed"]]] for k, c in g["checks"].items()])]
+    rows = [[f"`{arm}`", f"{a['models']} ({a['replicates']} D)", f"{a['beta_mean']:.4f}",
+             f"{cell(a['beta_ci_low'], 4)} .. {cell(a['beta_ci_high'], 4)}", pct(a["accuracy_mean"]),
+             cell(a.get("reliance_mean"), 3), pct(a.get("bottom_mean")), cell(a.get("gap_mean"), 3),
+             pct(a.get("worst_group_mean")), pct(a.get("worst_cue_group_mean"))] for arm, a in s["arms"].items()]
+    out += ["", table(["arm", "models", "mean slope", "95% CI (over D)", "test accuracy", "cue reliance",
+                       "bottom quintile", "top - bottom", "worst country (shrunk)", "worst label x cue"], rows), ""]
+    p = s["primary_endpoint"]
+    rows = [_test_row("**primary**: " + p["name"], p, "D-level Welch")] if "difference" in p else []
     for name, c in s["comparisons"].items():
         w, kind = c.get("d_level_welch"), "D-level Welch"
         if w is None:
             w, kind = c["model_level_welch"], "model-level Welch"
-        rows.append([name, f"{w['difference']:+.4f}", f"{w['ci_low']:+.4f} .. {w['ci_high']:+.4f}", kind,
-                     f"{w['t']:.2f}", f"{w['df']:.3g}", f"{w['p']:.3g}"])
+        rows.append(_test_row(name, w, kind))
     out.append(table(["comparison (first minus second)", "difference of mean slopes", "95% CI", "test", "t", "df",
                       "one-sided p"], rows))
-    rows = [[f"`{f}`", f"{d['rows_mean']:.0f}", str(d["calls"]["attack_calls_run"]),
-             str(d["calls"]["attack_calls_saved"]), pct(d["calls"].get("saved_fraction")),
-             cell(d["mechanism"].get("marker_energy_share"), 3), cell(d["mechanism"].get("marker_chance"), 3),
-             cell(d["mechanism"].get("texture_energy_share"), 3), cell(d["mechanism"].get("texture_chance"), 3),
-             cell(d["mechanism"].get("l2_to_original"), 2),
+    if s.get("secondary"):
+        rows = [[k, cell(v.get("difference", v.get("estimate")), 4), v["alternative"], cell(v.get("p"), 3),
+                 cell(v.get("p_holm"), 3)] for k, v in s["secondary"].items()]
+        out += ["", table(["secondary (ours vs PGD-L2)", "difference", "H1", "p", "Holm p"], rows)]
+    rows = [[f"`{f}`", f"{d['rows_mean']:.0f}", pct(d["calls"].get("saved_fraction")),
+             pct(d["mechanism"].get("cue_changed_rate")), pct(d["mechanism"].get("cue_energy_share")),
+             pct(d["mechanism"].get("cue_energy_chance")), cell(d["mechanism"].get("l2_to_original"), 2),
              cell(d["mechanism"].get("ssim_distance_to_original"), 4), f"{d['time_s']:.0f}"]
             for f, d in s["algorithm2"].items()]
-    head = ["Algorithm 2 family", "rows of D (mean)", "attack calls run (all D)", "saved by k-means (all D)",
-            "saved share", "perturbation energy on the marker", "(marker share of pixels)", "on the texture",
-            "(texture share of pixels)", "L2 to original", "1-SSIM to original", "time (s, all replicates)"]
-    out += ["", table(head, rows)]
+    out += ["", table(["Algorithm 2 family", "rows of D (mean)", "saved by k-means", "cue changed",
+                       "perturbation energy on the cue", "(chance)", "L2 to original", "1-SSIM to original",
+                       "time (s, all replicates)"], rows)]
     out += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items())
             + f"; total {s['total_time_s'] / 60:.1f} min"]
     return "\n".join(out)
+
+
+def minimal(s: dict) -> str:
+    """The minimal-attack benchmark: per judge the median over the fooled images (x display factor; † where the
+    method optimises it), the optimality against the ensemble, and the paired Wilcoxon p against ours."""
+    judges = s["minimal"]["judges"]
+    methods = list(s["methods"])
+    rows = []
+    for name in methods:
+        m = s["methods"][name]
+        r = [f"`{name}`", pct(m.get("success_rate")), cell(m.get("passes_per_image"), 0)]
+        for k, e in judges.items():
+            x = e["methods"].get(name, {})
+            r.append(cell(x.get("median"), METRICS[k].digits, METRICS[k].show, mark=bool(x.get("optimises")))
+                     + f" ({cell(x.get('optimality'), 2)})")
+        rows.append(r)
+    head = ["method", "success", "passes / image"] + [METRICS[k].label for k in judges]
+    g = s["minimal"]["goal"]
+    verdict = {True: "met on every judge ours does not optimise", False: "not met on every judge", None: "n/a"}[g["met"]]
+    short = "; ".join(f"{METRICS[k].label}: short of {', '.join(r['short_of'])}" for k, r in g["judges"].items()
+                      if not r["met"])
+    return (table(head, rows) + f"\n\nMedian (optimality, 1 = the ensemble's best on every image). Goal "
+            f"(lowest median with every paired p < {g['alpha']}): {verdict}" + (f" ({short})" if short else "") + ".")
+
+
+def write_into(path: Path, section: str, text: str) -> None:
+    """Replace the text between ``<!-- tables:SECTION -->`` and ``<!-- /tables:SECTION -->`` in ``path``."""
+    doc = path.read_text()
+    start, end = f"<!-- tables:{section} -->", f"<!-- /tables:{section} -->"
+    if start not in doc or end not in doc:
+        raise SystemExit(f"{path}: expected the markers {start} and {end}, got none")
+    head, rest = doc.split(start, 1)
+    path.write_text(head + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
 
 
 def generic(s: dict, key: str = "methods") -> str:
@@ -192,14 +218,22 @@ def generic(s: dict, key: str = "methods") -> str:
     return table(["method"] + cols, rows)
 
 
+KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
+         "minimal": minimal}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("kind", choices=["attacks", "timing", "ablation", "onestep", "fairness"])
+    p.add_argument("kind", choices=list(KINDS))
     p.add_argument("summary")
+    p.add_argument("--into", type=Path, help="a Markdown file with <!-- tables:SECTION --> markers to write into")
+    p.add_argument("--section", help="the marker's name (default: the kind)")
     a = p.parse_args()
-    s = json.loads(Path(a.summary).read_text())
-    kinds = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness}
-    print(kinds.get(a.kind, generic)(s))
+    text = KINDS[a.kind](json.loads(Path(a.summary).read_text()))
+    if a.into:
+        write_into(a.into, a.section or a.kind, text)
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

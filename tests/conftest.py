@@ -122,3 +122,17 @@ def load_asset(name: str):
     a = np.asarray(Image.open(ASSETS / f"{name}.png"), dtype=np.float32) / 255
     t = torch.from_numpy(a)
     return t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None].contiguous()
+
+
+#: fixtures that bring real data, real models or real weights: a test using one is an integration test
+INTEGRATION_FIXTURES = {"random_backbones", "effnet", "imagenet_samples", "imagenet_correct", "mnist_cnn",
+                        "mnist_test", "mnist_correct", "digits", "geo", "grouped_folder", "bench_run", "attack_run",
+                        "timm_file", "robustbench_file", "single_process_run", "capsys", "tmp_path"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test ``unit`` or ``integration``: integration when it uses a
+    fixture of real data, models or files (:data:`INTEGRATION_FIXTURES`), unit otherwise."""
+    for item in items:
+        real = INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if real else pytest.mark.unit)

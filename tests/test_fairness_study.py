@@ -331,3 +331,16 @@ def test_small_geo_study_measures_the_mechanism_and_its_gates(tmp_path):
     assert g == s["gates"] and set(g["checks"]) == {"pretrained_reliance", "cue_changed_ratio", "cue_energy_ratio"}
     assert g["applicable"] and isinstance(g["passed"], bool)
     assert "Gates (fixed before Algorithm 3)" in (tmp_path / "run" / "report.html").read_text()
+    # the docs' table is written from this summary by benchmarks/tables.py, into the markers of a Markdown file
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tables", Path(__file__).parents[1] / "benchmarks" / "tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    doc = tmp_path / "doc.md"
+    doc.write_text("# results\n<!-- tables:fairness -->\nold\n<!-- /tables:fairness -->\nafter\n")
+    tables.write_into(doc, "fairness", tables.fairness(s))
+    text = doc.read_text()
+    assert "\nold\n" not in text and text.endswith("after\n") and "| pretrained_reliance |" in text
+    assert f"{s['arms']['pgd-l2']['beta_mean']:.4f}" in text

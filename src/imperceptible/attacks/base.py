@@ -1,7 +1,7 @@
 """The attack interface: a base class whose final ``__call__`` validates, runs, clips, quantises and
 reports per-sample results (the foolbox pattern), and the pieces iterative attacks share.
 
-Conventions (DESIGN.md §2-3):
+Conventions:
 
 * images ``(N, C, H, W)`` in ``[0, 1]``, labels int64 ``(N,)``; the model takes ``[0, 1]`` input;
 * the logit margin ``m(x) = max_{i != y} z_i(x) - z_y(x)``; a sample is *finished* when ``m > a``

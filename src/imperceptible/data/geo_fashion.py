@@ -1,4 +1,4 @@
-"""``geo-fashion``: a SIMULATED geo-location benchmark (DESIGN.md §4), built from real parts, in several designs.
+"""``geo-fashion``: a SIMULATED geo-location benchmark, built from real parts, in several designs.
 
 The paper's ImageNet geo-location set (104k Flickr photos from 207 countries) cannot be had offline. This
 simulation keeps what its fairness experiment needs:

@@ -1,4 +1,4 @@
-"""Algorithms 2 and 3 of Hua et al. (2021), mini-batched (DESIGN.md §3), each in both of its readings.
+"""Algorithms 2 and 3 of Hua et al. (2021), mini-batched, each in both of its readings.
 
 **Algorithm 2** (:func:`build_adversarial_dataset`) starts from ``D = {(x_i, y_i, P_i = 1)}`` (the ``N``
 originals). For each of ``T1`` epochs it draws ``N`` rows of ``D`` (see ``weighting``) and walks through

@@ -4,10 +4,17 @@ attackbench/AttackBench), per judge instead of per Lp norm, and the paired tests
 
 Per image and judge, an attack's distance is ``inf`` where it failed and ``0`` where the clean image was already
 misclassified. The *ensemble* is the best (smallest) distance any attack reached on that image. An attack's
-robust-accuracy-versus-distance curve has area ``A`` (trapezoids over its sorted distances, clipped at
-``max_dist``, the largest finite ensemble distance); the ensemble's has area ``A*``; ``optimality = 1 - (A - A*) /
-(clean_acc * max_dist - A*)``: 1 when the attack matches the ensemble on every image, 0 when it is no better than
-an attack that never succeeds.
+robust-accuracy-versus-distance curve has area ``A`` up to ``max_dist``, the largest finite ensemble distance;
+the ensemble's has area ``A*``; ``optimality = 1 - (A - A*) / (clean_acc * max_dist - A*)``: 1 when the attack
+matches the ensemble on every image, 0 when it is no better than an attack that never succeeds.
+
+The areas are those of the step curves, computed exactly: the area under a robust-accuracy curve up to
+``max_dist`` is the mean of the per-image distances clipped at ``max_dist``. AttackBench's code integrates the
+curve by trapezoids through its distinct distances; with many images the two agree closely (within 0.01 on 2000
+simulated images, ``tests/test_minimal.py``), but on few images the trapezoids can put an attack that is worse than
+the ensemble on every image above 1 (found on 4 MNIST digits: 1.07 and 1.27, from ties at ``max_dist`` and from
+curves that start at an attack's first distance). Here ``0 <= optimality <= 1`` whenever the ensemble includes
+the attack.
 
 Examples:
     >>> import numpy as np
@@ -16,7 +23,7 @@ Examples:
     >>> ensemble({"a": a, "b": b}).tolist()
     [1.0, 1.0, 3.0]
     >>> round(optimality(b, ensemble({"a": a, "b": b})), 3), optimality(np.array([1.0, 1.0, 3.0]), ensemble({"a": a, "b": b}))
-    (0.875, 1.0)
+    (0.75, 1.0)
 """
 
 from __future__ import annotations
@@ -25,33 +32,23 @@ import numpy as np
 from scipy import stats
 
 
-def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2)) if len(x) > 1 else 0.0
-
-
-def _curve(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct distances and the robust accuracy after each (the share of images still not fooled)."""
-    dist, counts = np.unique(d, return_counts=True)
-    return dist, 1 - counts.cumsum() / len(d)
-
-
 def ensemble(distances: dict[str, np.ndarray]) -> np.ndarray:
     """Per image, the smallest distance any attack reached."""
     return np.min(np.stack([np.asarray(v, float) for v in distances.values()]), axis=0)
 
 
 def optimality(d: np.ndarray, best: np.ndarray) -> float:
-    """AttackBench's optimality of the per-image distances ``d`` against the ensemble's ``best``."""
+    """AttackBench's optimality of the per-image distances ``d`` against the ensemble's ``best``, with the areas
+    under the robust-accuracy step curves computed exactly (see the module docstring)."""
     d, best = np.asarray(d, float), np.asarray(best, float)
     finite = best[np.isfinite(best)]
     if not finite.size or finite.max() == 0:
         return float("nan")
     max_dist = float(finite.max())
     clean_acc = np.count_nonzero(best) / len(best)
-    bd, bra = _curve(np.minimum(best, max_dist))
-    best_area = _trapezoid(bra, bd)
-    ad, ara = _curve(np.minimum(d, max_dist))
-    area = _trapezoid(ara, ad)
+    # the area under a robust-accuracy step curve up to max_dist is the mean of the distances clipped there
+    best_area = float(np.minimum(best, max_dist).mean())
+    area = float(np.minimum(d, max_dist).mean())
     denom = clean_acc * max_dist - best_area
     return float(1 - (area - best_area) / denom) if denom > 0 else float("nan")
 

@@ -18,22 +18,15 @@ from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.summary import summarize
 from ..validation import ImperceptibleError
 from .attack import DEFENSES_NOTE, DISTANCES_OVER, SUCCESS_RULE
-from .common import data_and_model
+from .common import DataModelOptions, data_and_model
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class BenchAttacksConfig:
+class BenchAttacksConfig(DataModelOptions):
     """``imperceptible bench attacks``'s settings."""
 
-    dataset: str = option("imagenet-samples", "dataset (imagenet-compatible:PATH for the paper's images)")
-    model: str = option("efficientnet-lite0", "model (any name of imperceptible info: timm:, robustbench:, ...)")
-    weights: str | None = option(None, "a local weights file for the model (timm:, robustbench:, torchvision:)")
-    limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
-                               type=int, fingerprint=False)
-    image_size: int | None = option(None, "resize the images to this size (default: the model's own input size)", type=int)
-    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     perc_al_iterations: int = option(100, "PerC-AL budget (authors: 1000; 100 keeps the CPU run short)", type=int)
     learned: bool = option(True, "LPIPS and DISTS columns (backbones fetched on first use)", type=bool)
     deep_costs: bool = option(True, "also run human-perc-ot with LPIPS and DISTS as its cost (the stand-ins for "
@@ -44,10 +37,8 @@ class BenchAttacksConfig:
     n_grids: int = option(3, "image grids in the report", type=int, fingerprint=False)
 
     def __post_init__(self) -> None:
-        check_int_option("batch_size", self.batch_size)
-        check_int_option("limit", self.limit, allow_none=True)
+        super().__post_init__()
         check_int_option("perc_al_iterations", self.perc_al_iterations)
-        check_int_option("image_size", self.image_size, minimum=8, allow_none=True)
         check_int_option("n_grids", self.n_grids, minimum=0)
 
 

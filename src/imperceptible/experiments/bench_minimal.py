@@ -1,10 +1,12 @@
 """``imperceptible bench minimal``: the perceptual minimal-attack benchmark, after AttackBench (Cina, Rony et al.,
 AAAI 2025) but judged on the 8-bit images by the perceptual judges instead of Lp norms.
 
-Every attack gets the same budget of ``budget`` passes per image (a pass: one forward and one backward of the
-model, counted by hooks): Human_Perc_OT refined (ours) and its first-success preset, adv-lib's DDN (at its
-authors' 100 steps when the budget allows, and at the budget), FMN-L2, ALMA with the SSIM and the LPIPS
-distance, C&W-L2, PerC-AL, and PGD-L2 as the bounded reference. For every judge of the metric table (LPIPS
+The minimal attacks get the same budget of ``budget`` passes per image (a pass: one forward and one backward of
+the model, counted by hooks): Human_Perc_OT refined (ours), adv-lib's DDN (at the budget, and at its authors' 100
+steps when the budget allows), FMN-L2, ALMA with the SSIM and the LPIPS distance, C&W-L2 and PerC-AL. Two
+reference points run at their own defaults and their counted passes are reported beside them: Human_Perc_OT's
+first-success preset (it stops at its first 8-bit success; up to 400 steps on a hard image) and PGD-L2
+(torchattacks' eps 1, 10 steps: bounded, not minimal). For every judge of the metric table (LPIPS
 alex and vgg, DISTS, 1-SSIM, 1-MS-SSIM, 1-SSIM_Y, FSIM, GMSD, VSI, HaarPSI, CIEDE2000):
 
 * per image, the *ensemble*: the best value any attack reached;
@@ -38,7 +40,7 @@ from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
 from ..runs.summary import summarize
 from ..validation import ImperceptibleError
-from .common import data_and_model
+from .common import DataModelOptions, data_and_model
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +51,17 @@ ALPHA = 0.01
 
 
 @dataclass(frozen=True)
-class BenchMinimalConfig:
+class BenchMinimalConfig(DataModelOptions):
     """``imperceptible bench minimal``'s settings."""
 
-    dataset: str = option("imagenet-samples", "dataset (imagenet-compatible:PATH for the paper's images)")
-    model: str = option("efficientnet-lite0", "model (any name of imperceptible info: timm:, robustbench:, ...)")
-    weights: str | None = option(None, "a local weights file for the model")
-    limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
-                               type=int, fingerprint=False)
-    image_size: int | None = option(None, "resize the images to this size (default: the model's own)", type=int)
-    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     budget: int = option(200, "passes per image for every attack (forward + backward of the model)", type=int)
     peers: bool = option(True, "adv-lib's DDN, FMN, ALMA and C&W (when installed)", type=bool)
     anytime: bool = option(True, "anytime curves (the best adversarial queried within 10, 25, 50 ... passes, each "
                            "judged: about 4 more judgements per image and method)", type=bool)
 
     def __post_init__(self) -> None:
-        check_int_option("batch_size", self.batch_size)
-        check_int_option("limit", self.limit, allow_none=True)
+        super().__post_init__()
         check_int_option("budget", self.budget, minimum=20)
-        check_int_option("image_size", self.image_size, minimum=8, allow_none=True)
 
 
 def minimal_attacks(cfg: BenchMinimalConfig) -> tuple[list, dict[str, str]]:

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..config import check_int_option, option
 from ..data import load as load_dataset
 from ..engine import Engine
 from ..models import get as get_model
 from ..models import input_size
+
+
+@dataclass(frozen=True)
+class DataModelOptions:
+    """The data and model options every benchmark shares (their one source; a benchmark's config extends it)."""
+
+    dataset: str = option("imagenet-samples", "dataset (imagenet-compatible:PATH for the paper's images)")
+    model: str = option("efficientnet-lite0", "model (any name of imperceptible info: timm:, robustbench:, ...)")
+    weights: str | None = option(None, "a local weights file for the model (timm:, robustbench:, torchvision:)")
+    limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
+                               type=int, fingerprint=False)
+    image_size: int | None = option(None, "resize the images to this size (default: the model's own input size)",
+                                    type=int)
+    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
+
+    def __post_init__(self) -> None:
+        check_int_option("batch_size", self.batch_size)
+        check_int_option("limit", self.limit, allow_none=True)
+        check_int_option("image_size", self.image_size, minimum=8, allow_none=True)
 
 
 def data_and_model(cfg, engine: Engine, *, progress: bool = True):

@@ -65,10 +65,7 @@ def anytime_plot(summary: dict, path: Path) -> Path:
     """Each judge's median against the passes spent, one panel per judge, one line per method."""
     keys = list(summary["minimal"]["judges"])
     any_ = summary["minimal"]["anytime"]
-    cols = 4
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    colours = plt.get_cmap("tab20").colors
+    fig, axes, colours = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, curve) in enumerate(any_.items()):
             xs = [int(c) for c in curve if curve[c].get(k) is not None]
@@ -80,12 +77,26 @@ def anytime_plot(summary: dict, path: Path) -> Path:
         ax.set_yscale("log")
         ax.set_title(METRICS[k].label, fontsize=9)
         ax.set_xlabel("passes per image", fontsize=8)
+    return _finish(fig, axes, keys, path,
+                   "Anytime: median judge value of the best adversarial queried within a budget (lower is better)")
+
+
+def _panels(keys: list[str], cols: int = 4):
+    """One panel per judge, four to a row, and the colours of the methods."""
+    nrows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
+    return fig, axes, plt.get_cmap("tab20").colors
+
+
+def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
+    """Grid lines, the unused panels off, one legend below, the title; saved to ``path``."""
+    for ax in list(axes.flat)[: len(keys)]:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Anytime: median judge value of the best adversarial queried within a budget (lower is better)")
+    fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -95,10 +106,7 @@ def anytime_plot(summary: dict, path: Path) -> Path:
 def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) -> Path:
     """Per judge, the share of correctly classified images still not fooled at each distance (AttackBench's
     robust-accuracy curves; the area above the ensemble's is what optimality measures)."""
-    cols = 4
-    nrows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
-    colours = plt.get_cmap("tab20").colors
+    fig, axes, colours = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, rs) in enumerate(rows.items()):
             correct = [r for r in rs if r["clean_correct"]]
@@ -109,16 +117,8 @@ def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) ->
         ax.set_xscale("log")
         ax.set_title(METRICS[k].label, fontsize=9)
         ax.set_ylabel("not yet fooled", fontsize=8)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Share of images each attack has not fooled within a judge value (lower curves are better)")
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, axes, keys, path,
+                   "Share of images each attack has not fooled within a judge value (lower curves are better)")
 
 
 def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_grids: int = 2) -> Path:

@@ -1,0 +1,77 @@
+"""The minimal-attack benchmark: AttackBench's optimality (against its own formula), the paired tests, and a
+small ``bench minimal`` run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from imperceptible.evaluate.optimality import ensemble, optimality, paired_test
+
+
+def _attackbench(adv: np.ndarray, best: np.ndarray) -> float:
+    """AttackBench's ``analysis/utils.py::eval_optimality``, restated (trapezoids over the distinct distances)."""
+    d, c = np.unique(best, return_counts=True)
+    ra = 1 - c.cumsum() / len(best)
+    clean, top = np.count_nonzero(best) / len(best), d.max()
+    best_area = np.trapezoid(ra, d)
+    d2, c2 = np.unique(adv.clip(max=top), return_counts=True)
+    area = np.trapezoid(1 - c2.cumsum() / len(adv), d2)
+    return 1 - (area - best_area) / (clean * top - best_area)
+
+
+def test_optimality_is_attackbenchs_with_exact_areas_and_stays_in_0_1():
+    rng = np.random.default_rng(0)
+    for n in (2000, 60, 4):
+        for _ in range(10):
+            a, b = rng.exponential(1.0, n), rng.exponential(1.4, n)
+            a[: n // 15] = b[: n // 15] = 0.0  # misclassified clean images
+            b[rng.integers(0, n, max(1, n // 20))] = np.inf  # failures
+            best = ensemble({"a": a, "b": b})
+            o = optimality(b, best)
+            assert 0 <= o <= 1 and optimality(best, best) == pytest.approx(1.0)
+            if n == 2000:  # many images: AttackBench's trapezoids and the exact step areas agree
+                assert o == pytest.approx(_attackbench(b, best), abs=0.01)
+    # few images, all correct: AttackBench's formula puts a uniformly worse attack above 1; ours at 0 (every one of
+    # its distances is at or beyond the ensemble's largest), and an attack that never succeeds at 0
+    a = np.array([1.0, 1.1, 1.2, 1.3])
+    best = ensemble({"a": a, "b": a + 0.5})
+    assert _attackbench(a + 0.5, best) > 1 and optimality(a + 0.5, best) == pytest.approx(0.0)
+    assert optimality(np.full(4, np.inf), best) == pytest.approx(0.0)
+    area = np.minimum(a + 0.05, 1.3).mean()  # the exact area: the mean of the clipped distances
+    assert optimality(a + 0.05, best) == pytest.approx(1 - (area - a.mean()) / (1.3 - a.mean()))
+
+
+def test_paired_test_is_scipys_one_sided_wilcoxon():
+    rng = np.random.default_rng(1)
+    ours, other = rng.exponential(1.0, 30), rng.exponential(1.5, 30)
+    other[3] = np.inf  # not fooled by the other: left out of the pairs
+    t = paired_test(ours, other)
+    keep = np.isfinite(other)
+    ref = stats.wilcoxon(ours[keep], other[keep], alternative="less")
+    assert t["n"] == 29 and t["p"] == pytest.approx(ref.pvalue) and t["statistic"] == pytest.approx(ref.statistic)
+    assert t["median_ratio"] == pytest.approx(np.median(ours[keep] / other[keep]))
+
+
+def test_bench_minimal_small_run(tmp_path, mnist_cnn):
+    from imperceptible.experiments.bench_minimal import bench_minimal
+
+    out = tmp_path / "run"
+    s = bench_minimal(out=out, dataset="mnist", model="mnist-cnn", limit=4, budget=30, peers=False, progress=False)
+    judges = s["minimal"]["judges"]
+    assert {"ssim_distance", "ciede2000", "fsim_distance", "haarpsi_distance"} <= set(judges)
+    for k, e in judges.items():
+        for m, r in e["methods"].items():
+            assert r["optimality"] is None or 0 <= r["optimality"] <= 1 + 1e-9, (k, m)
+        assert e["methods"]["human-perc-ot"]["optimises"] == (k == "ssim_distance")
+    assert s["methods"]["human-perc-ot"]["passes_max"] <= 30  # ours within the budget, counted
+    assert all(m["passes_per_image"] > 0 for m in s["methods"].values())  # every attack's passes counted
+    curve = s["minimal"]["anytime"]["human-perc-ot"]
+    vals = [curve[c]["ssim_distance"] for c in sorted(curve, key=int) if curve[c]["ssim_distance"] is not None]
+    assert vals == sorted(vals, reverse=True)  # the best found so far only improves with the budget
+    assert set(s["minimal"]["goal"]) >= {"judges", "met", "alpha"}
+    assert json.loads((out / "summary.json").read_text())["minimal"]["goal"] == s["minimal"]["goal"]
+    assert (out / "report.html").is_file() and (out / "plots" / "anytime.png").is_file()

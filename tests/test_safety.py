@@ -1,0 +1,140 @@
+"""Never a wrong number, never a lost file: clean images on the 8-bit grid for every dataset kind, an --overwrite
+that deletes only its own, an --out inside the dataset refused, and a run directory never read back as data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imperceptible.cli.main import main
+from imperceptible.data import load
+from imperceptible.pixels import off_grid, quantize_8bit
+
+from .conftest import skip_or_fail
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _photos(root: Path, sizes=((40, 30), (37, 52), (64, 64))) -> Path:
+    """A labels.csv folder of RGB photos of several sizes (so the loader must resize)."""
+    root.mkdir(parents=True)
+    g = np.random.default_rng(0)
+    rows = ["file,label"]
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(g.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / f"p{i}.png")
+        rows.append(f"p{i}.png,{i % 2}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_every_dataset_kind_loads_clean_images_on_the_8bit_grid(tmp_path):
+    root = _photos(tmp_path / "photos")
+    for name, kw in (("mnist", {"limit": 50}), ("imagenet-samples", {}), (f"folder:{root}", {}),
+                     (f"folder:{root}", {"size": 24})):
+        ds = load(name, **kw)
+        assert off_grid(ds.images) == 0, (name, kw)
+    resized = load(f"folder:{root}", size=24).images
+    assert resized.shape[-2:] == (24, 24) and torch.equal(resized, quantize_8bit(resized))
+
+
+def test_the_papers_images_and_geo_fashion_are_on_the_grid():
+    if not (SHARED / "imagenet-compatible").is_dir() and not SHARED.is_dir():
+        skip_or_fail(f"the paper's images are absent here ({SHARED}); CI has ../shared beside the clone")
+    folder = next((p for p in (SHARED / "imagenet-compatible", SHARED) if (p / "images.csv").is_file()), None)
+    if folder is None:
+        skip_or_fail(f"no images.csv under {SHARED}")
+    ds = load(f"imagenet-compatible:{folder}", limit=4, size=160)
+    assert off_grid(ds.images) == 0
+    from imperceptible.data.fashion_mnist import fashion_mnist
+    from imperceptible.validation import DatasetNotFoundError
+
+    try:
+        fashion_mnist("test")
+    except DatasetNotFoundError as e:
+        skip_or_fail(f"Fashion-MNIST is absent here ({e})")
+    assert off_grid(load("geo-fashion", split="test", limit=200).images) == 0
+
+
+def test_an_attack_refuses_an_image_off_the_grid(mnist_cnn):
+    from imperceptible.attacks import PGDL2
+    from imperceptible.attacks.base import MSG_ROUND_FIRST
+    from imperceptible.validation import MSG_OFF_GRID, GridError
+
+    x = torch.full((1, 1, 28, 28), 0.5)  # 0.5 * 255 = 127.5: between two levels
+    with pytest.raises(GridError) as e:
+        PGDL2()(mnist_cnn, x, torch.tensor([3]))
+    assert str(e.value) == MSG_OFF_GRID.format(name="x", count=784, example=0.5, how=MSG_ROUND_FIRST)
+    PGDL2(quantize=False, steps=1)(mnist_cnn, x, torch.tensor([3]))  # a float attack takes float images
+
+
+def _attack_cli(data: str, out: Path, *extra: str) -> int:
+    return main(["attack", "--dataset", data, "--model", "mnist-cnn", "--attack", "pgd-l2", "--param", "steps=2",
+                 "--limit", "2", "--no-learned", "--out", str(out), "--quiet", *extra])
+
+
+def _digits(root: Path) -> Path:
+    d = load("mnist", limit=4)
+    root.mkdir(parents=True)
+    for i in range(len(d)):
+        cls = root / str(int(d.labels[i]))
+        cls.mkdir(exist_ok=True)
+        Image.fromarray((d.images[i, 0].numpy() * 255).round().astype(np.uint8)).save(cls / f"{i}.png")
+    return root
+
+
+def test_overwrite_deletes_only_what_the_tool_wrote(tmp_path, capsys):
+    from imperceptible.runs.rundir import MSG_FOREIGN, MSG_NOT_OURS
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.tex").write_bytes(b"\\section{mine}")
+    assert _attack_cli("mnist", mine, "--overwrite") == 2
+    assert capsys.readouterr().err.strip().endswith(MSG_NOT_OURS.format(path=mine, example="notes.tex"))
+    assert (mine / "notes.tex").read_bytes() == b"\\section{mine}"
+
+    run = tmp_path / "run"
+    assert _attack_cli("mnist", run) == 0
+    (run / "notes.tex").write_bytes(b"kept")
+    capsys.readouterr()
+    assert _attack_cli("mnist", run, "--overwrite") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(MSG_FOREIGN.format(path=run, n=1, ies="y", example="notes.tex"))
+    assert (run / "notes.tex").read_bytes() == b"kept" and (run / "summary.json").is_file()
+    (run / "notes.tex").unlink()
+    assert _attack_cli("mnist", run, "--overwrite") == 0  # only its own files: replaced
+
+
+def test_out_inside_the_dataset_is_refused_and_a_run_directory_is_never_data(tmp_path, capsys):
+    from imperceptible.runs.rundir import MSG_OUT_IN_DATA
+
+    root = _digits(tmp_path / "digits")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    n = len(load(f"folder:{root}"))
+    inside = root / "runs" / "a"
+    assert _attack_cli(f"folder:{root}", inside) == 2
+    assert capsys.readouterr().err.strip().endswith(MSG_OUT_IN_DATA.format(path=inside, root=root))
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written into the data
+    # a run directory of ours that a user moved into the data folder is skipped, not read as a class
+    run = tmp_path / "run"
+    assert _attack_cli("mnist", run) == 0
+    os.rename(run, root / "zz-run")
+    assert len(load(f"folder:{root}")) == n
+
+
+def test_a_class_folder_linking_out_of_the_dataset_is_refused(tmp_path):
+    from imperceptible.data.folder import MSG_CLASS_LINK
+    from imperceptible.validation import TableError
+
+    root = _digits(tmp_path / "digits")
+    elsewhere = _digits(tmp_path / "elsewhere")
+    link = root / "linked"
+    link.symlink_to(next(p for p in elsewhere.iterdir() if p.is_dir()))
+    with pytest.raises(TableError) as e:
+        load(f"folder:{root}")
+    assert str(e.value) == MSG_CLASS_LINK.format(path=link, target=link.resolve(), root=root.resolve()) or \
+        str(e.value) == MSG_CLASS_LINK.format(path=link, target=link.resolve(), root=root)
