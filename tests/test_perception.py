@@ -17,6 +17,7 @@ from imperceptible.perception.analyze import analyze_study
 from imperceptible.perception.answers import AnswersError, checksum
 from imperceptible.perception.make import StudyError, load_study, make_study
 from imperceptible.perception.simulate import simulate_answers
+from imperceptible.validation import ImperceptibleError
 
 from .conftest import skip_or_fail
 
@@ -46,6 +47,17 @@ def test_make_refuses_what_it_cannot_use(run_dir, tmp_path):
     make_study(run=run_dir, out=tmp_path / "s", trials=2)
     with pytest.raises(StudyError, match="use --overwrite"):
         make_study(run=run_dir, out=tmp_path / "s", trials=2)
+    # a catch method that is the run's only method leaves nothing to test
+    from imperceptible.attacks import PGDL2
+    from imperceptible.experiments.bench_attacks import bench_attacks
+    from imperceptible.validation import MSG_ONLY_CATCH
+
+    one = tmp_path / "one"
+    bench_attacks(dataset="mnist", model="mnist-cnn", out=one, limit=2, progress=False, learned=False, n_grids=0,
+                  attacks=[PGDL2(eps=3.0, alpha=0.25, steps=5)])
+    with pytest.raises(StudyError) as e:
+        make_study(run=one, out=tmp_path / "s1", catch="pgd-l2")
+    assert str(e.value) == MSG_ONLY_CATCH.format(catch="pgd-l2", available="pgd-l2")
 
 
 def test_study_page_holds_no_answer_key(run_dir, tmp_path):
@@ -141,6 +153,13 @@ def test_tampered_or_mismatched_answers_are_refused(run_dir, tmp_path):
     with pytest.raises(AnswersError, match="unreadable content"):
         analyze_study(tmp_path / "s", [tmp_path / "junk.json"])
     assert main(["study", "analyze", str(tmp_path / "s"), str(tmp_path / "edited.json")]) == 2
+    # the same answers given twice (or a copy under another name) are one participant, not two
+    shutil.copy(paths[0], tmp_path / "copy.json")
+    from imperceptible.validation import MSG_SAME_ANSWERS
+
+    with pytest.raises(ImperceptibleError) as e:
+        analyze_study(tmp_path / "s", [paths[0], tmp_path / "copy.json"])
+    assert str(e.value) == MSG_SAME_ANSWERS.format(first=paths[0], second=tmp_path / "copy.json")
 
 
 def test_simulated_participants_analysis_and_exclusions(run_dir, tmp_path, capsys):

@@ -138,3 +138,50 @@ def test_a_class_folder_linking_out_of_the_dataset_is_refused(tmp_path):
         load(f"folder:{root}")
     assert str(e.value) == MSG_CLASS_LINK.format(path=link, target=link.resolve(), root=root.resolve()) or \
         str(e.value) == MSG_CLASS_LINK.format(path=link, target=link.resolve(), root=root)
+
+
+def test_gpu_asked_for_without_one_is_one_line(tmp_path, capsys, monkeypatch):
+    from imperceptible.validation import MSG_NO_GPU
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "pgd-l2", "--limit", "1",
+                 "--accelerator", "gpu", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith(MSG_NO_GPU.format(accelerator="gpu"))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_model_whose_output_ignores_its_input_is_one_line():
+    from imperceptible.attacks import PGDL2, HumanPercOT
+    from imperceptible.models import ImageClassifier
+    from imperceptible.validation import MSG_NO_GRADIENT, ModelOutputError
+
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            return torch.tensor([[2.0, 0.0]]).expand(x.shape[0], 2)
+
+    m = ImageClassifier(Constant(), mean=(0.0,), std=(1.0,), num_classes=2, input_size=None, name="constant")
+    x = quantize_8bit(torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0)))
+    for attack in (PGDL2(), HumanPercOT()):
+        with pytest.raises(ModelOutputError) as e:
+            attack(m, x, torch.tensor([0, 0]))
+        assert str(e.value) == MSG_NO_GRADIENT.format(attack=attack.label())
+
+
+def test_fairness_test_refuses_a_group_given_twice(tmp_path, capsys):
+    import pandas as pd
+
+    from imperceptible.fairness import read_table
+    from imperceptible.validation import MSG_DUPLICATE_GROUP, TableError
+
+    rows = {"group": list("abcdefb"), "covariate": [7.0, 7.5, 8, 8.5, 9, 9.5, 7.5], "n": [60] * 7,
+            "accuracy": [0.70, 0.72, 0.74, 0.76, 0.78, 0.80, 0.72]}
+    p = tmp_path / "t.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    with pytest.raises(TableError) as e:
+        read_table(p)
+    assert str(e.value) == MSG_DUPLICATE_GROUP.format(group="b", rows=[2, 7],
+                                                      how=" (identical: counted twice it would add a group)")
+    rows["accuracy"][-1] = 0.9
+    pd.DataFrame(rows).to_csv(p, index=False)
+    assert main(["fairness", "test", "--table", str(p), "--min-count", "10"]) == 2
+    assert "(with different values)" in capsys.readouterr().err

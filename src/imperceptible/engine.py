@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .validation import check_int, check_option
+from .validation import MSG_NO_GPU, ParameterError, check_int, check_option
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -43,6 +43,8 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         check_option("accelerator", self.accelerator, ACCELERATORS)
+        if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ParameterError(MSG_NO_GPU.format(accelerator=self.accelerator))  # before any folder is made
         check_option("precision", self.precision, PRECISIONS)
         check_int("devices", self.devices, minimum=1)
         check_int("num_nodes", self.num_nodes, minimum=1)

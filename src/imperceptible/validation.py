@@ -111,6 +111,16 @@ MSG_WEIGHTS_MISMATCH = ("weights for {what} at {path}: expected the {n}tensors o
                         "that does not fit ({got}); are they another model's?")
 MSG_MODEL_OUTPUT = "model: expected a logits tensor of shape (N, K), got a {got} (return only the logits)"
 MSG_MODEL_LOGITS = "model: expected finite logits of shape ({n}, K), got shape {got} ({detail})"
+MSG_NO_GRADIENT = ("{attack}: expected a model whose logits depend on its input (a gradient to follow), got logits "
+                   "that do not (no gradient reaches the image: a constant, detached or no-grad model)")
+MSG_NO_GPU = ("--accelerator {accelerator}: expected a machine with a CUDA GPU, got none (torch.cuda.is_available() "
+              "is False); use --accelerator cpu or auto")
+MSG_DUPLICATE_GROUP = ("table: expected each group once, got {group!r} in rows {rows}{how}; merge or remove the "
+                       "repeated rows")
+MSG_SAME_ANSWERS = ("study analyze: expected each participant's answers once, got the same answers in {first} and "
+                    "{second} (one file given twice, or a copy); pass each file once")
+MSG_ONLY_CATCH = ("study make: expected at least one method to test besides the catch images' {catch!r}, got none "
+                  "(the run holds only {available}); name another --catch, or use --catch noise")
 MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "
                         "nothing is returned")
 MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"

@@ -28,6 +28,7 @@ from torch import nn
 from ..pixels import quantize_8bit
 from ..validation import (
     MSG_MODEL_LOGITS,
+    MSG_NO_GRADIENT,
     MSG_NONFINITE_ATTACK,
     ModelOutputError,
     NonFiniteError,
@@ -220,7 +221,12 @@ class Attack(ABC):
             if todo.any():
                 idx = todo.nonzero().squeeze(1)
                 with counted.rows(idx):
-                    a, s = self.run(counted, x[idx], y[idx])
+                    try:
+                        a, s = self.run(counted, x[idx], y[idx])
+                    except RuntimeError as e:  # autograd's message for a model whose output ignores its input
+                        if "does not require grad" not in str(e):
+                            raise
+                        raise ModelOutputError(MSG_NO_GRADIENT.format(attack=self.label())) from None
                 adv_float[idx] = a.detach().clamp(0, 1)
                 steps[idx] = s.to(steps)
             if not bool(torch.isfinite(adv_float).all()):

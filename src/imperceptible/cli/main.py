@@ -53,13 +53,14 @@ def _engine(args):
     from ..runs import lock
     from ..runs.rundir import check_out
 
+    engine_cfg = from_args(EngineConfig, args)  # its checks (a GPU asked for and absent) before any folder is made
     if not lock.is_secondary_rank():  # take the run directory before the launcher starts other ranks
         from ..data.registry import root
 
         dataset = getattr(args, "dataset", None)
         check_out(Path(args.out), [root(dataset)] if dataset and root(dataset) else [])
         lock.acquire(args.out)
-    return make_engine(from_args(EngineConfig, args))
+    return make_engine(engine_cfg)
 
 
 def _apply_run_flags(args) -> None:

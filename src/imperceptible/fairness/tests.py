@@ -22,7 +22,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ..validation import TableError
+from ..validation import MSG_DUPLICATE_GROUP, TableError
 
 REQUIRED = ("group", "covariate", "n")
 MSG_MISSING_COLUMNS = "table: expected columns {expected} and at least one accuracy column, got {got}"
@@ -53,6 +53,13 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
     cols = list(table.columns)
     if not set(REQUIRED) <= set(cols) or not accuracy_columns_of(table):
         raise TableError(MSG_MISSING_COLUMNS.format(expected=", ".join(REQUIRED), got=", ".join(map(str, cols))))
+    repeated = table["group"][table["group"].duplicated(keep=False)]
+    if len(repeated):
+        g = repeated.iloc[0]
+        rows = [int(i) + 1 for i in np.flatnonzero((table["group"] == g).to_numpy())]  # data rows, from 1
+        same = table[table["group"] == g].drop_duplicates()
+        how = " (identical: counted twice it would add a group)" if len(same) == 1 else " (with different values)"
+        raise TableError(MSG_DUPLICATE_GROUP.format(group=g, rows=rows, how=how))
     for _, r in table.iterrows():
         for c in ["covariate", "n", *accuracy_columns_of(table)]:
             v = r[c]

@@ -16,6 +16,7 @@ answer files that miss trials; the report lists both with the reason. Then, per 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +29,7 @@ from scipy import stats as sps  # noqa: E402
 
 from ..fileio import atomic_write_json  # noqa: E402
 from ..runs.report import Html, esc, table_html, write_report  # noqa: E402
-from ..validation import ImperceptibleError  # noqa: E402
+from ..validation import MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
 from .answers import read_answers  # noqa: E402
 from .make import load_study  # noqa: E402
 from .stats import above_chance, d_prime, pairwise, spearman_ci, wilson  # noqa: E402
@@ -47,9 +48,13 @@ def load_answers(study: dict, paths: list) -> tuple[pd.DataFrame, list[dict]]:
     """Every checked answer as a row, and one record per file (included or excluded, and why)."""
     trials = {t["id"]: t for t in study["trials"]}
     design = study["config"]["design"]
-    rows, people = [], []
+    rows, people, seen = [], [], {}
     for p in paths:
         data = read_answers(p, study_hash=study["hash"], trials=trials, design=design)
+        key = json.dumps(data["answers"], sort_keys=True)  # the same answers, trial for trial and time for time
+        if key in seen:
+            raise ImperceptibleError(MSG_SAME_ANSWERS.format(first=seen[key], second=p))
+        seen[key] = p
         got = {a["trial"]: a for a in data["answers"]}
         catch = [t for t in study["trials"] if t["kind"] == "catch"]
         catch_ok = [_correct(t, got[t["id"]]["choice"], design) for t in catch if t["id"] in got]

@@ -35,7 +35,7 @@ from ..config import check_int_option, option, record
 from ..fileio import atomic_write_json, atomic_write_text
 from ..runs.rundir import RunDir
 from ..runs.summary import DISTANCE_KEYS
-from ..validation import ImperceptibleError
+from ..validation import MSG_ONLY_CATCH, ImperceptibleError
 from .page import render_page
 
 PAPER_CATCH = "human-perc-ot[paper]"
@@ -122,6 +122,8 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     if catch != "noise" and catch not in available:
         raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=catch))
     methods = list(cfg.methods) or [m for m in available if m not in (catch, PAPER_CATCH)]
+    if not methods:
+        raise StudyError(MSG_ONLY_CATCH.format(catch=catch, available=", ".join(available)))
     bad = [m for m in methods if m not in available]
     if bad:
         raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=", ".join(bad)))
