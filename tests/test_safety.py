@@ -185,3 +185,47 @@ def test_fairness_test_refuses_a_group_given_twice(tmp_path, capsys):
     pd.DataFrame(rows).to_csv(p, index=False)
     assert main(["fairness", "test", "--table", str(p), "--min-count", "10"]) == 2
     assert "(with different values)" in capsys.readouterr().err
+
+
+def _script(tmp_path: Path, name: str, net: torch.nn.Module, *, trace_train: bool = False) -> str:
+    path = tmp_path / f"{name}.pt"
+    if trace_train:  # dropout baked in: traced in training mode
+        net.train()
+        torch.jit.trace(net, torch.rand(1, 1, 28, 28)).save(str(path))
+    else:
+        torch.jit.script(net.eval()).save(str(path))
+    return f"torchscript:{path}"
+
+
+def test_models_that_are_not_logit_classifiers_are_refused_or_warned(tmp_path, capsys, caplog):
+    from imperceptible.validation import MSG_NONDETERMINISTIC, MSG_PROBABILITIES, MSG_ZERO_ACCURACY
+
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    soft = _script(tmp_path, "softmax", torch.nn.Sequential(body, torch.nn.Softmax(dim=1)))
+    assert _attack_cli("mnist", tmp_path / "r1", "--model", soft) == 2
+    assert capsys.readouterr().err.strip().endswith(MSG_PROBABILITIES.format(name=soft))
+    noisy = _script(tmp_path, "dropout", torch.nn.Sequential(torch.nn.Dropout(0.5), body), trace_train=True)
+    assert _attack_cli("mnist", tmp_path / "r2", "--model", noisy) == 2
+    assert "expected the same logits for the same images twice" in capsys.readouterr().err
+    assert MSG_NONDETERMINISTIC.startswith("{name}: expected the same logits")
+
+    class Bytes(torch.nn.Module):  # a model that expects 0-255 input: on [0, 1] images it always says class 9
+        def forward(self, x):
+            s = x.flatten(1).sum(1, keepdim=True)
+            return torch.cat([torch.zeros(x.shape[0], 9), 5 * (s < 1e4).float()], 1)
+
+    zero = _script(tmp_path, "bytes", Bytes())
+    d = load("mnist", limit=16)
+    keep = (d.labels != 9).nonzero().squeeze(1)
+    data = tmp_path / "digits"
+    data.mkdir()
+    rows = ["file,label"]
+    for i in keep.tolist():
+        Image.fromarray((d.images[i, 0].numpy() * 255).round().astype(np.uint8)).save(data / f"{i}.png")
+        rows.append(f"{i}.png,{int(d.labels[i])}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    with caplog.at_level("WARNING"):
+        assert main(["attack", "--dataset", f"folder:{data}", "--model", zero, "--attack", "pgd-l2", "--param",
+                     "steps=2", "--no-learned", "--out", str(tmp_path / "r3"), "--quiet"]) == 0
+    assert MSG_ZERO_ACCURACY.format(name=zero, n=min(16, len(keep))) in caplog.text

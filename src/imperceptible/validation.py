@@ -121,6 +121,12 @@ MSG_SAME_ANSWERS = ("study analyze: expected each participant's answers once, go
                     "{second} (one file given twice, or a copy); pass each file once")
 MSG_ONLY_CATCH = ("study make: expected at least one method to test besides the catch images' {catch!r}, got none "
                   "(the run holds only {available}); name another --catch, or use --catch noise")
+MSG_NONDETERMINISTIC = ("{name}: expected the same logits for the same images twice, got outputs that differ by up to "
+                        "{diff:.3g} (dropout or other randomness left in the model: trace or save it in eval mode)")
+MSG_PROBABILITIES = ("{name}: expected logits, got probabilities (every output non-negative, each row summing to 1): "
+                     "margins would be in probability units; remove the final softmax, or return its log")
+MSG_ZERO_ACCURACY = ("{name}: classifies none of the first {n} images correctly; check the input range (the tool gives "
+                     "[0, 1] images), the normalisation and the label order")
 MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "
                         "nothing is returned")
 MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"

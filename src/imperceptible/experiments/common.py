@@ -9,6 +9,7 @@ from ..data import load as load_dataset
 from ..engine import Engine
 from ..models import get as get_model
 from ..models import input_size
+from ..models.probe import probe_model
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     size = cfg.image_size or input_size(cfg.model)
     ds = load_dataset(cfg.dataset, limit=cfg.limit, size=size)
     net = get_model(cfg.model, weights=getattr(cfg, "weights", None), progress=progress and engine.is_main, data=ds)
-    return ds, net.to(engine.device)
+    net = net.to(engine.device)
+    probe_model(net, ds.images, ds.labels, name=cfg.model)
+    return ds, net
 
 
 __all__ = ["data_and_model"]

@@ -15,6 +15,17 @@ from torch import nn
 from ..validation import check_eval_mode, check_images
 
 
+class Scripted(nn.Module):
+    """A TorchScript network inside a plain module, so that forward hooks (the pass counter's) can be set on it."""
+
+    def __init__(self, scripted: nn.Module) -> None:
+        super().__init__()
+        self.scripted = scripted
+
+    def forward(self, x: torch.Tensor):
+        return self.scripted(x)
+
+
 class ImageClassifier(nn.Module):
     """Wrap ``net`` so it takes ``(N, C, H, W)`` images in ``[0, 1]`` and returns logits ``(N, K)``.
 
@@ -57,7 +68,8 @@ class ImageClassifier(nn.Module):
             torch.Size([1, 2])
         """
         super().__init__()
-        self.net = net
+        # a TorchScript module takes no Python hooks (the pass counter needs one): held in a plain module
+        self.net = Scripted(net) if isinstance(net, torch.jit.ScriptModule) else net
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
