@@ -123,7 +123,8 @@ def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, m
             "--dro-seeds", "1", "--dro-size", "32", "--t1", "1", "--t2", "1", "--min-count", "5", "--reading", "literal",
             "--quiet", "--accelerator", "cpu", "--devices", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "human-perc-ot vs pgd-l2" in r.stdout
+    assert "pre-trained model (world 1)" in r.stdout and "gate cue_changed_ratio: n/a" in r.stdout
+    assert all(f"{arm:26s} mean beta" in r.stdout for arm in ("human-perc-ot", "pgd-l2"))
     cfg = FairnessConfig(dataset=f"folder:{root}", covariates=str(root / "cov.csv"), models=2, dro_seeds=1,
                          dro_size=32, t1=1, t2=1, min_count=5, reading="literal")
     splits = grouped_splits(cfg.dataset, covariates=cfg.covariates)
