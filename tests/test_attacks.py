@@ -651,3 +651,21 @@ def test_alma_runs_with_levels_256_and_the_authors_settings(monkeypatch):
     assert seen["levels"] == 256 and seen["num_steps"] == 100 and seen["α"] == 0.5 and seen["distance"] == "ssim"
     A.ALMA(steps=100, quantize=False)(m, x, torch.tensor([0, 1]))
     assert seen["levels"] is None
+
+
+@pytest.mark.parametrize("model_name", ["mnist-cnn", "mnist-cnn-b", "mnist-cnn-robust"])
+def test_refined_attack_returns_only_8bit_adversarials_over_seeds(model_name):
+    """Property: whatever the seed and the model, every image the refined attack calls a success is on the 8-bit grid
+    and misclassified by the model itself (judged here, independently of the attack's own margins), and every
+    correctly classified digit is fooled within the budget."""
+    from imperceptible.data import load
+    from imperceptible.models import get
+
+    m, d = get(model_name), load("mnist", split="test", limit=8)
+    for seed in (0, 1):
+        r = A.HumanPercOT(seed=seed, budget=100)(m, d.images, d.labels)
+        assert torch.equal(r.adv, A.quantize_8bit(r.adv)), (model_name, seed)
+        with torch.no_grad():
+            wrong = m(r.adv).argmax(1) != d.labels
+        assert torch.equal(r.success, wrong & r.clean_correct), (model_name, seed)
+        assert r.success[r.clean_correct].all() and (r.passes <= 100).all(), (model_name, seed)
