@@ -195,10 +195,13 @@ def minimal(s: dict) -> str:
     head = ["method", "success", "passes / image"] + [METRICS[k].label for k in judges]
     g = s["minimal"]["goal"]
     verdict = {True: "met on every judge ours does not optimise", False: "not met on every judge", None: "n/a"}[g["met"]]
+    met = [METRICS[k].label for k, r in g["judges"].items() if r["met"]]
     short = "; ".join(f"{METRICS[k].label}: short of {', '.join(r['short_of'])}" for k, r in g["judges"].items()
                       if not r["met"])
-    return (table(head, rows) + f"\n\nMedian (optimality, 1 = the ensemble's best on every image). Goal "
-            f"(lowest median with every paired p < {g['alpha']}): {verdict}" + (f" ({short})" if short else "") + ".")
+    return (table(head, rows) + f"\n\nMedian over the images each attack fooled (its optimality; 1 = the ensemble's "
+            f"best on every image). Goal (on each judge ours does not optimise: the highest optimality and a paired "
+            f"p < {g['alpha']} against every peer that fooled at least {g.get('min_pairs', 10)} of the same images): "
+            f"{verdict}" + (f"; met on {', '.join(met)}" if met else "") + (f"; {short}" if short else "") + ".")
 
 
 def write_into(path: Path, section: str, text: str) -> None:

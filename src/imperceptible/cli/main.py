@@ -174,7 +174,8 @@ def print_minimal(s: dict) -> None:
         print(f"{m:28s}{cells}")
     g = s["minimal"]["goal"]
     unmet = [METRICS[k].label for k, r in g["judges"].items() if not r["met"]]
-    print(f"\ngoal (lowest median, paired p < {g['alpha']}, every judge {s['ours']} does not optimise): "
+    print(f"\ngoal (the highest optimality and paired p < {g['alpha']} against every peer, on every judge {s['ours']} "
+          "does not optimise): "
           + ("met" if g["met"] else "not met on " + ", ".join(unmet)))
 
 

@@ -15,7 +15,8 @@ alex and vgg, DISTS, 1-SSIM, 1-MS-SSIM, 1-SSIM_Y, FSIM, GMSD, VSI, HaarPSI, CIED
   against each peer (on the images both fooled), with the median paired ratio;
 * the *anytime* curve: the median, over the correctly classified images (``inf`` for one not fooled yet), of the
   best adversarial each attack had queried within 10, 25, 50, ... passes;
-* the *goal*: on every judge ours does not optimise, ours has the lowest median and every paired p < 0.01.
+* the *goal*: on every judge ours does not optimise, ours beats every peer: a higher optimality, and a paired
+  p < 0.01 (or a peer that fooled fewer than 10 of the images ours fooled: its median says nothing).
 
 Everything goes into one run directory (per-sample rows with their anytime distances, images, ``summary.json``,
 plots and ``report.html``), resumable like every run.
@@ -46,8 +47,9 @@ log = logging.getLogger(__name__)
 
 OURS = "human-perc-ot"
 CHECKPOINTS = (10, 25, 50, 100, 200, 500, 1000)
-#: the goal's significance level
+#: the goal's significance level, and the fewest images both attacks fooled for the paired test to decide
 ALPHA = 0.01
+MIN_PAIRS = 10
 
 
 @dataclass(frozen=True)
@@ -124,23 +126,30 @@ def _median(vals) -> float | None:
 
 
 def goal(per_judge: dict, ours_optimises) -> dict:
-    """Per judge ours does not optimise: does ours have the lowest median, and is every paired p below
-    :data:`ALPHA`? Which peers it falls short of, and by how much (median ratio)."""
+    """Per judge ours does not optimise: does ours beat every peer? Ours beats a peer when its optimality is higher
+    and either the paired one-sided Wilcoxon p on the images both fooled is below :data:`ALPHA`, or the peer fooled
+    fewer than :data:`MIN_PAIRS` of the images ours fooled (a median over the few images a weak attack fools is no
+    comparison; its optimality already charges it for the rest). Which peers ours falls short of, and why."""
     out = {}
     for k, e in per_judge.items():
         if k in ours_optimises or OURS not in e["methods"]:
             continue
-        ours = e["methods"][OURS]["median"]
+        mine = e["methods"][OURS]
         short = {}
         for m, r in e["methods"].items():
             if m == OURS:
                 continue
             t = r["vs_ours"] or {}
-            if r["median"] is not None and (ours is None or r["median"] <= ours or t.get("p") is None
-                                            or t["p"] >= ALPHA):
-                short[m] = {"peer_median": r["median"], "p": t.get("p"), "median_ratio": t.get("median_ratio")}
-        out[k] = {"met": not short, "ours_median": ours, "short_of": short}
-    return {"judges": out, "met": all(v["met"] for v in out.values()) if out else None, "alpha": ALPHA}
+            better_opt = (mine["optimality"] or 0) > (r["optimality"] or 0)
+            by_test = t.get("p") is not None and t["p"] < ALPHA
+            few = (t.get("n") or 0) < MIN_PAIRS
+            if not (better_opt and (by_test or few)):
+                short[m] = {"peer_median": r["median"], "peer_optimality": r["optimality"], "p": t.get("p"),
+                            "pairs": t.get("n"), "median_ratio": t.get("median_ratio")}
+        out[k] = {"met": not short, "ours_median": mine["median"], "ours_optimality": mine["optimality"],
+                  "short_of": short}
+    return {"judges": out, "met": all(v["met"] for v in out.values()) if out else None, "alpha": ALPHA,
+            "min_pairs": MIN_PAIRS}
 
 
 def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, attacks: list | None = None,

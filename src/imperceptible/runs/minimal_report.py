@@ -51,11 +51,13 @@ def goal_html(summary: dict) -> str:
     items = []
     for k, r in g["judges"].items():
         if r["met"]:
-            items.append(f"<li>{esc(METRICS[k].label)}: met (lowest median, every paired p &lt; {g['alpha']})</li>")
+            items.append(f"<li>{esc(METRICS[k].label)}: met (the highest optimality, every paired p &lt; "
+                         f"{g['alpha']})</li>")
         else:
-            short = "; ".join(f"{esc(p)} (median {_cell(v['peer_median'], METRICS[k].show)}, p {_p(v['p'])})"
-                              for p, v in r["short_of"].items())
-            items.append(f"<li>{esc(METRICS[k].label)}: <b>not met</b>, ours {_cell(r['ours_median'], METRICS[k].show)}; "
+            short = "; ".join(f"{esc(p)} (optimality {_cell(v.get('peer_optimality'))}, median "
+                              f"{_cell(v['peer_median'], METRICS[k].show)}, p {_p(v['p'])})" for p, v in r["short_of"].items())
+            items.append(f"<li>{esc(METRICS[k].label)}: <b>not met</b>, ours: optimality "
+                         f"{_cell(r.get('ours_optimality'))}, median {_cell(r['ours_median'], METRICS[k].show)}; "
                          f"short of {short}</li>")
     verdict = {True: "met on every judge", False: "not met on every judge", None: "not evaluable"}[g["met"]]
     return f"<h2>The goal: {esc(verdict)}</h2><ul>{''.join(items)}</ul>"
