@@ -178,10 +178,19 @@ def fairness(s: dict) -> str:
     return "\n".join(out)
 
 
-def minimal(s: dict) -> str:
+#: the README's headline judges (a few of every kind: structural, colour, deep, feature-based)
+HEADLINE = ("ssim_distance", "ciede2000", "lpips_x1000", "dists_x1000", "fsim_distance", "gmsd", "haarpsi_distance")
+
+
+def headline(s: dict) -> str:
+    """The README's short form of :func:`minimal`: the headline judges, without the goal's details."""
+    return minimal(s, keys=HEADLINE, details=False)
+
+
+def minimal(s: dict, keys=None, details: bool = True) -> str:
     """The minimal-attack benchmark: per judge the median over the fooled images (x display factor; † where the
     method optimises it), the optimality against the ensemble, and the paired Wilcoxon p against ours."""
-    judges = s["minimal"]["judges"]
+    judges = {k: v for k, v in s["minimal"]["judges"].items() if keys is None or k in keys}
     methods = list(s["methods"])
     rows = []
     for name in methods:
@@ -193,6 +202,8 @@ def minimal(s: dict) -> str:
                      + f" ({cell(x.get('optimality'), 2)})")
         rows.append(r)
     head = ["method", "success", "passes / image"] + [METRICS[k].label for k in judges]
+    if not details:
+        return table(head, rows)
     g = s["minimal"]["goal"]
     verdict = {True: "met on every judge ours does not optimise", False: "not met on every judge", None: "n/a"}[g["met"]]
     met = [METRICS[k].label for k, r in g["judges"].items() if r["met"]]
@@ -222,7 +233,7 @@ def generic(s: dict, key: str = "methods") -> str:
 
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
-         "minimal": minimal}
+         "minimal": minimal, "headline": headline}
 
 
 def main() -> None:
