@@ -47,9 +47,9 @@ def regression_plot(table: pd.DataFrame, slope: dict, path: Path, *, title: str 
 
 def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *,
                 replicate_means: dict[str, list[float]] | None = None, test: dict | None = None,
-                pair: tuple[str, str] | None = None, simulation: bool = False) -> Path:
+                pair: tuple[str, str] | None = None, simulation: bool = False, beta0_label: str = "pre-trained model") -> Path:
     """One horizontal box per arm with its models' slopes as dots and its replicates' means as black
-    diamonds; dashed line: the pre-trained model's slope."""
+    diamonds; dashed line: the pre-trained model's slope (``beta0_label`` says which: one, or a mean)."""
     arms = list(betas)
     fig, ax = plt.subplots(figsize=(8.5, 0.8 * len(arms) + 2.0))
     ax.boxplot([betas[a] for a in arms], vert=False, widths=0.5, showfliers=False)
@@ -60,7 +60,7 @@ def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *,
         if replicate_means and replicate_means.get(a):
             ax.scatter(replicate_means[a], [i] * len(replicate_means[a]), marker="D", s=30, color="black", zorder=4,
                        label="replicate (D) mean" if i == 1 else None)
-    ax.axvline(beta0, ls="--", color="tab:blue", label=f"pre-trained model: beta0 = {beta0:.4f}")
+    ax.axvline(beta0, ls="--", color="tab:blue", label=f"{beta0_label}: beta0 = {beta0:.4f}")
     ax.axvline(0, color="#999", lw=0.8)
     ax.set_yticks(range(1, len(arms) + 1), [f"{a}\n({len(betas[a])} models)" for a in arms], fontsize=8)
     ax.set_xlabel("beta: GLS slope of group accuracy on the covariate")

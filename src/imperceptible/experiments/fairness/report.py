@@ -64,10 +64,11 @@ def study_plots(layout: StudyLayout, summary: dict, table: pd.DataFrame, pre0: d
     head = summary["comparisons"].get(f"{summary['ours']} vs {summary['other']}", {})
     return [regression_plot(pd.DataFrame(pre0["groups"]), pre0["slope"], layout.plot("regression_theta0"),
                             title="Pre-trained model of world 1: accuracy per group", xlabel=xlabel, simulation=sim),
-            slopes_plot({a: table[table.arm == a].beta.tolist() for a in arms}, pre0["slope"]["beta"],
+            slopes_plot({a: table[table.arm == a].beta.tolist() for a in arms},
+                        float(sum(p["slope"]["beta"] for p in summary["pretrained"]) / len(summary["pretrained"])),
                         layout.plot("slopes"), replicate_means={a: summary["arms"][a]["beta_replicate_means"] for a in arms},
                         test=head.get("d_level_welch"), pair=(summary["ours"], summary["other"]) if head else None,
-                        simulation=sim),
+                        simulation=sim, beta0_label=f"pre-trained models (mean of {len(summary['pretrained'])} worlds)"),
             frontier_plot(table, (pre0["accuracy"], pre0["slope"]["beta"]), layout.plot("frontier"), simulation=sim)]
 
 
