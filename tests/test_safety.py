@@ -229,3 +229,30 @@ def test_models_that_are_not_logit_classifiers_are_refused_or_warned(tmp_path, c
         assert main(["attack", "--dataset", f"folder:{data}", "--model", zero, "--attack", "pgd-l2", "--param",
                      "steps=2", "--no-learned", "--out", str(tmp_path / "r3"), "--quiet"]) == 0
     assert MSG_ZERO_ACCURACY.format(name=zero, n=min(16, len(keep))) in caplog.text
+
+
+def test_infinite_or_non_numeric_parameters_are_refused_in_one_rule():
+    from imperceptible.attacks import PGDL2, HumanPercOT
+    from imperceptible.validation import MSG_PARAM, ParameterError
+
+    for make, name in ((lambda v: PGDL2(eps=v), "eps"), (lambda v: HumanPercOT(confidence=1.0, eps=v), "eps")):
+        for bad in (float("inf"), float("nan"), "1", -1.0):
+            with pytest.raises(ParameterError) as e:
+                make(bad)
+            assert str(e.value) == MSG_PARAM.format(name=name, expected="a finite number > 0", got=bad)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A portrait photo stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise to view) loads upright."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    a = np.zeros((20, 40, 3), np.uint8)  # stored 40 wide, 20 high; the left half white
+    a[:, :20] = 255
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(root / "p.jpg", exif=exif.tobytes(), quality=95)
+    (root / "labels.csv").write_text("file,label\np.jpg,0\n")
+    x = load(f"folder:{root}").images[0]
+    assert tuple(x.shape[-2:]) == (40, 20)  # upright: 40 high, 20 wide
+    assert x[:, :20].mean() > 0.9 and x[:, 20:].mean() < 0.1  # the white half is now on top

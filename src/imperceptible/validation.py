@@ -7,6 +7,7 @@ Nothing here clamps or repairs an input: bad input is refused, never silently fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -229,11 +230,12 @@ def check_eval_mode(model: torch.nn.Module, name: str = "model") -> None:
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok:
-        raise ParameterError(
-            MSG_PARAM.format(name=name, expected="a number >= 0" if allow_zero else "a number > 0", got=value)
-        )
+    """A finite number ``> 0`` (``>= 0`` with ``allow_zero``): the one rule for infinities is that they are refused,
+    here as in the configs (an infinite step or budget fails later, and blames something else)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or not (value >= 0 if allow_zero else value > 0):
+        raise ParameterError(MSG_PARAM.format(
+            name=name, expected="a finite number >= 0" if allow_zero else "a finite number > 0", got=value))
     return value
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..pixels import quantize_array
 from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, ImperceptibleError, TableError
@@ -62,8 +62,9 @@ class ImageFileError(ImperceptibleError, ValueError):
 def _read_image(path: Path, where: str) -> tuple[np.ndarray, bool]:
     """``(H, W, C)`` float32 in ``[0, 1]`` and whether it has colour."""
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as raw:
+            raw.load()
+            im = ImageOps.exif_transpose(raw)  # as a camera meant it: its EXIF orientation applied
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
                 a = np.asarray(im, dtype=np.float64)
