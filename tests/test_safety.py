@@ -256,3 +256,23 @@ def test_exif_orientation_is_applied(tmp_path):
     x = load(f"folder:{root}").images[0]
     assert tuple(x.shape[-2:]) == (40, 20)  # upright: 40 high, 20 wide
     assert x[:, :20].mean() > 0.9 and x[:, 20:].mean() < 0.1  # the white half is now on top
+
+
+def test_messages_say_what_is_wrong(tmp_path, capsys):
+    from imperceptible.costs import get as get_cost
+    from imperceptible.validation import MSG_LABEL_BEYOND, MSG_TOO_SMALL, ParameterError
+
+    x = torch.full((1, 3, 1, 1), 0.5)
+    with pytest.raises(ParameterError) as e:
+        get_cost("ssim")(x, x)
+    assert str(e.value) == MSG_TOO_SMALL.format(metric="SSIM", k=11, h=1, w=1)
+    root = _digits(tmp_path / "digits")
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    rows = ["file,label"] + [f"{f},{12 if i == 1 else 1}" for i, f in enumerate(files)]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert _attack_cli(f"folder:{root}", tmp_path / "run") == 2
+    err = capsys.readouterr().err.strip()
+    ds = load(f"folder:{root}", limit=2)
+    row = int((ds.labels == 12).nonzero()[0, 0])
+    assert err.endswith(MSG_LABEL_BEYOND.format(dataset=f"folder:{root}", k=10, label=12, sample=ds.ids[row],
+                                                row=row + 1))

@@ -128,6 +128,10 @@ MSG_PROBABILITIES = ("{name}: expected logits, got probabilities (every output n
                      "margins would be in probability units; remove the final softmax, or return its log")
 MSG_ZERO_ACCURACY = ("{name}: classifies none of the first {n} images correctly; check the input range (the tool gives "
                      "[0, 1] images), the normalisation and the label order")
+MSG_TOO_SMALL = ("{metric}: expected images of at least {k}x{k} pixels (its window), got {h}x{w}; use a smaller "
+                 "kernel_size (odd) or larger images")
+MSG_LABEL_BEYOND = ("{dataset}: expected labels below the model's {k} classes, got label {label} for sample {sample!r} "
+                    "(row {row}); is the dataset's label order the model's?")
 MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "
                         "nothing is returned")
 MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import piq
 import torch
 
-from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
+from ..validation import MSG_TOO_SMALL, ParameterError, check_images, check_same_shape
 from .base import as_full_precision, full_precision
 from .ssim import WindowedCost, reduce
 
@@ -34,10 +34,8 @@ def ms_ssim_levels(size: int, kernel_size: int) -> int:
 def _ms_ssim_raw(x: torch.Tensor, y: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
     levels = ms_ssim_levels(min(x.shape[-2:]), kernel_size)
     if levels < 1:
-        raise ParameterError(
-            MSG_PARAM.format(name="kernel_size", expected=f"at most the image's smaller side {min(x.shape[-2:])}",
-                             got=kernel_size)
-        )
+        h, w = x.shape[-2:]
+        raise ParameterError(MSG_TOO_SMALL.format(metric="MS-SSIM", k=kernel_size, h=h, w=w))
     x, y = as_full_precision(x), as_full_precision(y)
     w = torch.tensor(SCALE_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
     w = w / w.sum()

@@ -16,7 +16,7 @@ import piq
 import torch
 import torch.nn.functional as F
 
-from ..validation import MSG_PARAM, ParameterError, check_images, check_same_shape
+from ..validation import MSG_PARAM, MSG_TOO_SMALL, ParameterError, check_images, check_same_shape
 from .base import Cost, as_full_precision, full_precision
 
 
@@ -24,13 +24,8 @@ def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
     if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
         raise ParameterError(MSG_PARAM.format(name="kernel_size", expected="an odd integer >= 1", got=kernel_size))
     if min(x.shape[-2:]) < kernel_size:
-        raise ParameterError(
-            MSG_PARAM.format(
-                name="kernel_size",
-                expected=f"at most the image's smaller side {min(x.shape[-2:])}",
-                got=kernel_size,
-            )
-        )
+        h, w = x.shape[-2:]
+        raise ParameterError(MSG_TOO_SMALL.format(metric="SSIM", k=kernel_size, h=h, w=w))
 
 
 def ssim_raw(x: torch.Tensor, y: torch.Tensor, *, kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
