@@ -15,9 +15,8 @@ from pathlib import Path
 from imperceptible.attacks.registry import label
 from imperceptible.costs.metrics import judges
 from imperceptible.data import load
-from imperceptible.experiments.bench_minimal import CHECKPOINTS, BenchMinimalConfig, analyse, minimal_attacks
+from imperceptible.experiments.bench_minimal import BenchMinimalConfig, checkpoints_of, minimal_attacks, minimal_summary
 from imperceptible.runs.store import ResultStore
-from imperceptible.runs.summary import summarize
 
 
 def partial(run: Path) -> dict:
@@ -29,14 +28,11 @@ def partial(run: Path) -> dict:
     store = ResultStore(run / "results.sqlite")
     methods = {label(a): a for a in minimal_attacks(bench)[0]}
     done = [m for m in methods if len(store.rows(m, ds.ids)) == len(ds)]
-    optimises = {m: methods[m].optimises() for m in done}
-    s = summarize(store, done, ids=ds.ids, optimises=optimises)
-    rows = {m: store.rows(m, ds.ids) for m in done}
-    keys = [j.key for j in judges() if any(j.key in r["metrics"] for r in rows[done[0]])]
-    s.update(dataset=bench.dataset, model=bench.model, n_images=len(ds), budget=bench.budget, partial=True,
-             finished=done, unfinished=[m for m in methods if m not in done], run=str(run),
-             run_version=json.loads((run / "fingerprint.json").read_text()).get("version"),
-             minimal=analyse(rows, keys, optimises, [c for c in CHECKPOINTS if c <= bench.budget]))
+    rows = store.rows(done[0], ds.ids)
+    keys = [j.key for j in judges() if any(j.key in r["metrics"] for r in rows)]
+    s = minimal_summary(store, methods, done, ds, bench, keys=keys, checkpoints=checkpoints_of(bench))
+    s.update(partial=True, finished=done, unfinished=[m for m in methods if m not in done], run=str(run),
+             run_version=json.loads((run / "fingerprint.json").read_text()).get("version"))
     return s
 
 

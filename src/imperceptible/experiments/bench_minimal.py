@@ -152,6 +152,25 @@ def goal(per_judge: dict, ours_optimises) -> dict:
             "min_pairs": MIN_PAIRS}
 
 
+def checkpoints_of(cfg: BenchMinimalConfig) -> tuple[int, ...]:
+    """The pass budgets of the anytime curves: the standard ones below the budget, and the budget."""
+    return tuple(c for c in CHECKPOINTS if c < cfg.budget) + (cfg.budget,) if cfg.anytime else ()
+
+
+def minimal_summary(store, methods: dict, done: list[str], ds, cfg: BenchMinimalConfig, *, keys: list[str],
+                    checkpoints, unavailable: dict | None = None, left_out: dict | None = None) -> dict:
+    """The benchmark's summary of the finished methods ``done`` from the store's per-sample rows: the usual
+    per-method summary plus the minimal-attack analysis (:func:`analyse`) over ``keys``."""
+    optimises = {m: methods[m].optimises() for m in done}
+    summary = summarize(store, done, ids=ds.ids, unavailable=unavailable or {}, optimises=optimises)
+    rows = {m: store.rows(m, ds.ids) for m in done}
+    summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds), budget=cfg.budget, ours=OURS,
+                   checkpoints=list(checkpoints), left_out=left_out or {},
+                   judges=[{"key": k, "label": METRICS[k].label, "show": METRICS[k].show} for k in keys],
+                   minimal=analyse(rows, keys, optimises, checkpoints))
+    return summary
+
+
 def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, attacks: list | None = None,
                   overwrite: bool = False, progress: bool = True, engine: Engine | None = None,
                   **settings) -> dict | None:
@@ -161,7 +180,7 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
     engine = engine or Engine()
     ds, net = data_and_model(cfg, engine, progress=progress)
     atks, left_out = minimal_attacks(cfg) if attacks is None else (list(attacks), {})
-    checkpoints = tuple(c for c in CHECKPOINTS if c < cfg.budget) + (cfg.budget,) if cfg.anytime else ()
+    checkpoints = checkpoints_of(cfg)
     for a in atks:
         a.anytime = a.anytime or checkpoints
     methods = {label(a): a for a in atks}
@@ -185,17 +204,13 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
     if not engine.is_main:
         return None
     done = [m for m in methods if m not in failed]
-    optimises = {m: methods[m].optimises() for m in done}
-    summary = summarize(run.store, done, ids=ds.ids, unavailable=evaluator.unavailable, optimises=optimises)
-    rows = {m: run.store.rows(m, ds.ids) for m in done}
-    keys = [k for k in keys if k not in evaluator.unavailable]
-    summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds), budget=cfg.budget, ours=OURS,
-                   checkpoints=list(checkpoints), left_out={**left_out, **failed},
-                   judges=[{"key": k, "label": METRICS[k].label, "show": METRICS[k].show} for k in keys],
-                   minimal=analyse(rows, keys, optimises, checkpoints))
+    summary = minimal_summary(run.store, methods, done, ds, cfg, keys=[k for k in keys if k not in evaluator.unavailable],
+                              checkpoints=checkpoints, unavailable=evaluator.unavailable,
+                              left_out={**left_out, **failed})
     run.write_json("summary.json", summary)
     write_minimal_report(run, ds, summary, done)
     return summary
 
 
-__all__ = ["BenchMinimalConfig", "analyse", "bench_minimal", "goal", "minimal_attacks", "per_image"]
+__all__ = ["BenchMinimalConfig", "analyse", "bench_minimal", "checkpoints_of", "goal", "minimal_attacks",
+           "minimal_summary", "per_image"]
