@@ -11,6 +11,7 @@ import torch
 from imperceptible import attacks as A
 from imperceptible.attacks.feature_lpips import FeatureLPIPS
 from imperceptible.validation import (
+    MSG_UNKNOWN_PARAM,
     ModelModeError,
     ModelOutputError,
     NonFiniteError,
@@ -305,7 +306,7 @@ def test_bad_inputs(mnist_cnn, mnist_correct):
         A.HumanPercOT(eps=-1)
     with pytest.raises(UnknownNameError) as e:
         A.get("pgd-l2", epsilon=1.0)
-    assert str(e.value) == A.registry.MSG_UNKNOWN_PARAM.format(
+    assert str(e.value) == MSG_UNKNOWN_PARAM.format(
         key="epsilon", attack="pgd-l2", choices="alpha, confidence, eps, quantize, random_start, seed, steps")
 
 

@@ -8,17 +8,19 @@ from scipy import stats
 
 from imperceptible.cli.main import main
 from imperceptible.fairness import (
-    MSG_CONSTANT_COVARIATE,
-    MSG_FEW_GROUPS,
-    MSG_MISSING_COLUMNS,
-    MSG_NO_FAMILY_COLUMNS,
-    MSG_NONFINITE,
-    MSG_NONPOSITIVE_N,
     compare_slopes,
     group_accuracy,
     slope_test,
 )
-from imperceptible.validation import TableError
+from imperceptible.validation import (
+    MSG_TABLE_CONSTANT_COVARIATE,
+    MSG_TABLE_FEW_GROUPS,
+    MSG_TABLE_MISSING_COLUMNS,
+    MSG_TABLE_NO_FAMILY_COLUMNS,
+    MSG_TABLE_NONFINITE,
+    MSG_TABLE_NONPOSITIVE_N,
+    TableError,
+)
 
 
 def worked_example(seed=0, k=12):
@@ -96,23 +98,23 @@ def test_bad_tables():
     t = worked_example()
     with pytest.raises(TableError) as e:
         slope_test(t.drop(columns="n"))
-    assert str(e.value) == MSG_MISSING_COLUMNS.format(expected="group, covariate, n", got="group, covariate, accuracy")
+    assert str(e.value) == MSG_TABLE_MISSING_COLUMNS.format(expected="group, covariate, n", got="group, covariate, accuracy")
     bad = t.copy()
     bad.loc[2, "n"] = 0
     with pytest.raises(TableError) as e:
         slope_test(bad)
-    assert str(e.value) == MSG_NONPOSITIVE_N.format(n=0, group="c2")
+    assert str(e.value) == MSG_TABLE_NONPOSITIVE_N.format(n=0, group="c2")
     bad = t.copy()
     bad.loc[3, "covariate"] = np.inf
     with pytest.raises(TableError) as e:
         slope_test(bad)
-    assert str(e.value) == MSG_NONFINITE.format(column="covariate", value=np.inf, group="c3")
+    assert str(e.value) == MSG_TABLE_NONFINITE.format(column="covariate", value=np.inf, group="c3")
     with pytest.raises(TableError) as e:
         slope_test(t.head(2), min_count=1)
-    assert str(e.value) == MSG_FEW_GROUPS.format(min_count=1, got=2)
+    assert str(e.value) == MSG_TABLE_FEW_GROUPS.format(min_count=1, got=2)
     with pytest.raises(TableError) as e:
         slope_test(t.assign(covariate=8.0), min_count=1)
-    assert str(e.value) == MSG_CONSTANT_COVARIATE.format(value=8.0)
+    assert str(e.value) == MSG_TABLE_CONSTANT_COVARIATE.format(value=8.0)
 
 
 def test_cli_fairness_test(tmp_path, capsys):
@@ -131,7 +133,7 @@ def test_cli_fairness_test(tmp_path, capsys):
     assert "expected columns" in capsys.readouterr().err
     assert main(["fairness", "test", "--table", str(tmp_path / "t.csv"), "--ours", "mine", "--other", "pgd"]) == 2
     cols = ", ".join(c for c in t.columns if c.startswith("accuracy"))
-    assert MSG_NO_FAMILY_COLUMNS.format(prefix="mine", which="ours", columns=cols) in capsys.readouterr().err
+    assert MSG_TABLE_NO_FAMILY_COLUMNS.format(prefix="mine", which="ours", columns=cols) in capsys.readouterr().err
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00garbage\x00")
     assert main(["fairness", "test", "--table", str(tmp_path / "bin.csv")]) == 2
     assert "expected a readable CSV file" in capsys.readouterr().err

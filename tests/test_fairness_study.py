@@ -11,16 +11,16 @@ import torch
 from PIL import Image
 
 from imperceptible.cli.main import main
-from imperceptible.data.grouped import (
+from imperceptible.data.grouped import grouped_splits, read_covariates
+from imperceptible.fairness import read_table, slope_test
+from imperceptible.validation import (
     MSG_MISSING_COVARIATE,
     MSG_NO_COVARIATES,
     MSG_NO_GROUPS,
     MSG_NONFINITE_COVARIATE,
-    grouped_splits,
-    read_covariates,
+    DatasetNotFoundError,
+    TableError,
 )
-from imperceptible.fairness import read_table, slope_test
-from imperceptible.validation import DatasetNotFoundError, TableError
 
 from .conftest import skip_or_fail
 

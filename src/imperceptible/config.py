@@ -94,8 +94,7 @@ def check_int_option(name: str, value, *, minimum: int = 1, allow_none: bool = F
     if value is None and allow_none:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ParameterError(MSG_PARAM.format(name="--" + name.replace("_", "-"),
-                                              expected=f"an integer >= {minimum}", got=value))
+        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"), expected=f"an integer >= {minimum}", got=value)
 
 
 def check_number_option(name: str, value, *, minimum: float = 0.0, inclusive: bool = False,
@@ -109,8 +108,8 @@ def check_number_option(name: str, value, *, minimum: float = 0.0, inclusive: bo
         value >= minimum if inclusive else value > minimum)
     if not ok:
         rel = ">=" if inclusive else ">"
-        raise ParameterError(MSG_PARAM.format(name="--" + name.replace("_", "-"),
-                                              expected=f"a finite number {rel} {minimum:g}", got=value))
+        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"), expected=f"a finite number {rel} {minimum:g}",
+                                got=value)
 
 
 __all__ = ["add_options", "check_int_option", "check_number_option", "from_args", "identity", "option", "record"]

@@ -44,7 +44,7 @@ class EngineConfig:
     def __post_init__(self) -> None:
         check_option("accelerator", self.accelerator, ACCELERATORS)
         if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise ParameterError(MSG_NO_GPU.format(accelerator=self.accelerator))  # before any folder is made
+            raise ParameterError.of(MSG_NO_GPU, accelerator=self.accelerator)  # before any folder is made
         check_option("precision", self.precision, PRECISIONS)
         check_int("devices", self.devices, minimum=1)
         check_int("num_nodes", self.num_nodes, minimum=1)

@@ -79,8 +79,8 @@ class Registry:
         for e in self._entries.values():
             if e.prefix == head and sep:
                 if name == e.name or not arg:
-                    raise UnknownNameError(MSG_UNKNOWN_PLACEHOLDER.format(kind=self.kind, name=name,
-                                                                          placeholder=e.name.partition(":")[2]))
+                    raise UnknownNameError.of(MSG_UNKNOWN_PLACEHOLDER, kind=self.kind, name=name,
+                                              placeholder=e.name.partition(":")[2])
                 return e
         raise UnknownNameError(self.unknown_message(name))
 

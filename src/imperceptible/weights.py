@@ -73,11 +73,8 @@ class WeightSpec:
         if found is None:
             places = "; ".join(str(p) for p in self.candidates(explicit))
             env_hint = "".join(f", or set {e}=PATH" for e in self.envs) + f", or set {WEIGHTS_ENV}=FOLDER"
-            raise WeightsNotFoundError(
-                MSG_WEIGHTS_NOT_FOUND.format(
-                    what=self.what, filename=self.filename, places=places, env_hint=env_hint
-                )
-            )
+            raise WeightsNotFoundError.of(MSG_WEIGHTS_NOT_FOUND, what=self.what, filename=self.filename, places=places,
+                                          env_hint=env_hint)
         return found
 
     def status(self, explicit: str | os.PathLike | None = None) -> dict:
@@ -103,12 +100,11 @@ def load_state_dict(path: str | os.PathLike, what: str = "model") -> dict[str, t
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - damaged, truncated, or a pickle of more than tensors
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise DTypeError(MSG_WEIGHTS_BAD_FILE.format(what=what, path=path,
-                                                     got=f"a file that will not load ({first})")) from None
+        raise DTypeError.of(MSG_WEIGHTS_BAD_FILE, what=what, path=path, got=f"a file that will not load ({first})") from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise DTypeError(MSG_WEIGHTS_BAD_FILE.format(what=what, path=path, got=type(sd).__name__))
+        raise DTypeError.of(MSG_WEIGHTS_BAD_FILE, what=what, path=path, got=type(sd).__name__)
     return sd
 
 
@@ -125,8 +121,7 @@ def load_into(module: torch.nn.Module, sd: dict[str, torch.Tensor], *, what: str
         for label, items in (("missing", missing), ("unexpected", unexpected), ("other shapes", shapes)):
             if items:
                 parts.append(f"{len(items)} {label} (e.g. {items[0]})")
-        raise WeightsMismatchError(MSG_WEIGHTS_MISMATCH.format(what=what, path=path, n=f"{len(own)} ",
-                                                               got="; ".join(parts)))
+        raise WeightsMismatchError.of(MSG_WEIGHTS_MISMATCH, what=what, path=path, n=f"{len(own)} ", got="; ".join(parts))
     module.load_state_dict(sd)
     return module
 

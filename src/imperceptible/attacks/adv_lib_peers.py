@@ -44,11 +44,17 @@ from torch import nn
 
 from ..costs.metrics import for_cost
 from ..pixels import quantize_8bit
-from ..validation import MSG_PARAM, ImperceptibleError, ParameterError, check_int, check_option, check_positive
+from ..validation import (
+    MSG_NO_ADV_LIB,
+    MSG_PARAM,
+    AdvLibMissingError,
+    ParameterError,
+    check_int,
+    check_option,
+    check_positive,
+)
 from .base import Attack
 
-MSG_NO_ADV_LIB = ("{attack}: expected the optional package adv-lib (0.2.8), got none installed; install it with "
-                  "tools/install-adv-lib.sh (see the README, 'Optional peers')")
 #: the initial distance step (ALMA's init_lr_distance) per distance, from the authors' ImageNet script
 ALMA_INIT_DISTANCE = {"ssim": 1e-4, "lpips": 0.01, "ciede2000": 0.03, "l2": 0.1}
 #: adv-lib's distances ALMA can minimise
@@ -56,15 +62,11 @@ ALMA_DISTANCES = ("ssim", "msssim", "ciede2000", "lpips", "l2", "l1")
 LEVELS = 256
 
 
-class AdvLibMissingError(ImperceptibleError, ImportError):
-    """adv-lib is not installed."""
-
-
 def _adv_lib_attacks(attack: str):
     try:
         return importlib.import_module("adv_lib.attacks")
     except ImportError:
-        raise AdvLibMissingError(MSG_NO_ADV_LIB.format(attack=attack)) from None
+        raise AdvLibMissingError.of(MSG_NO_ADV_LIB, attack=attack) from None
 
 
 class EightBitView(nn.Module):
@@ -83,8 +85,7 @@ class _AdvLibAttack(Attack):
 
     def __init__(self, *, steps: int, confidence: float, quantize: bool, seed: int) -> None:
         if confidence:
-            raise ParameterError(MSG_PARAM.format(name=f"{self.name} confidence", expected="0 (a minimal attack)",
-                                                  got=confidence))
+            raise ParameterError.of(MSG_PARAM, name=f"{self.name} confidence", expected="0 (a minimal attack)", got=confidence)
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
         self.steps = check_int("steps", steps)
 
@@ -159,8 +160,8 @@ class CarliniWagnerL2(_AdvLibAttack):
         super().__init__(steps=steps, confidence=confidence, quantize=quantize, seed=seed)
         self.binary_search_steps = check_int("binary_search_steps", binary_search_steps)
         if self.steps < self.binary_search_steps:
-            raise ParameterError(MSG_PARAM.format(name="steps", expected=f"at least binary_search_steps = "
-                                                  f"{self.binary_search_steps}", got=steps))
+            raise ParameterError.of(MSG_PARAM, name="steps", expected=f"at least binary_search_steps = "
+                                    f"{self.binary_search_steps}", got=steps)
         self.learning_rate = float(check_positive("learning_rate", learning_rate))
         self.initial_const = float(check_positive("initial_const", initial_const))
 

@@ -30,6 +30,7 @@ from ..validation import (
     MSG_MODEL_LOGITS,
     MSG_NO_GRADIENT,
     MSG_NONFINITE_ATTACK,
+    MSG_ROUND_FIRST,
     ModelOutputError,
     NonFiniteError,
     check_8bit,
@@ -43,8 +44,6 @@ from .counting import CountingModel
 from .margins import classified_correctly, margin
 
 EPS_NORM = 1e-12
-MSG_ROUND_FIRST = ("an attack that returns 8-bit images (quantize=True) starts from an 8-bit image; round them first "
-                   "(imperceptible.pixels.quantize_8bit) or pass quantize=False")
 
 
 def l2_norm(t: torch.Tensor) -> torch.Tensor:
@@ -226,11 +225,11 @@ class Attack(ABC):
                     except RuntimeError as e:  # autograd's message for a model whose output ignores its input
                         if "does not require grad" not in str(e):
                             raise
-                        raise ModelOutputError(MSG_NO_GRADIENT.format(attack=self.label())) from None
+                        raise ModelOutputError.of(MSG_NO_GRADIENT, attack=self.label()) from None
                 adv_float[idx] = a.detach().clamp(0, 1)
                 steps[idx] = s.to(steps)
             if not bool(torch.isfinite(adv_float).all()):
-                raise NonFiniteError(MSG_NONFINITE_ATTACK.format(attack=self.label()))
+                raise NonFiniteError.of(MSG_NONFINITE_ATTACK, attack=self.label())
             adv = quantize_8bit(adv_float) if self.quantize else adv_float
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
             with torch.no_grad():
@@ -251,11 +250,11 @@ class Attack(ABC):
 def check_logits(logits: torch.Tensor, n: int, y: torch.Tensor) -> None:
     """Refuse model outputs that are not ``(N, K)`` finite logits with ``K`` above every label."""
     if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < 2:
-        raise ModelOutputError(MSG_MODEL_LOGITS.format(n=n, got=tuple(logits.shape), detail="wrong shape"))
+        raise ModelOutputError.of(MSG_MODEL_LOGITS, n=n, got=tuple(logits.shape), detail="wrong shape")
     if not bool(torch.isfinite(logits).all()):
-        raise ModelOutputError(MSG_MODEL_LOGITS.format(n=n, got=tuple(logits.shape), detail="NaN or Inf values"))
+        raise ModelOutputError.of(MSG_MODEL_LOGITS, n=n, got=tuple(logits.shape), detail="NaN or Inf values")
     if int(y.max()) >= logits.shape[1]:
-        raise ModelOutputError(MSG_MODEL_LOGITS.format(
-            n=n, got=tuple(logits.shape), detail=f"{logits.shape[1]} classes but a label {int(y.max())}"))
+        raise ModelOutputError.of(MSG_MODEL_LOGITS, n=n, got=tuple(logits.shape),
+                                  detail=f"{logits.shape[1]} classes but a label {int(y.max())}")
 
 

@@ -109,7 +109,7 @@ class CountingModel(nn.Module):
 
     def model_output(self, out) -> torch.Tensor:
         if not isinstance(out, torch.Tensor):
-            raise ModelOutputError(MSG_MODEL_OUTPUT.format(got=type(out).__name__))
+            raise ModelOutputError.of(MSG_MODEL_OUTPUT, got=type(out).__name__)
         return out.float()
 
     def __getattr__(self, name: str) -> Any:

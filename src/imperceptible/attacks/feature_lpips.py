@@ -44,10 +44,9 @@ class AlexNetFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if min(x.shape[-2:]) < ALEXNET_MIN_SIZE:
-            raise ParameterError(MSG_PARAM.format(
-                name="lpips_model='alexnet'", got=tuple(x.shape[-2:]),
-                expected=f"images of at least {ALEXNET_MIN_SIZE}x{ALEXNET_MIN_SIZE} (use lpips_model='self' "
-                "for small images)"))
+            raise ParameterError.of(MSG_PARAM, name="lpips_model='alexnet'", got=tuple(x.shape[-2:]),
+                                    expected=f"images of at least {ALEXNET_MIN_SIZE}x{ALEXNET_MIN_SIZE} (use lpips_model='self' "
+                                    "for small images)")
         h = (x.expand(-1, 3, -1, -1) - self.mean.to(x)) / self.std.to(x)
         feats = []
         for i, layer in enumerate(self.features):

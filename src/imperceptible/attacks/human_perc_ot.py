@@ -71,7 +71,15 @@ from ..costs import Cost
 from ..costs import get as get_cost
 from ..costs.metrics import for_cost
 from ..pixels import quantize_8bit
-from ..validation import MSG_PARAM, ParameterError, UnknownNameError, check_int, check_option, check_positive
+from ..validation import (
+    MSG_PARAM,
+    MSG_UNKNOWN_SETTING,
+    ParameterError,
+    UnknownNameError,
+    check_int,
+    check_option,
+    check_positive,
+)
 from .base import Attack, l2_norm, margin
 from .counting import CountingModel, rows
 from .loop import EarlyStop
@@ -150,7 +158,7 @@ class Settings:
         check_positive("calib_sigma", self.calib_sigma)
         _check_interval("lam_decay", self.lam_decay, 0, 1, "a number in (0, 1]", lo_open=True)
         if not isinstance(self.eps_growth, (int, float)) or not math.isfinite(self.eps_growth) or self.eps_growth < 1:
-            raise ParameterError(MSG_PARAM.format(name="eps_growth", expected="a finite number >= 1", got=self.eps_growth))
+            raise ParameterError.of(MSG_PARAM, name="eps_growth", expected="a finite number >= 1", got=self.eps_growth)
         if self.eps_max is not None:
             check_positive("eps_max", self.eps_max)
         check_int("budget", self.budget, minimum=4)
@@ -170,7 +178,7 @@ def _check_interval(name, v, lo, hi, expected, lo_open=False, hi_open=False) -> 
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
     if not ok:
-        raise ParameterError(MSG_PARAM.format(name=name, expected=expected, got=v))
+        raise ParameterError.of(MSG_PARAM, name=name, expected=expected, got=v)
 
 
 _FIRST_SUCCESS = Settings(refine=False)
@@ -181,7 +189,6 @@ PRESETS: dict[str, Settings] = {
                                  max_steps=None, eps_growth=1.0, eps_max=None),
 }
 DEFAULT_PRESET = "refined"
-MSG_UNKNOWN_SETTING = "unknown parameter {key!r} for human-perc-ot; expected one of: {choices}"
 
 
 class HumanPercOT(Attack):
@@ -215,7 +222,7 @@ class HumanPercOT(Attack):
         fields = {f.name for f in dataclasses.fields(Settings)}
         for key in settings:
             if key not in fields:
-                raise UnknownNameError(MSG_UNKNOWN_SETTING.format(key=key, choices=", ".join(self.parameters())))
+                raise UnknownNameError.of(MSG_UNKNOWN_SETTING, key=key, choices=", ".join(self.parameters()))
         self.preset = preset
         self.cost = cost if isinstance(cost, str) else getattr(cost, "name", type(cost).__name__)
         s = dataclasses.replace(base, **settings)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import inspect
 
-from ..validation import UnknownNameError, check_choice
+from ..validation import (
+    MSG_UNKNOWN_PARAM,
+    UnknownNameError,
+    check_choice,
+)
 from .adv_lib_peers import ALMA, DDN, FMN, CarliniWagnerL2
 from .base import Attack
 from .human_perc_ot import HumanPercOT
@@ -47,9 +51,6 @@ def names() -> list[str]:
     return list(ATTACKS)
 
 
-MSG_UNKNOWN_PARAM = "unknown parameter {key!r} for attack {attack!r}; expected one of: {choices}"
-
-
 def parameters(name: str) -> list[str]:
     """The keyword parameters attack ``name`` accepts."""
     check_choice("attack", name, ATTACKS)
@@ -64,7 +65,7 @@ def get(name: str, **options) -> Attack:
     valid = parameters(name)
     for key in options:
         if key not in valid:
-            raise UnknownNameError(MSG_UNKNOWN_PARAM.format(key=key, attack=name, choices=", ".join(valid)))
+            raise UnknownNameError.of(MSG_UNKNOWN_PARAM, key=key, attack=name, choices=", ".join(valid))
     return ATTACKS[name](**options)
 
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..validation import ImperceptibleError
+from ..validation import MSG_NO_OUT, ImperceptibleError
 
 
 def _names_epilog() -> str:
@@ -250,7 +250,7 @@ def cmd_fairness_study(args) -> int:
 
     _apply_run_flags(args)
     if not args.out:
-        raise ImperceptibleError("fairness: expected --out DIR (the run directory), got none")
+        raise ImperceptibleError.of(MSG_NO_OUT, name="fairness")
     s = fairness_study(from_args(FairnessConfig, args), out=args.out, overwrite=args.overwrite,
                        progress=not args.quiet, engine=_engine(args))
     return _report(s, args.out, print_study)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..validation import ImperceptibleError, check_images, check_same_shape
+from ..validation import MSG_LPIPS_SIZE, ImperceptibleError, check_images, check_same_shape
 from .lpips import LPIPS_MIN_SIZE
 from .metrics import KEYS, METRICS
 from .registry import get as get_cost
@@ -57,8 +57,8 @@ class DistanceMeter:
             opts = dict(m.options, **({"kernel_size": self.ssim_kernel} if m.cost in WINDOWED else {}))
             try:
                 if m.cost == "lpips" and self.image_size is not None and self.image_size < LPIPS_MIN_SIZE:
-                    raise ImperceptibleError(f"LPIPS-{opts['net']} needs images of at least {LPIPS_MIN_SIZE} pixels "
-                                             f"a side, these have {self.image_size}")
+                    raise ImperceptibleError.of(MSG_LPIPS_SIZE, name=f"LPIPS-{opts['net']}", expected=LPIPS_MIN_SIZE,
+                                                got=self.image_size)
                 self._costs[k] = get_cost(m.cost, **opts)
             except ImperceptibleError as e:
                 self.unavailable[k] = str(e)

@@ -83,6 +83,6 @@ class LPIPSCost(Cost):
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < LPIPS_MIN_SIZE:
-            raise ParameterError(MSG_PARAM.format(name="image size", expected=f"at least {LPIPS_MIN_SIZE}x"
-                                                  f"{LPIPS_MIN_SIZE} for LPIPS", got=tuple(x.shape[-2:])))
+            raise ParameterError.of(MSG_PARAM, name="image size", expected=f"at least {LPIPS_MIN_SIZE}x"
+                                    f"{LPIPS_MIN_SIZE} for LPIPS", got=tuple(x.shape[-2:]))
         return self.model(to_rgb(x), to_rgb(x0), normalize=True).flatten()

@@ -35,7 +35,7 @@ def _ms_ssim_raw(x: torch.Tensor, y: torch.Tensor, kernel_size: int, sigma: floa
     levels = ms_ssim_levels(min(x.shape[-2:]), kernel_size)
     if levels < 1:
         h, w = x.shape[-2:]
-        raise ParameterError(MSG_TOO_SMALL.format(metric="MS-SSIM", k=kernel_size, h=h, w=w))
+        raise ParameterError.of(MSG_TOO_SMALL, metric="MS-SSIM", k=kernel_size, h=h, w=w)
     x, y = as_full_precision(x), as_full_precision(y)
     w = torch.tensor(SCALE_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
     w = w / w.sum()

@@ -56,6 +56,5 @@ class PieAPPCost(Cost):
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 64:
-            raise ParameterError(MSG_PARAM.format(name="image size", expected="at least 64x64 for PieAPP",
-                                                  got=tuple(x.shape[-2:])))
+            raise ParameterError.of(MSG_PARAM, name="image size", expected="at least 64x64 for PieAPP", got=tuple(x.shape[-2:]))
         return self.model(to_rgb(x), to_rgb(x0))

@@ -22,10 +22,10 @@ from .base import Cost, as_full_precision, full_precision
 
 def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
     if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ParameterError(MSG_PARAM.format(name="kernel_size", expected="an odd integer >= 1", got=kernel_size))
+        raise ParameterError.of(MSG_PARAM, name="kernel_size", expected="an odd integer >= 1", got=kernel_size)
     if min(x.shape[-2:]) < kernel_size:
         h, w = x.shape[-2:]
-        raise ParameterError(MSG_TOO_SMALL.format(metric="SSIM", k=kernel_size, h=h, w=w))
+        raise ParameterError.of(MSG_TOO_SMALL, metric="SSIM", k=kernel_size, h=h, w=w)
 
 
 def ssim_raw(x: torch.Tensor, y: torch.Tensor, *, kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -69,7 +69,7 @@ def reduce(val: torch.Tensor, reduction: str) -> torch.Tensor:
         return val.mean()
     if reduction == "sum":
         return val.sum()
-    raise ParameterError(MSG_PARAM.format(name="reduction", expected="one of ['none', 'mean', 'sum']", got=reduction))
+    raise ParameterError.of(MSG_PARAM, name="reduction", expected="one of ['none', 'mean', 'sum']", got=reduction)
 
 
 class WindowedCost(Cost):

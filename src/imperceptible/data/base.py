@@ -31,8 +31,8 @@ class ImageDataset:
         check_8bit(self.images, f"{self.name}.images", how="a loader must round them (imperceptible.pixels.quantize_8bit)")
         self.labels = check_labels(self.labels, self.images.shape[0], f"{self.name}.labels", self.num_classes)
         if len(self.ids) != self.images.shape[0]:
-            raise ShapeError(MSG_PARAM.format(name=f"{self.name}.ids", expected=f"{self.images.shape[0]} ids (one per image)",
-                                              got=f"{len(self.ids)} ids"))
+            raise ShapeError.of(MSG_PARAM, name=f"{self.name}.ids", expected=f"{self.images.shape[0]} ids (one per image)",
+                                got=f"{len(self.ids)} ids")
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -60,14 +60,13 @@ def fashion_mnist(split: str = "test", root: str | os.PathLike | None = None, do
             break
     else:
         if not download:
-            raise DatasetNotFoundError(
-                MSG_DATASET_NOT_FOUND.format(
-                    name="fashion-mnist",
-                    expected=f"{img_stem}.gz and {lab_stem}.gz",
-                    got="nothing in " + ", ".join(str(d) for d in candidate_dirs(root)),
-                    how="Install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), set "
-                    f"{ENV}=FOLDER, or pass download=True where there is internet.",
-                )
+            raise DatasetNotFoundError.of(
+                MSG_DATASET_NOT_FOUND,
+                name="fashion-mnist",
+                expected=f"{img_stem}.gz and {lab_stem}.gz",
+                got="nothing in " + ", ".join(str(d) for d in candidate_dirs(root)),
+                how="Install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), set "
+                f"{ENV}=FOLDER, or pass download=True where there is internet.",
             )
         import torchvision
 

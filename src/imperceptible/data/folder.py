@@ -35,28 +35,26 @@ import torch
 from PIL import Image, ImageOps
 
 from ..pixels import quantize_array
-from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, ImperceptibleError, TableError
+from ..validation import (
+    MSG_DATASET_NOT_FOUND,
+    MSG_FOLDER_CLASS_LINK,
+    MSG_FOLDER_COLUMNS,
+    MSG_FOLDER_DUPLICATE,
+    MSG_FOLDER_LABEL,
+    MSG_FOLDER_MISSING,
+    MSG_FOLDER_MIXED_SIZES,
+    MSG_FOLDER_OUTSIDE,
+    MSG_FOLDER_SKIPPED_RUN,
+    MSG_FOLDER_UNREADABLE,
+    DatasetNotFoundError,
+    ImageFileError,
+    TableError,
+)
 from .base import ImageDataset
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-MSG_COLUMNS = "{table}: expected columns file,label[,group], got {got}"
-MSG_LABEL = "{table} row {row} ({file}): expected an integer class label >= 0, got {label!r}"
-MSG_MISSING = "{table} row {row}: expected an image file at {file}, got no such file"
-MSG_OUTSIDE = "{table} row {row}: expected a path inside {root}, got {file!r}, which leaves it"
-MSG_DUPLICATE = "{table} row {row}: expected each file once, got {file!r} again (first at row {first})"
-MSG_UNREADABLE = "{where}: expected a readable image file at {file}, got {error}"
-MSG_EMPTY = "folder:{path}: expected images (labels.csv rows, or class sub-folders of images), got none"
-MSG_SKIPPED_RUN = "{path}: a run directory of this tool, not a class folder: left out of the data"
-MSG_CLASS_LINK = ("{path}: expected images inside the dataset folder, got a symbolic link to {target}, outside {root}; "
-                  "copy the images in instead")
-MSG_MIXED_SIZES = ("folder:{path}: images of {n} sizes; each was resized (shorter side) and centre-cropped to "
-                   "{size}x{size}, the smallest shorter side among them; pass --image-size to choose")
-
-
-class ImageFileError(ImperceptibleError, ValueError):
-    """An image file that cannot be read as an image."""
 
 
 def _read_image(path: Path, where: str) -> tuple[np.ndarray, bool]:
@@ -84,7 +82,7 @@ def _read_image(path: Path, where: str) -> tuple[np.ndarray, bool]:
             colour = not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
             return rgb, colour
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ImageFileError(MSG_UNREADABLE.format(where=where, file=path, error=f"{type(e).__name__}: {e}")) from None
+        raise ImageFileError.of(MSG_FOLDER_UNREADABLE, where=where, file=path, error=f"{type(e).__name__}: {e}") from None
 
 
 def resize_crop(a: np.ndarray, size: int) -> np.ndarray:
@@ -106,7 +104,7 @@ def _rows_from_csv(root: Path, table: Path) -> list[dict]:
         reader = csv.DictReader(f)
         fields = reader.fieldnames or []
         if not {"file", "label"} <= {c.strip() for c in fields}:
-            raise TableError(MSG_COLUMNS.format(table=table, got=",".join(fields) or "no header"))
+            raise TableError.of(MSG_FOLDER_COLUMNS, table=table, got=",".join(fields) or "no header")
         raw = [{k.strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
     rows, seen = [], {}
     base = root.resolve()
@@ -114,19 +112,19 @@ def _rows_from_csv(root: Path, table: Path) -> list[dict]:
         file = r["file"]
         path = (root / file).resolve()
         if base not in path.parents:
-            raise TableError(MSG_OUTSIDE.format(table=table, row=n, root=root, file=file))
+            raise TableError.of(MSG_FOLDER_OUTSIDE, table=table, row=n, root=root, file=file)
         try:
             label = int(r["label"])
             if label < 0:
                 raise ValueError
         except ValueError:
-            raise TableError(MSG_LABEL.format(table=table, row=n, file=file, label=r["label"])) from None
+            raise TableError.of(MSG_FOLDER_LABEL, table=table, row=n, file=file, label=r["label"]) from None
         key = path.as_posix()
         if key in seen:
-            raise TableError(MSG_DUPLICATE.format(table=table, row=n, file=file, first=seen[key]))
+            raise TableError.of(MSG_FOLDER_DUPLICATE, table=table, row=n, file=file, first=seen[key])
         seen[key] = n
         if not path.is_file():
-            raise TableError(MSG_MISSING.format(table=table, row=n, file=root / file))
+            raise TableError.of(MSG_FOLDER_MISSING, table=table, row=n, file=root / file)
         rows.append({"file": file, "path": path, "label": label, "group": r.get("group") or "", "where": f"{table} row {n}"})
     return rows
 
@@ -144,16 +142,16 @@ def _class_files(root: Path, folder: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         here = Path(dirpath)
         if base not in here.resolve().parents:
-            raise TableError(MSG_CLASS_LINK.format(path=here, target=here.resolve(), root=root))
+            raise TableError.of(MSG_FOLDER_CLASS_LINK, path=here, target=here.resolve(), root=root)
         skip = [d for d in dirnames if _is_run_dir(here / d)]
         for d in skip:
-            log.warning(MSG_SKIPPED_RUN.format(path=here / d))
+            log.warning(MSG_FOLDER_SKIPPED_RUN.format(path=here / d))
         dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("."))
         for f in filenames:
             p = here / f
             if p.suffix.lower() in IMAGE_SUFFIXES:
                 if base not in p.resolve().parents:
-                    raise TableError(MSG_CLASS_LINK.format(path=p, target=p.resolve(), root=root))
+                    raise TableError.of(MSG_FOLDER_CLASS_LINK, path=p, target=p.resolve(), root=root)
                 out.append(p)
     return sorted(out)
 
@@ -164,7 +162,7 @@ def _rows_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
         if not d.is_dir() or d.name.startswith("."):
             continue
         if _is_run_dir(d):
-            log.warning(MSG_SKIPPED_RUN.format(path=d))
+            log.warning(MSG_FOLDER_SKIPPED_RUN.format(path=d))
         else:
             classes.append(d.name)
     rows = []
@@ -181,9 +179,9 @@ def image_folder(path: str, size: int | None = None, grey: bool | None = None,
     grey (True) or RGB (False) instead of deciding from the images."""
     root = Path(path)
     if not root.is_dir():
-        raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
-            name=f"folder:{path}", expected="a folder with labels.csv (file,label[,group]) or one sub-folder per class",
-            got="no such folder", how="Check the path."))
+        raise DatasetNotFoundError.of(MSG_DATASET_NOT_FOUND, name=f"folder:{path}",
+                                      expected="a folder with labels.csv (file,label[,group]) or one sub-folder per class",
+                                      got="no such folder", how="Check the path.")
     table = root / "labels.csv"
     class_names = None
     if table.is_file():
@@ -191,9 +189,10 @@ def image_folder(path: str, size: int | None = None, grey: bool | None = None,
     else:
         rows, class_names = _rows_from_class_folders(root)
     if not rows:
-        raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
-            name=f"folder:{path}", expected="labels.csv rows or class sub-folders of images", got="no images",
-            how="Write labels.csv beside your images (file,label[,group]) or put them in one sub-folder per class."))
+        raise DatasetNotFoundError.of(MSG_DATASET_NOT_FOUND, name=f"folder:{path}",
+                                      expected="labels.csv rows or class sub-folders of images", got="no images",
+                                      how="Write labels.csv beside your images (file,label[,group]) or put them in one "
+                                          "sub-folder per class.")
     arrays, colour = [], False
     for r in rows:
         a, c = _read_image(r["path"], r["where"])
@@ -204,7 +203,7 @@ def image_folder(path: str, size: int | None = None, grey: bool | None = None,
     target = size
     if target is None and len(shapes) > 1:
         target = min(min(s) for s in shapes)
-        log.warning(MSG_MIXED_SIZES.format(path=path, n=len(shapes), size=target))
+        log.warning(MSG_FOLDER_MIXED_SIZES.format(path=path, n=len(shapes), size=target))
     images = []
     for a in arrays:
         if rgb and a.shape[2] == 1:

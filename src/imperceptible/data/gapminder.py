@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..validation import MSG_PARAM, ParameterError
+
 
 def gdp_table(year: int = 2007) -> pd.DataFrame:
     """Columns ``country, continent, iso_alpha, gdp_per_capita, log_gdp, pop`` for ``year``."""
@@ -12,7 +14,7 @@ def gdp_table(year: int = 2007) -> pd.DataFrame:
     df = gapminder()
     years = sorted(df["year"].unique())
     if year not in years:
-        raise ValueError(f"year: expected one of {years}, got {year}")
+        raise ParameterError.of(MSG_PARAM, name="year", expected=f"one of {years}", got=year)
     d = df[df["year"] == year][["country", "continent", "iso_alpha", "gdpPercap", "pop"]].copy()
     d = d.rename(columns={"gdpPercap": "gdp_per_capita"})
     import numpy as np

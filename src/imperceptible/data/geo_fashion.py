@@ -114,8 +114,7 @@ def _build(size: int, seed: int, root, q_lo: float, q_hi: float, year: int, desi
     tr, te = fashion_mnist("train", root), fashion_mnist("test", root)
     pool_x, pool_y = torch.cat([tr.images, te.images]), torch.cat([tr.labels, te.labels])
     if size > len(pool_y):
-        raise ParameterError(MSG_PARAM.format(name="size", expected=f"at most {len(pool_y)} (Fashion-MNIST's images)",
-                                              got=size))
+        raise ParameterError.of(MSG_PARAM, name="size", expected=f"at most {len(pool_y)} (Fashion-MNIST's images)", got=size)
     pick = np.sort(rng.choice(len(pool_y), size, replace=False))
     y = pool_y[pick]
     country = np.repeat(np.arange(len(counts)), counts["count"].to_numpy())

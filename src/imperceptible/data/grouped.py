@@ -14,16 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..validation import TableError
+from ..validation import (
+    MSG_COVARIATE_COLUMNS,
+    MSG_MISSING_COVARIATE,
+    MSG_NO_COVARIATES,
+    MSG_NO_GROUPS,
+    MSG_NONFINITE_COVARIATE,
+    TableError,
+)
 from .base import ImageDataset, stratified_split
 from .geo_fashion import DEFAULT_DESIGN, TEST_FRACTION, geo_fashion_splits
 from .registry import load
-
-MSG_NO_GROUPS = "{name}: expected a 'group' column in labels.csv for a fairness study, got none"
-MSG_NO_COVARIATES = ("{name}: expected a covariate table (--covariates CSV with columns group,covariate), got none")
-MSG_COVARIATE_COLUMNS = "{path}: expected columns group,covariate, got {got}"
-MSG_NONFINITE_COVARIATE = "{path}: expected finite covariates, got {value!r} for group {group!r}"
-MSG_MISSING_COVARIATE = "covariates: expected a value for every group, got none for {groups}"
 
 
 @dataclass
@@ -40,13 +41,13 @@ def read_covariates(path: str | os.PathLike) -> dict[str, float]:
     """A ``group,covariate`` CSV as a dict (covariates must be finite numbers)."""
     t = pd.read_csv(path, dtype={"group": str})
     if not {"group", "covariate"} <= set(t.columns):
-        raise TableError(MSG_COVARIATE_COLUMNS.format(path=path, got=",".join(map(str, t.columns))))
+        raise TableError.of(MSG_COVARIATE_COLUMNS, path=path, got=",".join(map(str, t.columns)))
     v = pd.to_numeric(t["covariate"], errors="coerce")
     bad = ~np.isfinite(v.to_numpy(float))
     if bad.any():
         row = t[bad].iloc[0]
         value = row["covariate"].item() if hasattr(row["covariate"], "item") else row["covariate"]
-        raise TableError(MSG_NONFINITE_COVARIATE.format(path=path, value=value, group=row["group"]))
+        raise TableError.of(MSG_NONFINITE_COVARIATE, path=path, value=value, group=row["group"])
     return dict(zip(t["group"].astype(str), v.astype(float)))
 
 
@@ -62,13 +63,13 @@ def grouped_splits(name: str = "geo-fashion", *, covariates: str | os.PathLike |
         return GroupedSplits(train, test, cov, train.info["covariate"], True, train.info["note"])
     ds = load(name)
     if ds.groups is None:
-        raise TableError(MSG_NO_GROUPS.format(name=name))
+        raise TableError.of(MSG_NO_GROUPS, name=name)
     if covariates is None:
-        raise TableError(MSG_NO_COVARIATES.format(name=name))
+        raise TableError.of(MSG_NO_COVARIATES, name=name)
     cov = read_covariates(covariates)
     missing = sorted(set(ds.groups) - set(cov))
     if missing:
-        raise TableError(MSG_MISSING_COVARIATE.format(groups=missing[:5]))
+        raise TableError.of(MSG_MISSING_COVARIATE, groups=missing[:5])
     codes = np.unique(np.asarray(ds.groups), return_inverse=True)[1]
     tr, te = stratified_split(codes, test_fraction, seed)
     return GroupedSplits(ds.subset(np.sort(tr)), ds.subset(np.sort(te)), cov, "covariate", False)

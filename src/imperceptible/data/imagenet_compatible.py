@@ -26,9 +26,9 @@ def imagenet_compatible(path: str | os.PathLike | None = None, size: int = 224,
     root = Path(path or os.environ.get(ENV, ""))
     table = root / "images.csv"
     if not str(path or os.environ.get(ENV, "")) or not table.is_file():
-        raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
-            name="imagenet-compatible", expected="a folder with images.csv and images/<ImageId>.png",
-            got=f"no file {table}" if str(root) not in ("", ".") else "no path", how=HOW))
+        raise DatasetNotFoundError.of(MSG_DATASET_NOT_FOUND, name="imagenet-compatible",
+                                      expected="a folder with images.csv and images/<ImageId>.png",
+                                      got=f"no file {table}" if str(root) not in ("", ".") else "no path", how=HOW)
     with open(table, newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["ImageId"])
     if limit is not None:

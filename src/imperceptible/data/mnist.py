@@ -54,9 +54,9 @@ def foolbox_data_dir() -> Path:
 
     spec = importlib.util.find_spec("foolbox")
     if spec is None or spec.origin is None:
-        raise DatasetNotFoundError(MSG_DATASET_NOT_FOUND.format(
-            name="foolbox samples", expected="the foolbox package (its wheel holds the images)", got="none installed",
-            how="pip install foolbox"))
+        raise DatasetNotFoundError.of(MSG_DATASET_NOT_FOUND, name="foolbox samples",
+                                      expected="the foolbox package (its wheel holds the images)", got="none installed",
+                                      how="pip install foolbox")
     return Path(spec.origin).parent / "data"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..validation import UnknownNameError, check_choice
+from ..validation import MSG_UNKNOWN_PLACEHOLDER, UnknownNameError, check_choice
 from .base import ImageDataset
 from .fashion_mnist import fashion_mnist
 from .folder import image_folder
@@ -62,7 +62,7 @@ def load(name: str, *, split: str | None = None, limit: int | None = None, size:
         return imagenet_compatible(None, size=size or 224, limit=limit)
     check_choice("dataset", name, list(PLAIN) + [f"{p}:PATH" for p in PREFIXED])
     if name in ("folder:PATH", "imagenet-compatible:PATH"):
-        raise UnknownNameError(f"dataset {name!r}: replace PATH with the folder's path")
+        raise UnknownNameError.of(MSG_UNKNOWN_PLACEHOLDER, kind="dataset", name=name, placeholder="PATH")
     if name == "mnist":
         ds = mnist(split or "test")
     elif name == "mnist-test20":

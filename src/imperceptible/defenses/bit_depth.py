@@ -12,6 +12,6 @@ from ..validation import MSG_PARAM, ParameterError, check_images
 def bit_depth_reduction(x: torch.Tensor, bits: int = 4) -> torch.Tensor:
     check_images(x, "x")
     if not isinstance(bits, int) or not 1 <= bits <= 8:
-        raise ParameterError(MSG_PARAM.format(name="bits", expected="an integer in [1, 8]", got=bits))
+        raise ParameterError.of(MSG_PARAM, name="bits", expected="an integer in [1, 8]", got=bits)
     levels = 2**bits - 1
     return torch.round(x * levels) / levels

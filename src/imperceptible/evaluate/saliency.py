@@ -14,11 +14,12 @@ import torch
 
 from ..costs.lp import lp_distance
 from ..costs.ssim import ssim_raw
+from ..validation import (
+    MSG_NO_SALIENCY,
+)
 
 #: why the default saliency model cannot run (OpenCV without its contrib modules, e.g. a plain
 #: ``opencv-python-headless`` installed over ours)
-MSG_NO_SALIENCY = ("OpenCV's saliency module is missing (cv2 {version} without the contrib modules: "
-                   "pip install opencv-contrib-python-headless)")
 
 
 def saliency_unavailable() -> str | None:

@@ -14,6 +14,9 @@ from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.report import Html, esc
 from ..runs.summary import summarize
+from ..validation import (
+    MSG_PARAM_FORMAT,
+)
 from .common import data_and_model
 
 DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",
@@ -60,9 +63,6 @@ class AttackConfig:
         return opts
 
 
-MSG_PARAM_FORMAT = "--param: expected KEY=VALUE, got {got!r}"
-
-
 def parse_value(v: str):
     """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, anything else stays a string."""
     for cast in (int, float):
@@ -80,7 +80,7 @@ def parse_params(pairs) -> dict:
     for p in pairs:
         k, sep, v = p.partition("=")
         if not sep or not k.strip():
-            raise ParameterError(MSG_PARAM_FORMAT.format(got=p))
+            raise ParameterError.of(MSG_PARAM_FORMAT, got=p)
         out[k.strip().replace("-", "_")] = parse_value(v.strip())
     return out
 

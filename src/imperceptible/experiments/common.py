@@ -43,8 +43,8 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     k = getattr(net, "num_classes", None)
     if k is not None and len(ds) and int(ds.labels.max()) >= k:  # name the first such sample, not a tensor
         row = int((ds.labels >= k).nonzero()[0, 0])
-        raise RangeError(MSG_LABEL_BEYOND.format(dataset=cfg.dataset, k=k, label=int(ds.labels[row]),
-                                                 sample=ds.ids[row], row=row + 1))
+        raise RangeError.of(MSG_LABEL_BEYOND, dataset=cfg.dataset, k=k, label=int(ds.labels[row]), sample=ds.ids[row],
+                            row=row + 1)
     probe_model(net, ds.images, ds.labels, name=cfg.model)
     return ds, net
 

@@ -22,19 +22,21 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ..validation import MSG_DUPLICATE_GROUP, TableError
+from ..validation import (
+    MSG_DUPLICATE_GROUP,
+    MSG_TABLE_ACCURACY_RANGE,
+    MSG_TABLE_CONSTANT_COVARIATE,
+    MSG_TABLE_FEW_GROUPS,
+    MSG_TABLE_FEW_MODELS,
+    MSG_TABLE_MISSING_COLUMNS,
+    MSG_TABLE_NO_FAMILY_COLUMNS,
+    MSG_TABLE_NONFINITE,
+    MSG_TABLE_NONPOSITIVE_N,
+    MSG_TABLE_UNREADABLE,
+    TableError,
+)
 
 REQUIRED = ("group", "covariate", "n")
-MSG_MISSING_COLUMNS = "table: expected columns {expected} and at least one accuracy column, got {got}"
-MSG_NONPOSITIVE_N = "table: expected every group's n > 0, got n = {n} for group {group!r}"
-MSG_NONFINITE = "table: expected finite values in column {column!r}, got {value!r} for group {group!r}"
-MSG_FEW_GROUPS = "table: expected at least 3 groups with n >= {min_count} for a slope test, got {got}"
-MSG_ACCURACY_RANGE = "table: expected accuracies in [0, 1] in column {column!r}, got {value!r} for group {group!r}"
-MSG_NO_FAMILY_COLUMNS = ("table: expected accuracy columns named accuracy_{prefix}_* for --{which} {prefix!r}, got "
-                         "none; the accuracy columns are: {columns}")
-MSG_CONSTANT_COVARIATE = "table: expected at least two distinct covariate values among the kept groups, got {value!r} for all"
-MSG_FEW_MODELS = "t-test: expected at least 2 models in each family, got {ours} and {other}"
-MSG_UNREADABLE = "table {path}: expected a readable CSV file, got {error}"
 
 
 def group_accuracy(pred, labels, groups) -> pd.DataFrame:
@@ -52,24 +54,24 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
     """Check a ``group, covariate, n, accuracy[_*]`` table; raise :class:`TableError` saying what is wrong."""
     cols = list(table.columns)
     if not set(REQUIRED) <= set(cols) or not accuracy_columns_of(table):
-        raise TableError(MSG_MISSING_COLUMNS.format(expected=", ".join(REQUIRED), got=", ".join(map(str, cols))))
+        raise TableError.of(MSG_TABLE_MISSING_COLUMNS, expected=", ".join(REQUIRED), got=", ".join(map(str, cols)))
     repeated = table["group"][table["group"].duplicated(keep=False)]
     if len(repeated):
         g = repeated.iloc[0]
         rows = [int(i) + 1 for i in np.flatnonzero((table["group"] == g).to_numpy())]  # data rows, from 1
         same = table[table["group"] == g].drop_duplicates()
         how = " (identical: counted twice it would add a group)" if len(same) == 1 else " (with different values)"
-        raise TableError(MSG_DUPLICATE_GROUP.format(group=g, rows=rows, how=how))
+        raise TableError.of(MSG_DUPLICATE_GROUP, group=g, rows=rows, how=how)
     for _, r in table.iterrows():
         for c in ["covariate", "n", *accuracy_columns_of(table)]:
             v = r[c]
             if not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
-                raise TableError(MSG_NONFINITE.format(column=c, value=v, group=r["group"]))
+                raise TableError.of(MSG_TABLE_NONFINITE, column=c, value=v, group=r["group"])
         if r["n"] <= 0:
-            raise TableError(MSG_NONPOSITIVE_N.format(n=r["n"], group=r["group"]))
+            raise TableError.of(MSG_TABLE_NONPOSITIVE_N, n=r["n"], group=r["group"])
         for c in accuracy_columns_of(table):
             if not 0 <= r[c] <= 1:
-                raise TableError(MSG_ACCURACY_RANGE.format(column=c, value=r[c], group=r["group"]))
+                raise TableError.of(MSG_TABLE_ACCURACY_RANGE, column=c, value=r[c], group=r["group"])
     return table
 
 
@@ -78,7 +80,7 @@ def read_table(path) -> pd.DataFrame:
     try:
         t = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise TableError(MSG_UNREADABLE.format(path=path, error=f"{type(e).__name__}: {e}")) from None
+        raise TableError.of(MSG_TABLE_UNREADABLE, path=path, error=f"{type(e).__name__}: {e}") from None
     for c in t.columns:
         if c != "group":
             t[c] = pd.to_numeric(t[c], errors="coerce")
@@ -100,9 +102,9 @@ def slope_test(table: pd.DataFrame, *, accuracy: str = "accuracy", min_count: in
     validate_table(table)
     kept = table[table["n"] >= min_count]
     if len(kept) < 3:
-        raise TableError(MSG_FEW_GROUPS.format(min_count=min_count, got=len(kept)))
+        raise TableError.of(MSG_TABLE_FEW_GROUPS, min_count=min_count, got=len(kept))
     if kept["covariate"].nunique() < 2:
-        raise TableError(MSG_CONSTANT_COVARIATE.format(value=float(kept["covariate"].iloc[0])))
+        raise TableError.of(MSG_TABLE_CONSTANT_COVARIATE, value=float(kept["covariate"].iloc[0]))
     X = sm.add_constant(kept["covariate"].to_numpy(dtype=float))
     y = kept[accuracy].to_numpy(dtype=float)
     sigma = 1.0 / np.sqrt(kept["n"].to_numpy(dtype=float))
@@ -128,7 +130,7 @@ def compare_slopes(ours, other, *, equal_var: bool = False, confidence: float = 
     """
     a, b = np.asarray(ours, dtype=float), np.asarray(other, dtype=float)
     if a.size < 2 or b.size < 2:
-        raise TableError(MSG_FEW_MODELS.format(ours=a.size, other=b.size))
+        raise TableError.of(MSG_TABLE_FEW_MODELS, ours=a.size, other=b.size)
     r = stats.ttest_ind(a, b, equal_var=equal_var, alternative=alternative)
     ci = stats.ttest_ind(a, b, equal_var=equal_var).confidence_interval(confidence)
     return {"t": float(r.statistic), "df": float(r.df), "p": float(r.pvalue), "mean_ours": float(a.mean()),
@@ -143,8 +145,8 @@ def family_columns(table: pd.DataFrame, prefix: str, which: str = "ours") -> lis
     pattern = re.compile(rf"^accuracy_{re.escape(prefix)}_(r\d+_k\d+|\d+)$")
     cols = [c for c in accuracy_columns_of(table) if pattern.match(c)]
     if not cols:
-        raise TableError(MSG_NO_FAMILY_COLUMNS.format(prefix=prefix, which=which,
-                                                      columns=", ".join(accuracy_columns_of(table))))
+        raise TableError.of(MSG_TABLE_NO_FAMILY_COLUMNS, prefix=prefix, which=which,
+                            columns=", ".join(accuracy_columns_of(table)))
     return cols
 
 

@@ -33,9 +33,9 @@ def probe_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, nam
     with torch.random.fork_rng(devices=[]):
         a, b = model(x).float(), model(x).float()
     if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
-        raise ModelOutputError(MSG_NONDETERMINISTIC.format(name=name, diff=float((a - b).abs().max())))
+        raise ModelOutputError.of(MSG_NONDETERMINISTIC, name=name, diff=float((a - b).abs().max()))
     if a.shape[1] > 1 and bool((a >= 0).all()) and torch.allclose(a.sum(1), torch.ones(len(a), device=dev), atol=1e-4):
-        raise ModelOutputError(MSG_PROBABILITIES.format(name=name))
+        raise ModelOutputError.of(MSG_PROBABILITIES, name=name)
     accuracy = float((a.argmax(1) == y).float().mean())
     if accuracy == 0 and len(y) >= 4:
         log.warning(MSG_ZERO_ACCURACY.format(name=name, n=len(y)))

@@ -28,6 +28,9 @@ from pathlib import Path
 from ..validation import (
     MSG_OPTIONAL_PACKAGE,
     MSG_PARAM,
+    MSG_ROBUSTBENCH_ABSENT,
+    MSG_ROBUSTBENCH_FETCH,
+    MSG_ROBUSTBENCH_NOT_A_FILE,
     MSG_UNKNOWN_SUGGEST,
     MSG_WEIGHTS_MISMATCH,
     ImperceptibleError,
@@ -44,11 +47,6 @@ ENV = "IMPERCEPTIBLE_ROBUSTBENCH"
 #: the leaderboards' input sides and classes
 DATASETS = {"cifar10": (32, 10), "cifar100": (32, 100), "imagenet": (224, 1000)}
 THREATS = ("Linf", "L2", "corruptions")
-MSG_ABSENT = ("robustbench:{name}: expected its checkpoint at {path}, got no file and fetching is off "
-              "(IMPERCEPTIBLE_OFFLINE); put the file there (or set {env} to a folder laid out as "
-              "DATASET/THREAT/NAME.pt), or pass --weights PATH")
-MSG_NOT_A_FILE = "robustbench:{name}: expected a checkpoint file at --weights {path}, got no such file"
-MSG_FETCH = "robustbench:{name}: RobustBench could not load it ({error}); put its checkpoint at {path} or pass --weights PATH"
 
 
 def _robustbench():
@@ -62,8 +60,8 @@ def _robustbench():
             from robustbench.model_zoo import model_dicts
             from robustbench.utils import load_model
     except ImportError:
-        raise OptionalPackageError(MSG_OPTIONAL_PACKAGE.format(what="robustbench:DATASET/THREAT/NAME models",
-                                                               package="robustbench", extra="robustbench")) from None
+        raise OptionalPackageError.of(MSG_OPTIONAL_PACKAGE, what="robustbench:DATASET/THREAT/NAME models",
+                                      package="robustbench", extra="robustbench") from None
     return load_model, model_dicts
 
 
@@ -85,8 +83,8 @@ def parse(spec: str) -> tuple[str, str, str]:
     """``DATASET/THREAT/NAME`` checked against the leaderboard (closest names for a typo)."""
     parts = spec.split("/")
     if len(parts) != 3 or not all(parts):
-        raise ParameterError(MSG_PARAM.format(name="robustbench model", expected="DATASET/THREAT/NAME, e.g. "
-                                              "cifar10/L2/Ding2020MMA", got=spec))
+        raise ParameterError.of(MSG_PARAM, name="robustbench model", expected="DATASET/THREAT/NAME, e.g. "
+                                "cifar10/L2/Ding2020MMA", got=spec)
     dataset, threat, name = parts
     _, zoo = _robustbench()
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
@@ -95,15 +93,15 @@ def parse(spec: str) -> tuple[str, str, str]:
         ds, tm = BenchmarkDataset(dataset), ThreatModel(threat)
     except ValueError:
         expected = f"a dataset in {list(DATASETS)} and a threat in {list(THREATS)}"
-        raise ParameterError(MSG_PARAM.format(name="robustbench model", got=spec, expected=expected)) from None
+        raise ParameterError.of(MSG_PARAM, name="robustbench model", got=spec, expected=expected) from None
     known = list(zoo[ds][tm])
     if name not in known:
         import difflib
 
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        raise UnknownNameError(MSG_UNKNOWN_SUGGEST.format(
-            kind=f"RobustBench {dataset}/{threat} model", name=name,
-            hint=f" (did you mean: {', '.join(close)}?)" if close else "", choices=f"{len(known)} names (robustbench)"))
+        raise UnknownNameError.of(MSG_UNKNOWN_SUGGEST, kind=f"RobustBench {dataset}/{threat} model", name=name,
+                                  hint=f" (did you mean: {', '.join(close)}?)" if close else "",
+                                  choices=f"{len(known)} names (robustbench)")
     return dataset, threat, name
 
 
@@ -129,24 +127,24 @@ def robustbench_model(spec: str, weights: str | os.PathLike | None = None, *, pr
         if weights is not None:  # a file anywhere: linked into RobustBench's layout in a folder of its own
             src = Path(weights).resolve()
             if not src.is_file():
-                raise WeightsNotFoundError(MSG_NOT_A_FILE.format(name=spec, path=weights))
+                raise WeightsNotFoundError.of(MSG_ROBUSTBENCH_NOT_A_FILE, name=spec, path=weights)
             root = Path(tmp)
             (root / dataset / threat).mkdir(parents=True)
             (root / dataset / threat / f"{name}.pt").symlink_to(src)
             path = src
         elif not path.is_file() and os.environ.get("IMPERCEPTIBLE_OFFLINE"):
-            raise WeightsNotFoundError(MSG_ABSENT.format(name=spec, path=path, env=ENV))
+            raise WeightsNotFoundError.of(MSG_ROBUSTBENCH_ABSENT, name=spec, path=path, env=ENV)
         try:
             net = load_model(model_name=name, model_dir=str(root), dataset=dataset, threat_model=threat)
         except RuntimeError as e:
             if "state_dict" not in str(e):
-                raise WeightsNotFoundError(MSG_FETCH.format(name=spec, error=_first(e), path=path)) from None
-            raise WeightsMismatchError(MSG_WEIGHTS_MISMATCH.format(what=f"robustbench:{spec}", path=path, n="",
-                                                                   got=_first(e))) from None
+                raise WeightsNotFoundError.of(MSG_ROBUSTBENCH_FETCH, name=spec, error=_first(e), path=path) from None
+            raise WeightsMismatchError.of(MSG_WEIGHTS_MISMATCH, what=f"robustbench:{spec}", path=path, n="",
+                                          got=_first(e)) from None
         except ImperceptibleError:
             raise
         except Exception as e:  # noqa: BLE001 - RobustBench raises whatever a download or torch.load raises
-            raise WeightsNotFoundError(MSG_FETCH.format(name=spec, error=_first(e), path=path)) from None
+            raise WeightsNotFoundError.of(MSG_ROBUSTBENCH_FETCH, name=spec, error=_first(e), path=path) from None
     side, classes = DATASETS[dataset]
     return ImageClassifier(net.eval(), mean=(0.0,) * 3, std=(1.0,) * 3, num_classes=classes, input_size=(side, side),
                            name=f"robustbench:{spec}")

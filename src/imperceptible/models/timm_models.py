@@ -19,6 +19,8 @@ import torch
 
 from ..validation import (
     MSG_OPTIONAL_PACKAGE,
+    MSG_TIMM_FETCH,
+    MSG_TIMM_OFFLINE,
     MSG_UNKNOWN_SUGGEST,
     ImperceptibleError,
     OptionalPackageError,
@@ -28,17 +30,12 @@ from ..validation import (
 from ..weights import load_into, load_state_dict
 from .wrapper import ImageClassifier
 
-MSG_TIMM_OFFLINE = ("timm:{name}: expected its pretrained weights, got none here and fetching is off "
-                    "(IMPERCEPTIBLE_OFFLINE); pass a local file with --weights PATH (a state dict or safetensors)")
-MSG_TIMM_FETCH = "timm:{name}: timm could not fetch its pretrained weights ({error}); pass a local file with --weights PATH"
-
 
 def _timm():
     try:
         import timm
     except ImportError:
-        raise OptionalPackageError(MSG_OPTIONAL_PACKAGE.format(what="timm:NAME models", package="timm",
-                                                               extra="timm")) from None
+        raise OptionalPackageError.of(MSG_OPTIONAL_PACKAGE, what="timm:NAME models", package="timm", extra="timm") from None
     return timm
 
 
@@ -55,9 +52,8 @@ def check_name(name: str) -> str:
     timm = _timm()
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        raise UnknownNameError(MSG_UNKNOWN_SUGGEST.format(kind="timm model", name=name,
-                                                          hint=f" (did you mean: {', '.join(close)}?)" if close else "",
-                                                          choices="timm.list_models()"))
+        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+        raise UnknownNameError.of(MSG_UNKNOWN_SUGGEST, kind="timm model", name=name, hint=hint, choices="timm.list_models()")
     return name
 
 
@@ -88,12 +84,12 @@ def timm_model(name: str, weights: str | os.PathLike | None = None, *, progress:
         net = timm.create_model(name, pretrained=False)
         load_into(net, load_state_dict(weights, f"timm {name}"), what=f"timm {name}", path=weights)
     elif os.environ.get("IMPERCEPTIBLE_OFFLINE"):
-        raise WeightsNotFoundError(MSG_TIMM_OFFLINE.format(name=name))
+        raise WeightsNotFoundError.of(MSG_TIMM_OFFLINE, name=name)
     else:
         try:
             net = timm.create_model(name, pretrained=True)
         except Exception as e:  # noqa: BLE001 - the hub's errors are many (no network, no file, gated)
-            raise WeightsNotFoundError(MSG_TIMM_FETCH.format(name=name, error=str(e).splitlines()[0][:160])) from None
+            raise WeightsNotFoundError.of(MSG_TIMM_FETCH, name=name, error=str(e).splitlines()[0][:160]) from None
     cfg = data_config(name, net)
     c, h, w = cfg["input_size"]
     return ImageClassifier(net.eval(), mean=cfg["mean"], std=cfg["std"], num_classes=net.num_classes,

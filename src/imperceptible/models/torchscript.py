@@ -14,29 +14,24 @@ import torch
 
 from ..validation import (
     MSG_MODEL_OUTPUT,
+    MSG_NOT_TORCHSCRIPT,
+    MSG_TORCHSCRIPT_NO_CHANNELS,
+    MSG_TORCHSCRIPT_OUTPUT,
     MSG_WEIGHTS_NOT_FOUND,
-    ImperceptibleError,
     ModelOutputError,
+    TorchScriptError,
     WeightsNotFoundError,
 )
 from .wrapper import ImageClassifier
 
 log = logging.getLogger(__name__)
 
-MSG_NOT_TORCHSCRIPT = "torchscript:{path}: expected a TorchScript file (torch.jit.save), got one that will not load ({error})"
-MSG_NO_CHANNELS = ("torchscript:{path}: expected a model taking (N, 1, H, W) or (N, 3, H, W) images in [0, 1], got one "
-                   "that fails on both at {size}x{size} ({error})")
-
-
-class TorchScriptError(ImperceptibleError, ValueError):
-    """A TorchScript file that cannot be loaded or used."""
-
 
 def _probe(net, channels: int, size: tuple[int, int]) -> torch.Tensor:
     with torch.no_grad():
         out = net(torch.full((2, channels, *size), 0.5))
     if not isinstance(out, torch.Tensor):
-        raise ModelOutputError(MSG_MODEL_OUTPUT.format(got=type(out).__name__))
+        raise ModelOutputError.of(MSG_MODEL_OUTPUT, got=type(out).__name__)
     return out
 
 
@@ -46,12 +41,12 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
     (the data's; default 224x224)."""
     p = Path(path)
     if not p.is_file():
-        raise WeightsNotFoundError(MSG_WEIGHTS_NOT_FOUND.format(
-            what="TorchScript model", filename=p.name, places=str(p), env_hint=" (torchscript:PATH)"))
+        raise WeightsNotFoundError.of(MSG_WEIGHTS_NOT_FOUND, what="TorchScript model", filename=p.name, places=str(p),
+                                      env_hint=" (torchscript:PATH)")
     try:
         net = torch.jit.load(str(p), map_location="cpu").eval()
     except (RuntimeError, ValueError, OSError) as e:
-        raise TorchScriptError(MSG_NOT_TORCHSCRIPT.format(path=p, error=str(e).splitlines()[0][:200])) from None
+        raise TorchScriptError.of(MSG_NOT_TORCHSCRIPT, path=p, error=str(e).splitlines()[0][:200]) from None
     size = tuple(size or (224, 224))
     order = [channels or 3] + [c for c in (3, 1) if c != (channels or 3)]
     errors = []
@@ -64,9 +59,9 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
             errors.append(str(e).splitlines()[0][:160] if str(e) else type(e).__name__)
             continue
         if out.dim() != 2 or out.shape[0] != 2:
-            raise ModelOutputError(f"torchscript:{p}: expected logits of shape (N, K), got shape {tuple(out.shape)}")
+            raise ModelOutputError.of(MSG_TORCHSCRIPT_OUTPUT, path=p, got=tuple(out.shape))
         if channels and c != channels:
             log.warning("torchscript:%s takes %d-channel images; the %d-channel data will be converted", p, c, channels)
         return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=int(out.shape[1]),
                                name=f"torchscript:{p}")
-    raise TorchScriptError(MSG_NO_CHANNELS.format(path=p, size=size[0], error="; ".join(errors)))
+    raise TorchScriptError.of(MSG_TORCHSCRIPT_NO_CHANNELS, path=p, size=size[0], error="; ".join(errors))

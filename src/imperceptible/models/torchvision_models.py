@@ -15,7 +15,7 @@ import os
 import torchvision
 
 from ..backbones import FetchError, download_torchvision_file
-from ..validation import UnknownNameError, WeightsNotFoundError, check_choice
+from ..validation import MSG_NOT_DOWNLOADED, MSG_TORCHVISION_UNKNOWN, UnknownNameError, WeightsNotFoundError, check_choice
 from ..weights import WeightSpec, load_into, load_state_dict
 from .wrapper import ImageClassifier
 
@@ -27,7 +27,7 @@ def spec(name: str) -> WeightSpec:
     try:
         w = torchvision.models.get_model_weights(name).DEFAULT
     except ValueError as e:
-        raise UnknownNameError(f"unknown torchvision model {name!r}: {e}") from None
+        raise UnknownNameError.of(MSG_TORCHVISION_UNKNOWN, name=name, error=e) from None
     return WeightSpec(f"torchvision {name} ({w})", os.path.basename(w.url), "IMPERCEPTIBLE_TORCHVISION_WEIGHTS")
 
 
@@ -43,7 +43,7 @@ def torchvision_model(name: str, weights: str | os.PathLike | None = None, *,
             try:
                 s.resolve(weights)
             except WeightsNotFoundError as nf:
-                raise WeightsNotFoundError(f"{nf} Not downloaded: {e}.") from None
+                raise WeightsNotFoundError.of(MSG_NOT_DOWNLOADED, missing=nf, error=e) from None
     if path is None:
         path = s.resolve(weights)
     net = torchvision.models.get_model(name, weights=None)

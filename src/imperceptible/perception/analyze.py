@@ -21,6 +21,10 @@ from pathlib import Path
 
 import matplotlib
 
+from ..validation import (
+    MSG_ANALYZE_NO_PARTICIPANTS,
+)
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,7 +39,6 @@ from .make import load_study  # noqa: E402
 from .stats import above_chance, d_prime, pairwise, spearman_ci, wilson  # noqa: E402
 
 CATCH_RULE = 0.75
-MSG_NO_PARTICIPANTS = "study analyze: expected at least one participant who passes the catch trials, got none of {n}"
 
 
 def _correct(trial: dict, choice: str, design: str) -> bool:
@@ -53,7 +56,7 @@ def load_answers(study: dict, paths: list) -> tuple[pd.DataFrame, list[dict]]:
         data = read_answers(p, study_hash=study["hash"], trials=trials, design=design)
         key = json.dumps(data["answers"], sort_keys=True)  # the same answers, trial for trial and time for time
         if key in seen:
-            raise ImperceptibleError(MSG_SAME_ANSWERS.format(first=seen[key], second=p))
+            raise ImperceptibleError.of(MSG_SAME_ANSWERS, first=seen[key], second=p)
         seen[key] = p
         got = {a["trial"]: a for a in data["answers"]}
         catch = [t for t in study["trials"] if t["kind"] == "catch"]
@@ -85,7 +88,7 @@ def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path 
     inc = df[df.included] if len(df) else df
     n_inc = sum(p["included"] for p in people)
     if n_inc == 0:
-        raise ImperceptibleError(MSG_NO_PARTICIPANTS.format(n=len(people)))
+        raise ImperceptibleError.of(MSG_ANALYZE_NO_PARTICIPANTS, n=len(people))
     methods = study["methods"]
     per_method: dict[str, dict] = {}
     counts = {}

@@ -19,22 +19,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..validation import ImperceptibleError
+from ..validation import (
+    MSG_ANSWERS_CHECKSUM,
+    MSG_ANSWERS_CHOICE,
+    MSG_ANSWERS_DUPLICATE,
+    MSG_ANSWERS_FORMAT,
+    MSG_ANSWERS_NOT_JSON,
+    MSG_ANSWERS_OTHER_STUDY,
+    MSG_ANSWERS_TRIAL,
+    AnswersError,
+)
 
 FORMAT = "imperceptible-study-answers/1"
-MSG_NOT_JSON = "{path}: expected an answers file (JSON) downloaded from the study page, got unreadable content ({error})"
-MSG_FORMAT = "{path}: expected an answers file of format {expected}, got {got!r}"
-MSG_OTHER_STUDY = ("{path}: expected answers to this study (definition hash {expected}), got answers to another study "
-                   "(hash {got}); analyse it with its own study folder")
-MSG_CHECKSUM = ("{path}: the answers do not match their checksum (expected {expected}, got {got}): the file was edited "
-                "or truncated after the page saved it, so it is refused")
-MSG_TRIAL = "{path}: expected trial ids of this study, got {trial!r}"
-MSG_CHOICE = "{path}: expected a choice in {choices} for trial {trial!r}, got {got!r}"
-MSG_DUPLICATE = "{path}: expected each trial answered once, got trial {trial!r} twice"
-
-
-class AnswersError(ImperceptibleError, ValueError):
-    """An answers file that does not belong to the study, or was altered."""
 
 
 def fnv1a32(text: str) -> str:
@@ -60,31 +56,31 @@ def read_answers(path: str | Path, *, study_hash: str, trials: dict[str, dict], 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AnswersError(MSG_NOT_JSON.format(path=path, error=f"{type(e).__name__}: {e}")) from None
+        raise AnswersError.of(MSG_ANSWERS_NOT_JSON, path=path, error=f"{type(e).__name__}: {e}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise AnswersError(MSG_FORMAT.format(path=path, expected=FORMAT,
-                                             got=data.get("format") if isinstance(data, dict) else type(data).__name__))
+        raise AnswersError.of(MSG_ANSWERS_FORMAT, path=path, expected=FORMAT, got=data.get("format") if isinstance(data,
+                              dict) else type(data).__name__)
     if data.get("study") != study_hash:
-        raise AnswersError(MSG_OTHER_STUDY.format(path=path, expected=study_hash[:12], got=str(data.get("study"))[:12]))
+        raise AnswersError.of(MSG_ANSWERS_OTHER_STUDY, path=path, expected=study_hash[:12], got=str(data.get("study"))[:12])
     answers = data.get("answers")
     if not isinstance(answers, list) or not all(isinstance(a, dict) and {"trial", "choice", "rt_ms"} <= set(a)
                                                   for a in answers):
-        raise AnswersError(MSG_FORMAT.format(path=path, expected=FORMAT, got="answers without trial/choice/rt_ms"))
+        raise AnswersError.of(MSG_ANSWERS_FORMAT, path=path, expected=FORMAT, got="answers without trial/choice/rt_ms")
     try:
         expected = checksum(study_hash, answers)
     except (TypeError, ValueError):
         expected = "?"
     if data.get("checksum") != expected:
-        raise AnswersError(MSG_CHECKSUM.format(path=path, expected=expected, got=data.get("checksum")))
+        raise AnswersError.of(MSG_ANSWERS_CHECKSUM, path=path, expected=expected, got=data.get("checksum"))
     choices = ("a", "b") if design == "2afc" else ("yes", "no")
     seen = set()
     for a in answers:
         if a["trial"] not in trials:
-            raise AnswersError(MSG_TRIAL.format(path=path, trial=a["trial"]))
+            raise AnswersError.of(MSG_ANSWERS_TRIAL, path=path, trial=a["trial"])
         if a["choice"] not in choices:
-            raise AnswersError(MSG_CHOICE.format(path=path, choices=list(choices), trial=a["trial"], got=a["choice"]))
+            raise AnswersError.of(MSG_ANSWERS_CHOICE, path=path, choices=list(choices), trial=a["trial"], got=a["choice"])
         if a["trial"] in seen:
-            raise AnswersError(MSG_DUPLICATE.format(path=path, trial=a["trial"]))
+            raise AnswersError.of(MSG_ANSWERS_DUPLICATE, path=path, trial=a["trial"])
         seen.add(a["trial"])
     return data
 

@@ -35,21 +35,20 @@ from ..config import check_int_option, option, record
 from ..fileio import atomic_write_json, atomic_write_text
 from ..runs.rundir import RunDir
 from ..runs.summary import DISTANCE_KEYS
-from ..validation import MSG_ONLY_CATCH, ImperceptibleError
+from ..validation import (
+    MSG_ONLY_CATCH,
+    MSG_STUDY_ALTERED,
+    MSG_STUDY_EXISTS,
+    MSG_STUDY_NOT_A_RUN,
+    MSG_STUDY_TOO_FEW,
+    MSG_STUDY_UNKNOWN_METHODS,
+    MSG_STUDY_UNREADABLE,
+    StudyError,
+)
 from .page import render_page
 
 PAPER_CATCH = "human-perc-ot[paper]"
 NOISE = 24 / 255
-
-MSG_NOT_A_RUN = "--run {path}: expected a run directory of 'attack' or 'bench attacks' with images, got {got}"
-MSG_UNKNOWN_METHODS = "--methods: expected methods of this run ({choices}), got {got}"
-MSG_TOO_FEW = ("--run {path}: expected at least 1 image that every chosen method attacked successfully, got none "
-               "(methods: {methods})")
-MSG_STUDY_EXISTS = "--out {path}: expected a new folder for the study, got an existing one (use --overwrite)"
-
-
-class StudyError(ImperceptibleError, ValueError):
-    """A study cannot be made as asked."""
 
 
 @dataclass(frozen=True)
@@ -112,21 +111,21 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     run_path, out = Path(run), Path(out)
     cfg_json = run_path / "config.json"
     if not cfg_json.is_file() or not (run_path / "results.sqlite").is_file() or not (run_path / "images").is_dir():
-        raise StudyError(MSG_NOT_A_RUN.format(path=run_path, got="no config.json, results.sqlite and images/"))
+        raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got="no config.json, results.sqlite and images/")
     rd = RunDir(run_path)
     run_cfg = json.loads(cfg_json.read_text())
     if run_cfg.get("job") not in ("attack", "bench attacks"):
-        raise StudyError(MSG_NOT_A_RUN.format(path=run_path, got=f"a '{run_cfg.get('job')}' run"))
+        raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got=f"a '{run_cfg.get('job')}' run")
     available = rd.store.methods()
     catch = cfg.catch
     if catch != "noise" and catch not in available:
-        raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=catch))
+        raise StudyError.of(MSG_STUDY_UNKNOWN_METHODS, choices=", ".join(available), got=catch)
     methods = list(cfg.methods) or [m for m in available if m not in (catch, PAPER_CATCH)]
     if not methods:
-        raise StudyError(MSG_ONLY_CATCH.format(catch=catch, available=", ".join(available)))
+        raise StudyError.of(MSG_ONLY_CATCH, catch=catch, available=", ".join(available))
     bad = [m for m in methods if m not in available]
     if bad:
-        raise StudyError(MSG_UNKNOWN_METHODS.format(choices=", ".join(available), got=", ".join(bad)))
+        raise StudyError.of(MSG_STUDY_UNKNOWN_METHODS, choices=", ".join(available), got=", ".join(bad))
     rows = {m: {r["id"]: r for r in rd.store.rows(m)} for m in set(methods) | ({catch} - {"noise"})}
     fooled = [{i for i, r in rows[m].items() if r["success"] and r["clean_correct"] and rd.has_image(m, i)}
               for m in methods]
@@ -135,10 +134,10 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     common = sorted(set.intersection(*fooled)) if fooled else []
     common = [i for i in common if rd.has_image("original", i)]
     if not common:
-        raise StudyError(MSG_TOO_FEW.format(path=run_path, methods=", ".join(methods)))
+        raise StudyError.of(MSG_STUDY_TOO_FEW, path=run_path, methods=", ".join(methods))
     if out.exists():
         if not overwrite:
-            raise StudyError(MSG_STUDY_EXISTS.format(path=out))
+            raise StudyError.of(MSG_STUDY_EXISTS, path=out)
         shutil.rmtree(out)
     rng = np.random.RandomState(cfg.seed)
     n = min(cfg.trials, len(common))
@@ -205,9 +204,9 @@ def load_study(path: str | Path) -> dict:
     try:
         d = json.loads(f.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise StudyError(f"{f}: expected a study definition (study.json from study make), got {e}") from None
+        raise StudyError.of(MSG_STUDY_UNREADABLE, path=f, error=e) from None
     if d.get("format") != "imperceptible-study/1" or study_hash(d) != d.get("hash"):
-        raise StudyError(f"{f}: expected an unaltered study definition, got one whose hash does not match its content")
+        raise StudyError.of(MSG_STUDY_ALTERED, path=f)
     return d
 
 

@@ -13,16 +13,12 @@ import os
 from pathlib import Path
 from typing import IO
 
-from ..validation import ImperceptibleError
-
-MSG_LOCKED = ("{path}: expected a run directory no other job is using, got one locked by process {pid}; wait for it "
-              "to finish (or stop it), or use another --out")
+from ..validation import (
+    MSG_LOCKED,
+    RunLockedError,
+)
 
 _HELD: dict[Path, IO] = {}
-
-
-class RunLockedError(ImperceptibleError, RuntimeError):
-    """Another job holds the run directory."""
 
 
 def is_secondary_rank() -> bool:
@@ -48,7 +44,7 @@ def acquire(run_dir: str | os.PathLike) -> None:
         f.seek(0)
         pid = f.read().strip() or "?"
         f.close()
-        raise RunLockedError(MSG_LOCKED.format(path=path.parent, pid=pid)) from None
+        raise RunLockedError.of(MSG_LOCKED, path=path.parent, pid=pid) from None
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))

@@ -33,7 +33,20 @@ import torch
 from PIL import Image
 
 from ..fileio import atomic_write_json, atomic_write_text, json_default
-from ..validation import ImperceptibleError
+from ..validation import (
+    MSG_OUT_EMPTY,
+    MSG_OUT_FILE,
+    MSG_OUT_FOREIGN,
+    MSG_OUT_IN_DATA,
+    MSG_OUT_MISMATCH,
+    MSG_OUT_NOT_A_RUN,
+    MSG_OUT_NOT_OURS,
+    MSG_OUT_OTHER_JOB,
+    MSG_OUT_SAMPLES_CHANGED,
+    MSG_OUT_UNREADABLE_FINGERPRINT,
+    MSG_OUT_UNWRITABLE,
+    RunDirError,
+)
 from . import lock as run_lock
 from .fingerprint import canonical, differences
 from .store import ResultStore, open_store
@@ -42,32 +55,6 @@ log = logging.getLogger(__name__)
 
 PACKAGES = ("imperceptible", "torch", "torchvision", "numpy", "scipy", "piq", "lpips", "kornia", "statsmodels",
             "opencv-contrib-python-headless", "scikit-image", "adv-lib")
-
-MSG_OUT_EMPTY = "--out: expected a folder path for the run directory, got an empty string"
-MSG_OUT_FILE = "--out {path}: expected a folder for the run directory, got an existing file"
-MSG_OUT_UNWRITABLE = "--out {path}: expected a folder this user can write to, got one that is not writable ({error})"
-MSG_NOT_A_RUN = ("--out {path}: expected a new folder or a run directory of this tool, got a folder holding other "
-                 "files ({example}); use another --out")
-MSG_OTHER_JOB = ("{path}: expected a run directory of '{job}', got one of '{other}'; use another --out, or "
-                 "--overwrite to replace it")
-MSG_MISMATCH = ("{path}: this run directory was made with other settings, so resuming would mix results:\n  {diffs}\n"
-                "Use another --out for the new settings, or --overwrite to discard the old results.")
-MSG_SAMPLES_CHANGED = ("{path}: {n} sample(s) now hold other pixels or labels than when this run directory stored "
-                       "them (e.g. {example!r}); use another --out, or --overwrite to discard the old results")
-MSG_NOT_OURS = ("--out {path} --overwrite: expected a run directory of this tool (fingerprint.json or config.json), "
-                "got a folder that is not one, holding {example}; nothing was deleted. Use another --out")
-MSG_FOREIGN = ("--out {path} --overwrite: expected a run directory holding only what this tool writes, got {n} other "
-               "entr{ies} ({example}) that --overwrite would have deleted; nothing was deleted. Move them out, or use "
-               "another --out")
-MSG_OUT_IN_DATA = ("--out {path}: expected a folder outside the dataset, got one inside {root} (the next run would read "
-                   "the run directory's images as data); use an --out outside it")
-MSG_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or config.json to check a resume against, "
-                              "got neither (damaged, or made by an earlier version); use --overwrite to start it "
-                              "again, or another --out")
-
-
-class RunDirError(ImperceptibleError, ValueError):
-    """The run directory cannot be used as asked (wrong path, other job, other settings)."""
 
 
 #: the top-level entries of every run directory (the contract above), besides the lock; a job adds its own
@@ -108,7 +95,7 @@ def check_outside(path: Path, roots) -> None:
     for root in roots or ():
         r = Path(root).expanduser().resolve()
         if out == r or r in out.parents:
-            raise RunDirError(MSG_OUT_IN_DATA.format(path=path, root=root))
+            raise RunDirError.of(MSG_OUT_IN_DATA, path=path, root=root)
 
 
 def versions() -> dict[str, str | None]:
@@ -146,14 +133,14 @@ def check_out(path: Path, data_roots=()) -> None:
         raise RunDirError(MSG_OUT_EMPTY)
     check_outside(path, data_roots)
     if path.exists() and not path.is_dir():
-        raise RunDirError(MSG_OUT_FILE.format(path=path))
+        raise RunDirError.of(MSG_OUT_FILE, path=path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise RunDirError(MSG_OUT_UNWRITABLE.format(path=path, error=e.strerror or e)) from None
+        raise RunDirError.of(MSG_OUT_UNWRITABLE, path=path, error=e.strerror or e) from None
 
 
 def _read_json(p: Path) -> dict | None:
@@ -210,15 +197,15 @@ class RunDir:
             if run._has_content():
                 example = next(p.name for p in sorted(path.iterdir()) if not p.name.startswith("."))
                 if (path / "config.json").exists() or (path / "fingerprint.json").exists():
-                    raise RunDirError(MSG_UNREADABLE_FINGERPRINT.format(path=path))
-                raise RunDirError(MSG_NOT_A_RUN.format(path=path, example=example))
+                    raise RunDirError.of(MSG_OUT_UNREADABLE_FINGERPRINT, path=path)
+                raise RunDirError.of(MSG_OUT_NOT_A_RUN, path=path, example=example)
             atomic_write_json(path / "fingerprint.json", fp)
         elif old.get("job") != job:
-            raise RunDirError(MSG_OTHER_JOB.format(path=path, job=job, other=old.get("job")))
+            raise RunDirError.of(MSG_OUT_OTHER_JOB, path=path, job=job, other=old.get("job"))
         else:
             diffs = differences(old, fp)
             if diffs:
-                raise RunDirError(MSG_MISMATCH.format(path=path, diffs="\n  ".join(diffs)))
+                raise RunDirError.of(MSG_OUT_MISMATCH, path=path, diffs="\n  ".join(diffs))
             if not (path / "fingerprint.json").is_file() or _read_json(path / "fingerprint.json") is None:
                 atomic_write_json(path / "fingerprint.json", fp)  # repaired from config.json
         (path / "plots").mkdir(exist_ok=True)
@@ -238,11 +225,11 @@ class RunDir:
         """Delete this run directory's results, after checking that it is one and holds nothing else."""
         visible = [p.name for p in sorted(self.path.iterdir()) if not p.name.startswith(".")]
         if not any((self.path / n).exists() for n in ("fingerprint.json", "config.json")):
-            raise RunDirError(MSG_NOT_OURS.format(path=self.path, example=", ".join(visible[:3])))
+            raise RunDirError.of(MSG_OUT_NOT_OURS, path=self.path, example=", ".join(visible[:3]))
         foreign = foreign_entries(self.path, self.owned)
         if foreign:
-            raise RunDirError(MSG_FOREIGN.format(path=self.path, n=len(foreign), ies="y" if len(foreign) == 1 else "ies",
-                                                 example=", ".join(foreign[:5])))
+            raise RunDirError.of(MSG_OUT_FOREIGN, path=self.path, n=len(foreign), ies="y" if len(foreign) == 1 else "ies",
+                                 example=", ".join(foreign[:5]))
         for p in self.path.iterdir():
             if p.name == ".lock":
                 continue
@@ -259,7 +246,7 @@ class RunDir:
         stored = self.store.sample_digests(ids)
         changed = [i for i, d in zip(ids, digests) if i in stored and stored[i] != d]
         if changed:
-            raise RunDirError(MSG_SAMPLES_CHANGED.format(path=self.path, n=len(changed), example=changed[0]))
+            raise RunDirError.of(MSG_OUT_SAMPLES_CHANGED, path=self.path, n=len(changed), example=changed[0])
         self.store.put_samples({i: d for i, d in zip(ids, digests) if i not in stored})
 
     def write_config(self, config: dict) -> None:

@@ -21,12 +21,14 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ..validation import (
+    MSG_STORE_DAMAGED,
+)
+
 log = logging.getLogger(__name__)
 
 CORE = ("success", "success_float", "reached", "clean_correct", "steps", "margin", "margin_float",
         "clean_margin", "time_s", "forwards", "backwards")
-MSG_DAMAGED = ("{path} was damaged ({error}); kept it as {kept} and recovered {rows} result rows into a new "
-               "store: the rest will be re-run")
 
 
 def _retry_locked(fn, wait_s: float = 120.0):
@@ -177,8 +179,8 @@ def open_store(path: str | Path) -> ResultStore:
                 n += tbl == "results"
             except sqlite3.DatabaseError:
                 continue
-    log.warning(MSG_DAMAGED.format(path=path, error=error, kept=kept, rows=n))
+    log.warning(MSG_STORE_DAMAGED.format(path=path, error=error, kept=kept, rows=n))
     return store
 
 
-__all__ = ["CORE", "MSG_DAMAGED", "ResultStore", "open_store"]
+__all__ = ["CORE", "MSG_STORE_DAMAGED", "ResultStore", "open_store"]

