@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..pixels import quantize_8bit
+from ..seeds import derive
 from ..validation import (
     MSG_MODEL_LOGITS,
     MSG_NO_GRADIENT,
@@ -168,7 +169,7 @@ class Attack(ABC):
         out = torch.empty_like(x)
         for j in range(x.shape[0]):
             key = zlib.crc32(x[j].detach().float().cpu().numpy().tobytes())
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + stream * 7919 + key) % (2**63))
+            g = torch.Generator().manual_seed(derive(self.seed, stream, key))
             out[j] = torch.randn(x.shape[1:], generator=g, dtype=torch.float32).to(x)
         return out
 

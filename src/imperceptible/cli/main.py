@@ -28,9 +28,9 @@ def _names_epilog() -> str:
             + ", ".join(attacks()) + "\ncosts: " + ", ".join(costs()))
 
 
-def add_run_args(p: argparse.ArgumentParser) -> None:
+def add_run_args(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     """What every experiment command takes besides its config: where, and how to treat an old run."""
-    p.add_argument("--out", required=True, help="run directory (re-run the same command to resume)")
+    p.add_argument("--out", required=out_required, help="run directory (re-run the same command to resume)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an existing run directory's results instead of resuming it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -227,10 +227,12 @@ def cmd_bench(args) -> int:
 
 
 def cmd_fairness_test(args) -> int:
+    from ..config import from_args
     from ..fairness import fairness_table_test
+    from ..fairness.tests import FairnessTestConfig
 
-    out = fairness_table_test(args.table, min_count=args.min_count, ours=args.ours, other=args.other,
-                              welch=not args.student)
+    c = from_args(FairnessTestConfig, args)
+    out = fairness_table_test(c.table, min_count=c.min_count, ours=c.ours, other=c.other, welch=not c.student)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -268,45 +270,30 @@ def cmd_study_make(args) -> int:
 
 
 def cmd_study_analyze(args) -> int:
-    from ..perception.analyze import analyze_study, print_analysis
+    from ..config import from_args
+    from ..perception.analyze import AnalyzeConfig, analyze_study, print_analysis
 
-    s = analyze_study(args.study, args.answers, out=args.out, alpha=args.alpha)
+    s = analyze_study(args.study, args.answers, out=args.out, alpha=from_args(AnalyzeConfig, args).alpha)
     print_analysis(s)
     return 0
 
 
 def cmd_study_simulate(args) -> int:
-    from ..config import check_int_option
-    from ..perception.simulate import simulate_answers
+    from ..config import from_args, record
+    from ..perception.simulate import SimulateConfig, simulate_answers
 
-    check_int_option("participants", args.participants)
-    paths = simulate_answers(args.study, args.out, participants=args.participants, judge=args.judge,
-                             threshold=args.threshold, slope=args.slope, inattentive=args.inattentive, seed=args.seed)
+    paths = simulate_answers(args.study, args.out, **record(from_args(SimulateConfig, args)))
     print(f"{len(paths)} SIMULATED answers files in {args.out}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ..config import add_options
-    from ..experiments.attack import AttackConfig
-    from ..experiments.bench_ablation import AblationConfig
-    from ..experiments.bench_attacks import BenchAttacksConfig
-    from ..experiments.bench_minimal import BenchMinimalConfig
-    from ..experiments.bench_onestep import OnestepConfig
-    from ..experiments.fairness import FairnessConfig
-    from ..perception.make import StudyConfig
+_FMT = argparse.RawDescriptionHelpFormatter
 
-    fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="imperceptible", description=__doc__, formatter_class=fmt,
-                                epilog=_names_epilog())
-    p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True)
 
+def _add_info_and_weights(sub) -> None:
     pi = sub.add_parser("info", help="datasets, models, costs, attacks, and which weights were found")
     pi.add_argument("--json", action="store_true", help="machine-readable output")
     pi.set_defaults(func=cmd_info)
-
     pw = sub.add_parser("weights", help="the ImageNet backbones of LPIPS/DISTS/PPGD/LPA: list or fetch them")
     wsub = pw.add_subparsers(dest="weights_command", required=True)
     wl = wsub.add_parser("list", help="what is present, where, and its sha256")
@@ -319,14 +306,22 @@ def build_parser() -> argparse.ArgumentParser:
     wf.add_argument("--offline", action="store_true", help="fetch nothing (reports what is missing)")
     wf.set_defaults(func=cmd_weights)
 
+
+def _add_attack_and_bench(sub) -> None:
+    from ..config import add_options
+    from ..experiments.attack import AttackConfig
+    from ..experiments.bench_ablation import AblationConfig
+    from ..experiments.bench_attacks import BenchAttacksConfig
+    from ..experiments.bench_minimal import BenchMinimalConfig
+    from ..experiments.bench_onestep import OnestepConfig
+
     pa = sub.add_parser("attack", help="run one attack over a dataset into a run directory (resumable)",
-                        formatter_class=fmt, epilog=_names_epilog())
+                        formatter_class=_FMT, epilog=_names_epilog())
     add_options(pa, AttackConfig)
     add_run_args(pa)
     add_engine_args(pa)
     pa.set_defaults(func=cmd_attack)
-
-    pb = sub.add_parser("bench", help="the paper's benchmarks: attacks | onestep | ablation")
+    pb = sub.add_parser("bench", help="the paper's benchmarks: attacks | minimal | onestep | ablation")
     bsub = pb.add_subparsers(dest="bench", required=True)
     for name, cls, help_, engine in (
             ("attacks", BenchAttacksConfig, "every method on the same images (Tables 1, 2, 6; Figures 4, 5, 7)", True),
@@ -334,34 +329,39 @@ def build_parser() -> argparse.ArgumentParser:
              "optimality against the ensemble, anytime curves, paired tests", True),
             ("onestep", OnestepConfig, "one-step SSIM vs one-step PGD-L2 on MNIST (Figures 3, 9)", False),
             ("ablation", AblationConfig, "Human_Perc_OT across lambda and eps (Tables 3, 4)", False)):
-        pp = bsub.add_parser(name, help=help_, formatter_class=fmt, epilog=_names_epilog())
+        pp = bsub.add_parser(name, help=help_, formatter_class=_FMT, epilog=_names_epilog())
         add_options(pp, cls)
         add_run_args(pp)
         if engine:
             add_engine_args(pp)
         pp.set_defaults(func=cmd_bench)
 
+
+def _add_fairness(sub) -> None:
+    from ..config import add_options
+    from ..experiments.fairness import FairnessConfig
+    from ..fairness.tests import FairnessTestConfig
+
     pf = sub.add_parser(
         "fairness", help="the DRO fairness study, or 'fairness test' on a table",
         description="Without a sub-command: the study of the paper's section 4 with its control arms into --out "
         "(resumable); see the README. 'fairness test' runs the tests alone on a CSV table.")
     add_options(pf, FairnessConfig)
-    pf.add_argument("--out", help="run directory (re-run the same command to resume)")
-    pf.add_argument("--overwrite", action="store_true", help="discard an existing run directory's results")
-    pf.add_argument("--quiet", action="store_true", help="no progress bars")
-    pf.add_argument("--offline", action="store_true", help="fetch nothing")
+    add_run_args(pf, out_required=False)  # 'fairness test' needs no --out; the study checks it has one
     add_engine_args(pf)
     pf.set_defaults(func=cmd_fairness_study)
     fsub = pf.add_subparsers(dest="fairness_command", required=False)
     pt = fsub.add_parser("test", help="GLS slope F-test per accuracy column of a table, and the family t-test")
-    pt.add_argument("--table", required=True,
-                    help="CSV with group,covariate,n and accuracy (or one accuracy_<model> column per model)")
-    pt.add_argument("--min-count", type=int, default=50, help="drop groups with fewer images (paper: 50)")
-    pt.add_argument("--ours", help="prefix of our family's columns, e.g. 'ours' for accuracy_ours_1..K")
-    pt.add_argument("--other", help="prefix of the other family's columns, e.g. 'pgd'")
-    pt.add_argument("--student", action="store_true", help="pooled-variance Student t-test (default: Welch's)")
+    add_options(pt, FairnessTestConfig)
     pt.add_argument("--json", action="store_true")
     pt.set_defaults(func=cmd_fairness_test)
+
+
+def _add_study(sub) -> None:
+    from ..config import add_options
+    from ..perception.analyze import AnalyzeConfig
+    from ..perception.make import StudyConfig
+    from ..perception.simulate import SimulateConfig
 
     ps = sub.add_parser("study", help="a perceptibility study for people: make the page, analyze the answers")
     ssub = ps.add_subparsers(dest="study_command", required=True)
@@ -375,18 +375,25 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("study", help="the study folder (from study make)")
     sa.add_argument("answers", nargs="+", help="answers files the participants downloaded (JSON)")
     sa.add_argument("--out", help="folder for the analysis report (default: STUDY/analysis)")
-    sa.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    add_options(sa, AnalyzeConfig)
     sa.set_defaults(func=cmd_study_analyze)
     si = ssub.add_parser("simulate", help="answers of SIMULATED participants (planning, worked examples)")
     si.add_argument("study", help="the study folder")
     si.add_argument("--out", required=True, help="folder for the simulated answers files")
-    si.add_argument("--participants", type=int, default=20, help="simulated participants (default 20)")
-    si.add_argument("--judge", default="lpips_x1000", help="the judge whose distance drives detection")
-    si.add_argument("--threshold", type=float, help="distance detected 63%% of the time (default: the median)")
-    si.add_argument("--slope", type=float, default=2.0, help="Weibull slope (default 2)")
-    si.add_argument("--inattentive", type=float, default=0.1, help="share answering at random (default 0.1)")
-    si.add_argument("--seed", type=int, default=0)
+    add_options(si, SimulateConfig)
     si.set_defaults(func=cmd_study_simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="imperceptible", description=__doc__, formatter_class=_FMT,
+                                epilog=_names_epilog())
+    p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_info_and_weights(sub)
+    _add_attack_and_bench(sub)
+    _add_fairness(sub)
+    _add_study(sub)
     return p
 
 

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from ..attacks.base import Attack
 from ..engine import Engine
 from ..fileio import atomic_save
+from ..seeds import derive
 from ..validation import check_images, check_int, check_labels, check_option, check_positive
 from .kmeans_cache import FROM_CACHE, NOT_NEEDED, BatchAttacker
 
@@ -177,6 +178,36 @@ def _step_weights(w: torch.Tensor, weighting: str) -> torch.Tensor:
     return w if weighting in ("gradient", "both") else torch.ones_like(w)
 
 
+def _resume(checkpoint, model: nn.Module, opt, g: torch.Generator, attacker: BatchAttacker,
+            originals: WeightedDataset) -> tuple[list[WeightedDataset], int, torch.Tensor | None]:
+    """Algorithm 2's state from ``checkpoint`` (model, optimiser, generators, ``D``, cache), restored in place:
+    the parts of ``D``, the first epoch still to run and the torch RNG state; a fresh start without one."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return [originals], 1, None
+    st = torch.load(checkpoint, weights_only=True, map_location="cpu")
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["opt"])
+    g.set_state(st["generator"])
+    attacker.load_state(st["cache"])
+    return [WeightedDataset(**st["data"])], st["epoch"] + 1, st["torch_rng"]
+
+
+def _adversarial_rows(model: nn.Module, attack: Attack, attacker: BatchAttacker, pool: WeightedDataset,
+                      idx: torch.Tensor, b: WeightedDataset, part, reading: str, engine: Engine, *,
+                      first_time: int) -> WeightedDataset:
+    """The rows one batch adds to ``D``: the attack of each sampled row (``literal``) or of its original
+    (``eq3``, keeping only successful attacks that changed the image), timed ``first_time, first_time + 1, ...``."""
+    target = idx if reading == "literal" else b.origin  # the row attacked: sampled, or its original
+    xa = pool.x[target]
+    adv, fooled, status = attacker.attack(model, attack, xa, b.y, b.origin, part=part, engine=engine)
+    keep = torch.ones(idx.numel(), dtype=torch.bool)
+    if reading == "eq3":
+        keep = fooled & (status != NOT_NEEDED) & (adv != xa).flatten(1).any(1)
+    when = torch.arange(first_time, first_time + idx.numel(), dtype=torch.float32)
+    return WeightedDataset(adv[keep], b.y[keep], when[keep], torch.ones(int(keep.sum()), dtype=torch.bool),
+                           b.origin[keep], (status == FROM_CACHE)[keep], target[keep])
+
+
 def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
                               lr: float = 0.1, weight_decay: float = WEIGHT_DECAY, epochs: int = 3,
                               batch_size: int = 64, seed: int = 0, reading: str = "eq3",
@@ -221,21 +252,12 @@ def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor
     g = torch.Generator().manual_seed(seed)
     net = engine.data_parallel(_trainable(model))
     opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    parts = [WeightedDataset.originals(x, y)]
-    first, rng_state = 1, None
-    if checkpoint is not None and Path(checkpoint).is_file():
-        st = torch.load(checkpoint, weights_only=True, map_location="cpu")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        g.set_state(st["generator"])
-        rng_state = st["torch_rng"]
-        parts = [WeightedDataset(**st["data"])]
-        attacker.load_state(st["cache"])
-        first = st["epoch"] + 1
+    parts, first, rng_state = _resume(checkpoint, model, opt, g, attacker, WeightedDataset.originals(x, y))
     bar = tqdm(total=epochs * N, initial=(first - 1) * N, desc=f"Algorithm 2 ({attack.label()})", unit="img",
                disable=not progress or not engine.is_main)
     with _forked_rng(dev):
-        torch.manual_seed(seed + 7919 * engine.rank)  # dropout, inside the fork only; the caller's RNG is restored
+        # dropout, inside the fork only (the caller's RNG is restored); rank 0 keeps the seed itself
+        torch.manual_seed(seed if engine.rank == 0 else derive(seed, "dropout", engine.rank))
         if rng_state is not None:
             torch.set_rng_state(rng_state)
         for k in range(first, epochs + 1):
@@ -248,16 +270,8 @@ def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor
                 wb = _step_weights(b.weight, weighting)
                 _sgd_step(model, opt, b.x[part].to(dev), b.y[part].to(dev), wb[part].to(dev), net=net, engine=engine,
                           w_total=float(wb.sum()))
-                target = idx if reading == "literal" else b.origin  # the row attacked: sampled, or its original
-                xa = pool.x[target]
-                adv, fooled, status = attacker.attack(model, attack, xa, b.y, b.origin, part=part, engine=engine)
-                keep = torch.ones(idx.numel(), dtype=torch.bool)
-                if reading == "eq3":  # only successful attacks that changed the image
-                    keep = fooled & (status != NOT_NEEDED) & (adv != xa).flatten(1).any(1)
-                pos = torch.arange(s + 1, s + 1 + idx.numel(), dtype=torch.float32)
-                parts.append(WeightedDataset(adv[keep], b.y[keep], ((k - 1) * N + pos)[keep],
-                                             torch.ones(int(keep.sum()), dtype=torch.bool), b.origin[keep],
-                                             (status == FROM_CACHE)[keep], target[keep]))
+                parts.append(_adversarial_rows(model, attack, attacker, pool, idx, b, part, reading, engine,
+                                               first_time=(k - 1) * N + s + 1))
                 bar.update(idx.numel())
             if checkpoint is not None and engine.is_main:
                 atomic_save({"epoch": k, "model": model.state_dict(), "opt": opt.state_dict(),

@@ -34,10 +34,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .tests import MIN_COUNT
+
 QUINTILES = 5
 
 
-def quintile_accuracy(correct: np.ndarray, groups, covariates: dict, *, min_count: int = 50) -> dict:
+def quintile_accuracy(correct: np.ndarray, groups, covariates: dict, *, min_count: int = MIN_COUNT) -> dict:
     """Pooled accuracy of the lowest and highest covariate quintile of the kept groups, and their gap."""
     df = pd.DataFrame({"group": list(groups), "ok": np.asarray(correct, float)})
     by = df.groupby("group")["ok"].agg(["size", "sum"])
@@ -80,7 +82,7 @@ def worst_class(correct: np.ndarray, labels: np.ndarray) -> float:
     return float(s.min())
 
 
-def worst_cue_group(correct: np.ndarray, labels: np.ndarray, agrees: np.ndarray, *, min_count: int = 50) -> float | None:
+def worst_cue_group(correct: np.ndarray, labels: np.ndarray, agrees: np.ndarray, *, min_count: int = MIN_COUNT) -> float | None:
     """The lowest accuracy over the groups (label, cue agrees or misleads) with at least ``min_count`` images."""
     df = pd.DataFrame({"ok": np.asarray(correct, float), "y": np.asarray(labels), "a": np.asarray(agrees, bool)})
     by = df.groupby(["y", "a"])["ok"].agg(["size", "mean"])

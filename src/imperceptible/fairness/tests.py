@@ -16,12 +16,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from ..config import option
 from ..validation import (
     MSG_DUPLICATE_GROUP,
     MSG_TABLE_ACCURACY_RANGE,
@@ -37,6 +39,21 @@ from ..validation import (
 )
 
 REQUIRED = ("group", "covariate", "n")
+
+
+MIN_COUNT = 50
+"""The paper's rule: groups with fewer test images than this are dropped from the slope test (one source)."""
+
+
+@dataclass(frozen=True)
+class FairnessTestConfig:
+    """``imperceptible fairness test``'s settings."""
+
+    table: str = option(help="CSV with group,covariate,n and accuracy (or one accuracy_<model> column per model)")
+    min_count: int = option(MIN_COUNT, "drop groups with fewer images (paper: 50)", type=int)
+    ours: str | None = option(None, "prefix of our family's columns, e.g. 'ours' for accuracy_ours_1..K")
+    other: str | None = option(None, "prefix of the other family's columns, e.g. 'pgd'")
+    student: bool = option(False, "pooled-variance Student t-test instead of Welch's", type=bool)
 
 
 def group_accuracy(pred, labels, groups) -> pd.DataFrame:
@@ -87,7 +104,7 @@ def read_table(path) -> pd.DataFrame:
     return validate_table(t)
 
 
-def slope_test(table: pd.DataFrame, *, accuracy: str = "accuracy", min_count: int = 50) -> dict:
+def slope_test(table: pd.DataFrame, *, accuracy: str = "accuracy", min_count: int = MIN_COUNT) -> dict:
     """GLS slope of ``accuracy`` on ``covariate`` with ``Sigma = diag(1/sqrt(n))`` and its F-test.
 
     Examples:
@@ -150,7 +167,7 @@ def family_columns(table: pd.DataFrame, prefix: str, which: str = "ours") -> lis
     return cols
 
 
-def fairness_table_test(path, *, min_count: int = 50, ours: str | None = None, other: str | None = None,
+def fairness_table_test(path, *, min_count: int = MIN_COUNT, ours: str | None = None, other: str | None = None,
                         welch: bool = True) -> dict:
     """``imperceptible fairness test``: the slope test of every accuracy column of the CSV at ``path`` and,
     with ``ours`` and ``other``, the family t-test on their slopes (Welch's, or Student's)."""

@@ -17,13 +17,10 @@ answer files that miss trials; the report lists both with the reason. Then, per 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
-
-from ..validation import (
-    MSG_ANALYZE_NO_PARTICIPANTS,
-)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,9 +28,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
+from ..config import option  # noqa: E402
 from ..fileio import atomic_write_json  # noqa: E402
 from ..runs.report import Html, esc, table_html, write_report  # noqa: E402
-from ..validation import MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
+from ..validation import MSG_ANALYZE_NO_PARTICIPANTS, MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
 from .answers import read_answers  # noqa: E402
 from .make import load_study  # noqa: E402
 from .stats import above_chance, d_prime, pairwise, spearman_ci, wilson  # noqa: E402
@@ -78,8 +76,15 @@ def load_answers(study: dict, paths: list) -> tuple[pd.DataFrame, list[dict]]:
     return pd.DataFrame(rows), people
 
 
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """``imperceptible study analyze``'s settings."""
+
+    alpha: float = option(0.05, "significance level of the tests", type=float)
+
+
 def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path | None = None,
-                  alpha: float = 0.05) -> dict:
+                  alpha: float = AnalyzeConfig.alpha) -> dict:
     """Analyse the answers files of the study in ``study_dir``; writes ``summary.json``, plots and
     ``report.html`` into ``out`` (default ``STUDY/analysis``) and returns the summary."""
     study = load_study(study_dir)

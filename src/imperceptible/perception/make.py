@@ -35,6 +35,7 @@ from ..config import check_int_option, option, record
 from ..fileio import atomic_write_json, atomic_write_text
 from ..runs.rundir import RunDir
 from ..runs.summary import DISTANCE_KEYS
+from ..seeds import derive
 from ..validation import (
     MSG_ONLY_CATCH,
     MSG_STUDY_ALTERED,
@@ -104,11 +105,9 @@ def _instructions(cfg: StudyConfig, n: int) -> str:
             "choices and response times, and the code you type below if you type one).</p>")
 
 
-def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str | Path, overwrite: bool = False,
-               **settings) -> dict:
-    """Write the study folder ``out`` from the run directory ``run``; returns a short description."""
-    cfg = config or StudyConfig(**settings)
-    run_path, out = Path(run), Path(out)
+def _study_images(run_path: Path, cfg: StudyConfig) -> tuple[RunDir, dict, list[str], dict, list[str]]:
+    """The run's directory, config, the methods to test, their rows and the images every one of them fooled
+    (refusing a run that is not one, unknown methods, or nothing to show)."""
     cfg_json = run_path / "config.json"
     if not cfg_json.is_file() or not (run_path / "results.sqlite").is_file() or not (run_path / "images").is_dir():
         raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got="no config.json, results.sqlite and images/")
@@ -135,11 +134,13 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     common = [i for i in common if rd.has_image("original", i)]
     if not common:
         raise StudyError.of(MSG_STUDY_TOO_FEW, path=run_path, methods=", ".join(methods))
-    if out.exists():
-        if not overwrite:
-            raise StudyError.of(MSG_STUDY_EXISTS, path=out)
-        shutil.rmtree(out)
-    rng = np.random.RandomState(cfg.seed)
+    return rd, run_cfg, methods, rows, common
+
+
+def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common: list[str],
+            rng: np.random.RandomState) -> tuple[list[dict], dict[str, str], int, int]:
+    """The trials (test, catch and, in the single design, original), the images they show under opaque keys,
+    the trials per method and the catch trials."""
     n = min(cfg.trials, len(common))
     ids = sorted(rng.choice(common, n, replace=False).tolist())
     images: dict[str, str] = {}
@@ -153,13 +154,13 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
             images[k] = _png_data_uri(make())
         return keys[(kind, sid)]
 
-    trials = []
     plan = [("test", m, sid) for m in methods for sid in ids]
     catch_ids = rng.choice(common, cfg.catch_trials, replace=len(common) < cfg.catch_trials).tolist() \
         if cfg.catch_trials else []
-    plan += [("catch", catch, sid) for sid in catch_ids]
+    plan += [("catch", cfg.catch, sid) for sid in catch_ids]
     if cfg.design == "single":
         plan += [("original", None, sid) for sid in rng.choice(ids, len(methods) * n, replace=True).tolist()]
+    trials = []
     for j, (kind, method, sid) in enumerate(plan):
         orig = key_for("original", sid, lambda s=sid: rd.load_image("original", s))
         if kind == "original":
@@ -167,7 +168,7 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
         elif method == "noise":
             def noisy(s=sid, j=j):
                 x = rd.load_image("original", s)
-                g = torch.Generator().manual_seed(cfg.seed * 100003 + j)
+                g = torch.Generator().manual_seed(derive(cfg.seed, "catch noise", j))
                 return ((x + NOISE * (2 * torch.rand(x.shape, generator=g) - 1)).clamp(0, 1) * 255).round() / 255
             shown = key_for(f"noise{j}", sid, noisy)
         else:
@@ -181,9 +182,23 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
         else:
             t.update(modified=kind != "original", img=shown)
         trials.append(t)
+    return trials, images, n, len(catch_ids)
+
+
+def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str | Path, overwrite: bool = False,
+               **settings) -> dict:
+    """Write the study folder ``out`` from the run directory ``run``; returns a short description."""
+    cfg = config or StudyConfig(**settings)
+    run_path, out = Path(run), Path(out)
+    rd, run_cfg, methods, rows, common = _study_images(run_path, cfg)
+    if out.exists():
+        if not overwrite:
+            raise StudyError.of(MSG_STUDY_EXISTS, path=out)
+        shutil.rmtree(out)
+    trials, images, n, n_catch = _trials(cfg, rd, methods, rows, common, np.random.RandomState(cfg.seed))
     definition = {"format": "imperceptible-study/1", "config": record(cfg), "run": str(run_path.resolve()),
                   "run_config": {k: run_cfg.get(k) for k in ("job", "dataset", "model")}, "methods": methods,
-                  "catch": catch, "trials_per_method": n, "trials": trials}
+                  "catch": cfg.catch, "trials_per_method": n, "trials": trials}
     definition["hash"] = study_hash(definition)
     page_trials = [{"id": t["id"], **({"a": t["a"], "b": t["b"]} if cfg.design == "2afc" else {"img": t["img"]})}
                    for t in trials]
@@ -194,7 +209,7 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     atomic_write_json(out / "study.json", definition)
     atomic_write_text(out / "index.html", page)
     return {"page": str(out / "index.html"), "definition": str(out / "study.json"), "n_trials": len(trials),
-            "per_method": n, "n_catch": len(catch_ids), "methods": methods, "catch": catch, "hash": definition["hash"]}
+            "per_method": n, "n_catch": n_catch, "methods": methods, "catch": cfg.catch, "hash": definition["hash"]}
 
 
 def load_study(path: str | Path) -> dict:

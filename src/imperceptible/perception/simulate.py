@@ -12,10 +12,12 @@ should exclude them). Catch trials count as ``d = infinity``.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..config import check_int_option, option
 from ..fileio import atomic_write_json
 from .answers import FORMAT, checksum
 from .make import load_study
@@ -27,9 +29,31 @@ def detection_probability(d: float, threshold: float, slope: float) -> float:
     return float(1 - np.exp(-((max(d, 0.0) / threshold) ** slope)))
 
 
-def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: int = 20, judge: str = "lpips_x1000",
-                     threshold: float | None = None, slope: float = 2.0, lapse: float = 0.02,
-                     false_alarm: float = 0.2, inattentive: float = 0.1, seed: int = 0) -> list[Path]:
+@dataclass(frozen=True)
+class SimulateConfig:
+    """``imperceptible study simulate``'s settings: the simulated observers' psychometric model."""
+
+    participants: int = option(20, "simulated participants", type=int)
+    judge: str = option("lpips_x1000", "the judge whose distance drives detection")
+    threshold: float | None = option(None, "distance detected 63%% of the time (default: the median)", type=float)
+    slope: float = option(2.0, "Weibull slope", type=float)
+    lapse: float = option(0.02, "share of attentive answers given at random (lapses)", type=float)
+    false_alarm: float = option(0.2, "single design: share of 'modified' answers to unmodified images", type=float)
+    inattentive: float = option(0.1, "share of participants answering at random", type=float)
+    seed: int = option(0, "seed of the simulated answers", type=int)
+
+    def __post_init__(self) -> None:
+        check_int_option("participants", self.participants)
+        check_int_option("seed", self.seed, minimum=0)
+
+
+_S = SimulateConfig
+
+
+def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: int = _S.participants,
+                     judge: str = _S.judge, threshold: float | None = _S.threshold, slope: float = _S.slope,
+                     lapse: float = _S.lapse, false_alarm: float = _S.false_alarm, inattentive: float = _S.inattentive,
+                     seed: int = _S.seed) -> list[Path]:
     """Write one answers file per simulated participant into ``out``; returns their paths."""
     study = load_study(study_dir)
     design = study["config"]["design"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ...config import check_int_option, check_number_option, option
 from ...data.geo_fashion import DEFAULT_DESIGN, DESIGNS
 from ...dro import READINGS, WEIGHTINGS
+from ...fairness.tests import MIN_COUNT
 
 #: which arms a study trains (beside theta0): ``full`` - ERM, both DRO families, their no-attack controls, the
 #: oracle and the matched-noise arm; ``powered`` - ERM, both DRO families and the A/A family (a second, independent
@@ -43,7 +44,7 @@ class FairnessConfig:
     pgd_eps: float = option(2.0, "L2 budget of the pgd-l2 family (10 steps of eps/5)", type=float)
     kmeans: bool = option(True, "the k-means cache of Appendix D", type=bool)
     per_cluster: int = option(5, "images per k-means cluster", type=int)
-    min_count: int = option(50, "drop groups with fewer test images (paper: 50)", type=int)
+    min_count: int = option(MIN_COUNT, "drop groups with fewer test images (paper: 50)", type=int)
     seed: int = option(0, "seed of the worlds, subsets, pre-training and Algorithm 2", type=int)
 
     def __post_init__(self) -> None:
