@@ -274,3 +274,45 @@ def test_messages_say_what_is_wrong(tmp_path, capsys):
     row = int((ds.labels == 12).nonzero()[0, 0])
     assert err.endswith(MSG_LABEL_BEYOND.format(dataset=f"folder:{root}", k=10, label=12, sample=ds.ids[row],
                                                 row=row + 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_a_float64_or_half_torchscript_model_is_cast_and_said(tmp_path, caplog, dtype):
+    import copy
+
+    from imperceptible.models.torchscript import torchscript_model
+    from imperceptible.validation import MSG_TORCHSCRIPT_CAST
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 26 * 26, 10)).eval()
+    stored = copy.deepcopy(net).to(dtype)
+    path = tmp_path / "net.pt"
+    torch.jit.script(stored).save(str(path))
+    with caplog.at_level("WARNING"):
+        m = torchscript_model(path, channels=1, size=(28, 28))
+    assert MSG_TORCHSCRIPT_CAST.format(path=path, dtype=str(dtype).replace("torch.", "")) in caplog.text
+    x = torch.rand(3, 1, 28, 28)
+    logits = m(x)
+    assert logits.dtype == torch.float32
+    # the float32 network with the stored weights, exactly
+    assert torch.allclose(logits, stored.float()(x), atol=1e-6)
+
+
+def test_a_hand_edited_fingerprint_is_restored_from_config_json(tmp_path, caplog):
+    import json
+
+    from imperceptible.runs.rundir import RunDir
+    from imperceptible.validation import MSG_OUT_FINGERPRINT_EDITED, RunDirError
+
+    out = tmp_path / "run"
+    run = RunDir.open(out, job="attack", fingerprint={"steps": 10})
+    run.write_config({"job": "attack"})
+    (out / "fingerprint.json").write_text(json.dumps({"job": "attack", "steps": 99}))  # edited by hand
+    with caplog.at_level("WARNING"):
+        RunDir.open(out, job="attack", fingerprint={"steps": 10})  # resumes: config.json holds the same
+    assert MSG_OUT_FINGERPRINT_EDITED.format(path=out, diffs="steps: 99 -> 10") in caplog.text
+    assert json.loads((out / "fingerprint.json").read_text()) == {"job": "attack", "steps": 10}
+    # with settings that agree with neither, the resume is still refused
+    (out / "fingerprint.json").write_text(json.dumps({"job": "attack", "steps": 99}))
+    with pytest.raises(RunDirError, match="steps: 99 -> 20"):
+        RunDir.open(out, job="attack", fingerprint={"steps": 20})

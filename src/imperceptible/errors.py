@@ -265,6 +265,8 @@ MSG_OUT_FOREIGN = ("--out {path} --overwrite: expected a run directory holding o
                    "another --out")
 MSG_OUT_IN_DATA = ("--out {path}: expected a folder outside the dataset, got one inside {root} (the next run would read "
                    "the run directory's images as data); use an --out outside it")
+MSG_OUT_FINGERPRINT_EDITED = ("{path}: fingerprint.json differs from the fingerprint in config.json ({diffs}), which "
+                              "matches these settings: fingerprint.json was edited, and is restored from config.json")
 MSG_OUT_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or config.json to check a resume against, "
                                   "got neither (damaged, or made by an earlier version); use --overwrite to start it "
                                   "again, or another --out")
@@ -300,9 +302,10 @@ MSG_ROBUSTBENCH_FETCH = ("robustbench:{name}: RobustBench could not load it ({er
 
 # TorchScript models
 MSG_NOT_TORCHSCRIPT = "torchscript:{path}: expected a TorchScript file (torch.jit.save), got one that will not load ({error})"
-MSG_TORCHSCRIPT_NO_CHANNELS = ("torchscript:{path}: expected a model taking (N, 1, H, W) or (N, 3, H, W) images in [0, 1], "
-                               "got one "
-                               "that fails on both at {size}x{size} ({error})")
+MSG_TORCHSCRIPT_NO_CHANNELS = ("torchscript:{path}: expected a model taking (N, 1, H, W) or (N, 3, H, W) float32 images in "
+                               "[0, 1], got one that fails on both at {size}x{size}{dtype} ({error})")
+MSG_TORCHSCRIPT_CAST = ("torchscript:{path}: its parameters are {dtype}; cast to float32, the precision the tool computes "
+                        "in (save it in float32 to silence this)")
 
 # saliency
 MSG_NO_SALIENCY = ("OpenCV's saliency module is missing (cv2 {version} without the contrib modules: "
@@ -446,6 +449,7 @@ __all__ = [
     "MSG_OUT_NOT_OURS",
     "MSG_OUT_FOREIGN",
     "MSG_OUT_IN_DATA",
+    "MSG_OUT_FINGERPRINT_EDITED",
     "MSG_OUT_UNREADABLE_FINGERPRINT",
     "MSG_LOCKED",
     "MSG_STORE_DAMAGED",
@@ -460,6 +464,7 @@ __all__ = [
     "MSG_ROBUSTBENCH_NOT_A_FILE",
     "MSG_ROBUSTBENCH_FETCH",
     "MSG_NOT_TORCHSCRIPT",
+    "MSG_TORCHSCRIPT_CAST",
     "MSG_TORCHSCRIPT_NO_CHANNELS",
     "MSG_NO_SALIENCY",
     "MSG_PARAM_FORMAT",

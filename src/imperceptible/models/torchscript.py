@@ -2,7 +2,8 @@
 inside). What it expects is found by probing it once: the number of input channels (1 or 3: the data's
 channel count is tried first, then the other) and the number of classes (the width of its output). Images
 with the other channel count are converted by the wrapper (grey repeated to RGB, RGB to luma); the run
-records which."""
+records which. A network whose parameters are float64 or half is cast to float32, the precision the tool
+computes in (with a warning); one that still fails says its dtype."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from ..validation import (
     MSG_MODEL_OUTPUT,
     MSG_NOT_TORCHSCRIPT,
+    MSG_TORCHSCRIPT_CAST,
     MSG_TORCHSCRIPT_NO_CHANNELS,
     MSG_TORCHSCRIPT_OUTPUT,
     MSG_WEIGHTS_NOT_FOUND,
@@ -35,6 +37,14 @@ def _probe(net, channels: int, size: tuple[int, int]) -> torch.Tensor:
     return out
 
 
+def _dtype_of(net) -> torch.dtype | None:
+    """The dtype of the network's first floating-point parameter or buffer (``None`` when it has none)."""
+    for t in list(net.parameters()) + list(net.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
 def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
                       size: tuple[int, int] | None = None) -> ImageClassifier:
     """Load a TorchScript classifier. ``channels`` (1 or 3) is tried first, ``size`` is the probe size
@@ -47,6 +57,10 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
         net = torch.jit.load(str(p), map_location="cpu").eval()
     except (RuntimeError, ValueError, OSError) as e:
         raise TorchScriptError.of(MSG_NOT_TORCHSCRIPT, path=p, error=str(e).splitlines()[0][:200]) from None
+    dtype = _dtype_of(net)
+    if dtype not in (None, torch.float32):
+        net = net.float()
+        log.warning(MSG_TORCHSCRIPT_CAST.format(path=p, dtype=str(dtype).replace("torch.", "")))
     size = tuple(size or (224, 224))
     order = [channels or 3] + [c for c in (3, 1) if c != (channels or 3)]
     errors = []
@@ -64,4 +78,7 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
             log.warning("torchscript:%s takes %d-channel images; the %d-channel data will be converted", p, c, channels)
         return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=int(out.shape[1]),
                                name=f"torchscript:{p}")
-    raise TorchScriptError.of(MSG_TORCHSCRIPT_NO_CHANNELS, path=p, size=size[0], error="; ".join(errors))
+    dtype_note = "" if dtype in (None, torch.float32) else \
+        f" (its parameters were {str(dtype).replace('torch.', '')}, cast to float32)"
+    raise TorchScriptError.of(MSG_TORCHSCRIPT_NO_CHANNELS, path=p, size=size[0], dtype=dtype_note,
+                              error="; ".join(dict.fromkeys(errors)))

@@ -36,6 +36,7 @@ from ..fileio import atomic_write_json, atomic_write_text, json_default
 from ..validation import (
     MSG_OUT_EMPTY,
     MSG_OUT_FILE,
+    MSG_OUT_FINGERPRINT_EDITED,
     MSG_OUT_FOREIGN,
     MSG_OUT_IN_DATA,
     MSG_OUT_MISMATCH,
@@ -204,19 +205,23 @@ class RunDir:
             raise RunDirError.of(MSG_OUT_OTHER_JOB, path=path, job=job, other=old.get("job"))
         else:
             diffs = differences(old, fp)
-            if diffs:
+            if diffs and run._config_fingerprint() == fp:  # fingerprint.json edited; config.json's copy agrees
+                log.warning(MSG_OUT_FINGERPRINT_EDITED.format(path=path, diffs="; ".join(diffs)))
+                atomic_write_json(path / "fingerprint.json", fp)
+            elif diffs:
                 raise RunDirError.of(MSG_OUT_MISMATCH, path=path, diffs="\n  ".join(diffs))
             if not (path / "fingerprint.json").is_file() or _read_json(path / "fingerprint.json") is None:
                 atomic_write_json(path / "fingerprint.json", fp)  # repaired from config.json
         (path / "plots").mkdir(exist_ok=True)
         return run
 
+    def _config_fingerprint(self) -> dict | None:
+        cfg = _read_json(self.path / "config.json")
+        return cfg.get("fingerprint") if isinstance(cfg, dict) else None
+
     def _stored_fingerprint(self) -> dict | None:
         fp = _read_json(self.path / "fingerprint.json")
-        if fp is None:
-            cfg = _read_json(self.path / "config.json")
-            fp = cfg.get("fingerprint") if cfg else None
-        return fp
+        return fp if fp is not None else self._config_fingerprint()
 
     def _has_content(self) -> bool:
         return self.path.is_dir() and any(not p.name.startswith(".") for p in self.path.iterdir())
