@@ -17,6 +17,7 @@ from .errors import *  # noqa: F403  (validation re-exports every error type and
 from .errors import (  # the checks' own errors and messages
     MSG_CHANNELS,
     MSG_EMPTY,
+    MSG_LABEL_BEYOND,
     MSG_LABEL_COUNT,
     MSG_LABEL_DTYPE,
     MSG_LABEL_RANGE,
@@ -119,6 +120,14 @@ def check_labels(y: Any, n: int, name: str = "y", num_classes: int | None = None
         if ymin < 0 or ymax >= num_classes:
             raise RangeError.of(MSG_LABEL_RANGE, name=name, hi=num_classes - 1, min=ymin, max=ymax)
     return y.long()
+
+
+def check_labels_below(labels: torch.Tensor, k: int, *, dataset: str, ids: Sequence[str]) -> None:
+    """A dataset's labels against a model's ``k`` classes, naming the first sample beyond them (its id and its
+    1-based row) rather than a tensor's range (that is :func:`check_labels`)."""
+    if len(labels) and int(labels.max()) >= k:
+        row = int((labels >= k).nonzero()[0, 0])
+        raise RangeError.of(MSG_LABEL_BEYOND, dataset=dataset, k=k, label=int(labels[row]), sample=ids[row], row=row + 1)
 
 
 def check_choice(kind: str, name: str, choices: Iterable[str]) -> str:

@@ -10,7 +10,7 @@ from ..engine import Engine
 from ..models import get as get_model
 from ..models import input_size
 from ..models.probe import probe_model
-from ..validation import MSG_LABEL_BEYOND, RangeError
+from ..validation import check_labels_below
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,8 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     net = get_model(cfg.model, weights=getattr(cfg, "weights", None), progress=progress and engine.is_main, data=ds)
     net = net.to(engine.device)
     k = getattr(net, "num_classes", None)
-    if k is not None and len(ds) and int(ds.labels.max()) >= k:  # name the first such sample, not a tensor
-        row = int((ds.labels >= k).nonzero()[0, 0])
-        raise RangeError.of(MSG_LABEL_BEYOND, dataset=cfg.dataset, k=k, label=int(ds.labels[row]), sample=ds.ids[row],
-                            row=row + 1)
+    if k is not None:
+        check_labels_below(ds.labels, k, dataset=cfg.dataset, ids=ds.ids)
     probe_model(net, ds.images, ds.labels, name=cfg.model)
     return ds, net
 
