@@ -77,9 +77,16 @@ def gates(pretrained: list[dict], mechanisms: dict[str, list[dict]], ours: str, 
     }
     for c in checks.values():
         c["passed"] = None if c["value"] is None else bool(c["value"] >= c["threshold"])
-    applicable = all(c["passed"] is not None for c in checks.values())
-    return {"checks": checks, "applicable": applicable,
-            "passed": all(c["passed"] for c in checks.values()) if applicable else None}
+    verdicts = [c["passed"] for c in checks.values()]
+    applicable = None not in verdicts
+    # one gate that fails fails the design, even where another cannot be measured (0 / 0 cue changes)
+    passed = False if False in verdicts else (True if applicable else None)
+    return {"checks": checks, "applicable": applicable, "passed": passed}
 
 
-__all__ = ["RATIO_MIN", "RELIANCE_MIN", "gates", "mechanism"]
+VERDICTS = {True: "every gate passed: the design can test the mechanism",
+            False: "a gate FAILED: this design cannot test the paper's mechanism (read the answer below with that)",
+            None: "not applicable (a dataset without simulated cues)"}
+"""The study's one sentence on its gates (report and terminal), keyed by ``gates(...)["passed"]``."""
+
+__all__ = ["RATIO_MIN", "RELIANCE_MIN", "VERDICTS", "gates", "mechanism"]

@@ -6,6 +6,7 @@ import pandas as pd
 
 from ...runs.fairness_plots import frontier_plot, regression_plot, slopes_plot
 from ...runs.report import Html, esc, table_html, write_report
+from .gates import VERDICTS
 from .layout import StudyLayout
 
 ARM_COLS = [("beta_mean", "mean slope", 4), ("beta_ci_low", "95% CI low (replicates)", 4),
@@ -22,9 +23,7 @@ def gates_html(g: dict) -> str:
     rows = "".join(f"<tr><th class='m'>{esc(k)}</th><td>{_num(c['value'])}</td><td>{esc(c['rule'])} "
                    f"({c['threshold']:g})</td><td>{esc({True: 'passed', False: 'FAILED', None: 'n/a'}[c['passed']])}</td></tr>"
                    for k, c in g["checks"].items())
-    verdict = {True: "every gate passed: the design can test the mechanism",
-               False: "a gate FAILED: this design cannot test the paper's mechanism (read the answer below with that)",
-               None: "not applicable (a dataset without simulated cues)"}[g["passed"]]
+    verdict = VERDICTS[g["passed"]]
     return (f"<h2>Gates (fixed before Algorithm 3)</h2><p><b>{esc(verdict)}</b></p><table><tr><th>check</th><th>value"
             f"</th><th>rule</th><th></th></tr>{rows}</table>")
 
@@ -81,6 +80,7 @@ def print_study(s: dict) -> None:
         print(f"pre-trained model (world {r}): accuracy {p['accuracy']:.4f}, slope {p['slope']['beta']:.4f} "
               f"(p = {p['slope']['p']:.3g})" + (f", reliance {rel}" if rel else ""))
     g = s["gates"]
+    print(f"gates: {VERDICTS[g['passed']]}")
     for name, c in g["checks"].items():
         print(f"gate {name}: {_num(c['value'])} ({c['rule']}, {c['threshold']:g}): "
               f"{ {True: 'passed', False: 'FAILED', None: 'n/a'}[c['passed']] }")
