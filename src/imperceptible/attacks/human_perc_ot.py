@@ -409,7 +409,9 @@ class Refinement:
     def run(self, start: torch.Tensor, running: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, s, x0, y = self.attack, self.s, self.x0, self.y
         n = x0.shape[0]
-        q0 = quantize_8bit(start)
+        # phase 1 stopped where the attack's own view (8-bit, or the float image without quantize) passed the
+        # confidence: that view is what is recorded (recording the rounded float image could keep a non-adversarial)
+        q0 = quantize_8bit(start) if a.quantize else start
         found = torch.ones(n, dtype=torch.bool, device=x0.device)
         found[running] = False
         all_i = torch.arange(n, device=x0.device)
