@@ -207,8 +207,8 @@ def test_short_attack_run_on_imagenet_compatible(effnet, tmp_path):
     from imperceptible.experiments.bench_attacks import bench_attacks
 
     s = bench_attacks(dataset=f"imagenet-compatible:{root}", model="efficientnet-lite0", out=tmp_path / "run",
-                      limit=4, batch_size=4, progress=False, attacks=[HumanPercOT(budget=20), PGDL2()], n_grids=1)
+                      limit=2, batch_size=2, progress=False, attacks=[HumanPercOT(budget=20), PGDL2()], n_grids=1)
     hpo = s["methods"]["human-perc-ot"]
-    assert s["n_images"] == 4 and hpo["n_clean_correct"] >= 3
+    assert s["n_images"] == 2 and hpo["n_clean_correct"] >= 1
     assert hpo["success_rate"] == 1.0
     assert "Flickr" in (tmp_path / "run" / "report.html").read_text()
