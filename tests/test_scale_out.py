@@ -48,17 +48,17 @@ ATTACK = ["attack", "--dataset", "mnist", "--model", "mnist-cnn", "--attack", "h
 def single_process_run(mnist_cnn, tmp_path_factory):
     """One process, one thread: the reference (the mnist-cnn fixture has cached the model first)."""
     out = tmp_path_factory.mktemp("one") / "run"
-    r = cli(*ATTACK, "--limit", "32", "--out", str(out), "--devices", "1")
+    r = cli(*ATTACK, "--limit", "16", "--out", str(out), "--devices", "1")
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 
 
 def test_two_processes_give_exactly_the_single_process_results(single_process_run, tmp_path):
     out = tmp_path / "two"
-    r = cli(*ATTACK, "--limit", "32", "--out", str(out), "--devices", "2")
+    r = cli(*ATTACK, "--limit", "16", "--out", str(out), "--devices", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     one, two = rows(single_process_run), rows(out)
-    assert len(one) == 32 and one.keys() == two.keys()  # no loss, no duplicates
+    assert len(one) == 16 and one.keys() == two.keys()  # no loss, no duplicates
     assert one == two
     cfg = (out / "config.json").read_text()
     assert '"world_size": 2' in cfg and '"backend": "gloo"' in cfg
@@ -69,7 +69,7 @@ def test_two_processes_give_exactly_the_single_process_results(single_process_ru
 @pytest.mark.slow  # 50 s of process start-ups (pytest -m slow)
 def test_killed_two_process_run_resumes_without_loss(single_process_run, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "imperceptible", *ATTACK, "--limit", "32", "--out", str(out), "--devices", "2"]
+    cmd = [sys.executable, "-m", "imperceptible", *ATTACK, "--limit", "16", "--out", str(out), "--devices", "2"]
     p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     db = out / "results.sqlite"
     deadline = time.time() + 300
@@ -81,14 +81,14 @@ def test_killed_two_process_run_resumes_without_loss(single_process_run, tmp_pat
                     n = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
             except sqlite3.OperationalError:
                 n = 0
-            if n >= 8:
+            if n >= 4:
                 break
         time.sleep(0.1)
     os.killpg(p.pid, signal.SIGKILL)  # both ranks, mid-run
     p.wait()
     kept = rows(out)
-    assert 8 <= len(kept) < 32, f"the kill should land mid-run, found {len(kept)} rows"
-    r = cli(*ATTACK, "--limit", "32", "--out", str(out), "--devices", "2")
+    assert 4 <= len(kept) < 16, f"the kill should land mid-run, found {len(kept)} rows"
+    r = cli(*ATTACK, "--limit", "16", "--out", str(out), "--devices", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     final, ref = rows(out), rows(single_process_run)
     assert final == ref
