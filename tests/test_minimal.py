@@ -41,6 +41,10 @@ def test_optimality_is_attackbenchs_with_exact_areas_and_stays_in_0_1():
     best = ensemble({"a": a, "b": a + 0.5})
     assert _attackbench(a + 0.5, best) > 1 and optimality(a + 0.5, best) == pytest.approx(0.0)
     assert optimality(np.full(4, np.inf), best) == pytest.approx(0.0)
+    # the worst attack lands at 0 exactly, not at a rounding below it (a C&W row of the photo benchmark read -2e-16)
+    d = np.array([0.1, 0.7, 0.3, 0.2]) * 3
+    worst = ensemble({"a": d / 3, "w": np.full(4, d.max())})
+    assert optimality(np.full(4, d.max()), worst) == 0.0 and optimality(d / 3, worst) == 1.0
     area = np.minimum(a + 0.05, 1.3).mean()  # the exact area: the mean of the clipped distances
     assert optimality(a + 0.05, best) == pytest.approx(1 - (area - a.mean()) / (1.3 - a.mean()))
 
@@ -54,6 +58,11 @@ def test_paired_test_is_scipys_one_sided_wilcoxon():
     ref = stats.wilcoxon(ours[keep], other[keep], alternative="less")
     assert t["n"] == 29 and t["p"] == pytest.approx(ref.pvalue) and t["statistic"] == pytest.approx(ref.statistic)
     assert t["median_ratio"] == pytest.approx(np.median(ours[keep] / other[keep]))
+    ours[:2] = other[:2] = 0.0  # misclassified before any attack: no pair (and no 0 / 0 in the ratio)
+    t = paired_test(ours, other)
+    keep[:2] = False
+    ref = stats.wilcoxon(ours[keep], other[keep], alternative="less")
+    assert t["n"] == 27 and t["p"] == pytest.approx(ref.pvalue) and np.isfinite(t["median_ratio"])
 
 
 def test_bench_minimal_small_run(tmp_path, mnist_cnn):

@@ -50,14 +50,18 @@ def optimality(d: np.ndarray, best: np.ndarray) -> float:
     best_area = float(np.minimum(best, max_dist).mean())
     area = float(np.minimum(d, max_dist).mean())
     denom = clean_acc * max_dist - best_area
-    return float(1 - (area - best_area) / denom) if denom > 0 else float("nan")
+    if denom <= 0:
+        return float("nan")
+    # in [0, 1] exactly (best <= d, both clipped at max_dist); the clip removes only rounding (-2e-16 was seen)
+    return float(min(1.0, max(0.0, 1 - (area - best_area) / denom)))
 
 
 def paired_test(ours: np.ndarray, other: np.ndarray) -> dict:
-    """One-sided paired Wilcoxon signed-rank test (scipy), ``H1: ours < other``, over the images both fooled,
-    with the median of the paired ratios ``ours / other``."""
+    """One-sided paired Wilcoxon signed-rank test (scipy), ``H1: ours < other``, over the images both fooled
+    (not those misclassified before any attack), with the median of the paired ratios ``ours / other``."""
     a, b = np.asarray(ours, float), np.asarray(other, float)
-    keep = np.isfinite(a) & np.isfinite(b)
+    # images both fooled; a clean image the model already misclassifies (distance 0 for every attack) is no pair
+    keep = np.isfinite(a) & np.isfinite(b) & ~((a == 0) & (b == 0))
     a, b = a[keep], b[keep]
     if len(a) < 2 or np.all(a == b):
         return {"n": int(len(a)), "statistic": None, "p": None, "median_ratio": None}
