@@ -107,10 +107,14 @@ def mnist_correct(mnist_cnn, mnist_test):
 
 
 def require_imagenet_compatible() -> Path:
-    if not (IMAGENET_COMPATIBLE / "images.csv").is_file():
-        pytest.skip(f"the ImageNet-compatible dataset is absent here (looked in {IMAGENET_COMPATIBLE}; "
-                    "set IMPERCEPTIBLE_SHARED to the folder holding data/imagenet-compatible)")
-    return IMAGENET_COMPATIBLE
+    """The folder of the paper's images (``images.csv`` and its PNGs) under ``SHARED``, or a skip saying where it
+    looked."""
+    places = (IMAGENET_COMPATIBLE, SHARED / "imagenet-compatible", SHARED)
+    for p in places:
+        if (p / "images.csv").is_file():
+            return p
+    pytest.skip(f"the ImageNet-compatible dataset is absent here (looked in {', '.join(map(str, places))}; "
+                "set IMPERCEPTIBLE_SHARED to the folder holding data/imagenet-compatible)")
 
 
 def load_asset(name: str):

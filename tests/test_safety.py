@@ -15,9 +15,7 @@ from imperceptible.cli.main import main
 from imperceptible.data import load
 from imperceptible.pixels import off_grid, quantize_8bit
 
-from .conftest import skip_or_fail
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .conftest import require_imagenet_compatible, skip_or_fail
 
 
 def _photos(root: Path, sizes=((40, 30), (37, 52), (64, 64))) -> Path:
@@ -43,11 +41,7 @@ def test_every_dataset_kind_loads_clean_images_on_the_8bit_grid(tmp_path):
 
 
 def test_the_papers_images_and_geo_fashion_are_on_the_grid():
-    if not (SHARED / "imagenet-compatible").is_dir() and not SHARED.is_dir():
-        skip_or_fail(f"the paper's images are absent here ({SHARED}); CI has ../shared beside the clone")
-    folder = next((p for p in (SHARED / "imagenet-compatible", SHARED) if (p / "images.csv").is_file()), None)
-    if folder is None:
-        skip_or_fail(f"no images.csv under {SHARED}")
+    folder = require_imagenet_compatible()
     ds = load(f"imagenet-compatible:{folder}", limit=4, size=160)
     assert off_grid(ds.images) == 0
     from imperceptible.data.fashion_mnist import fashion_mnist
