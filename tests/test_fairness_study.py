@@ -116,6 +116,20 @@ def test_energy_share_and_interventional_reliance():
     assert interventional_reliance(pred, pred + 1) == 1.0 and interventional_reliance(pred, [0, 1, 2, 9]) == 0.25
 
 
+def test_predict_in_channels_last_gives_the_default_layouts_classes(mnist_cnn, mnist_test):
+    """The study's predictions (a channels-last copy on the CPU) are the model's own argmax, image for image, and
+    leave the model as it was."""
+    from imperceptible.experiments.fairness.evaluation import predict
+
+    x = mnist_test.images[:600]
+    before = {k: v.clone() for k, v in mnist_cnn.state_dict().items()}
+    with torch.no_grad():
+        plain = mnist_cnn(x).argmax(1).numpy()
+    assert (predict(mnist_cnn, x, batch_size=128) == plain).all()
+    after = mnist_cnn.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].is_contiguous() for k in before)
+
+
 def test_gates_pass_and_fail_on_their_thresholds():
     from imperceptible.experiments.fairness.gates import RATIO_MIN, RELIANCE_MIN, gates
 

@@ -3,6 +3,8 @@ cue by intervention, and the outcomes beside the slope (:mod:`imperceptible.fair
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -13,9 +15,14 @@ from ...fairness.outcomes import quintile_accuracy, worst_class, worst_cue_group
 from ...seeds import derive
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """The predicted class of each image. On the CPU a channels-last copy of the network predicts: the same
+    classes (tested) in about half the time of the default layout for these small CNNs."""
     dev = next(model.parameters()).device
+    if dev.type == "cpu" and x.dim() == 4:
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     return torch.cat([model(x[i : i + batch_size].to(dev)).argmax(1).cpu()
                       for i in range(0, x.shape[0], batch_size)]).numpy()
 
