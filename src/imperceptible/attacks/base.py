@@ -139,6 +139,11 @@ class Attack(ABC):
         self.seed = int(seed)
 
     # --- helpers for subclasses -----------------------------------------------------------------
+    def returned(self, x: torch.Tensor) -> torch.Tensor:
+        """The image this attack returns for the float image ``x``: rounded to 8 bits, or ``x`` without ``quantize``
+        (the values :meth:`view` shows the model, without its straight-through gradient)."""
+        return quantize_8bit(x) if self.quantize else x
+
     def view(self, x: torch.Tensor) -> torch.Tensor:
         """What the model sees: the 8-bit rounding (straight-through for gradients) or ``x``."""
         if not self.quantize:
@@ -231,7 +236,7 @@ class Attack(ABC):
                 steps[idx] = s.to(steps)
             if not bool(torch.isfinite(adv_float).all()):
                 raise NonFiniteError.of(MSG_NONFINITE_ATTACK, attack=self.label())
-            adv = quantize_8bit(adv_float) if self.quantize else adv_float
+            adv = self.returned(adv_float)
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
             with torch.no_grad():
                 m_adv = margin(counted(adv), y)

@@ -411,7 +411,7 @@ class Refinement:
         n = x0.shape[0]
         # phase 1 stopped where the attack's own view (8-bit, or the float image without quantize) passed the
         # confidence: that view is what is recorded (recording the rounded float image could keep a non-adversarial)
-        q0 = quantize_8bit(start) if a.quantize else start
+        q0 = a.returned(start)
         found = torch.ones(n, dtype=torch.bool, device=x0.device)
         found[running] = False
         all_i = torch.arange(n, device=x0.device)
@@ -431,7 +431,7 @@ class Refinement:
             with rows(self.model, i):
                 xi = (x0[i] + d[i]).clamp(0, 1)
                 logits, g = a.logits_and_grad(self.model, xi, y[i])
-            q = quantize_8bit(xi) if a.quantize else xi
+            q = a.returned(xi)
             is_adv = margin(logits, y[i]) > a.confidence + margin_slack(x0.device)
             self._record(i, q, is_adv)
             found[i] |= is_adv

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..costs.ciede2000 import ciede2000_map
 from ..validation import check_int, check_positive
-from .base import Attack, l2_norm, margin, quantize_8bit
+from .base import Attack, l2_norm, margin
 
 
 def perc_c2(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class PerCAL(Attack):
             if g_c is not None:
                 delta = delta - alpha_c * is_adv.view(-1, 1, 1, 1) * g_c / l2_norm(g_c)
             delta = ((x + delta).clamp(0, 1) - x).detach()
-            xq = quantize_8bit(x + delta) if self.quantize else x + delta
+            xq = self.returned(x + delta)
             with torch.no_grad():
                 is_adv = margin(model(xq), y) > self.confidence
             c2 = c2.detach()
