@@ -58,9 +58,10 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
     except (RuntimeError, ValueError, OSError) as e:
         raise TorchScriptError.of(MSG_NOT_TORCHSCRIPT, path=p, error=str(e).splitlines()[0][:200]) from None
     dtype = _dtype_of(net)
-    if dtype not in (None, torch.float32):
+    cast_from = None if dtype in (None, torch.float32) else str(dtype).replace("torch.", "")
+    if cast_from:
         net = net.float()
-        log.warning(MSG_TORCHSCRIPT_CAST.format(path=p, dtype=str(dtype).replace("torch.", "")))
+        log.warning(MSG_TORCHSCRIPT_CAST.format(path=p, dtype=cast_from))
     size = tuple(size or (224, 224))
     order = [channels or 3] + [c for c in (3, 1) if c != (channels or 3)]
     errors = []
@@ -78,7 +79,6 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
             log.warning("torchscript:%s takes %d-channel images; the %d-channel data will be converted", p, c, channels)
         return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=int(out.shape[1]),
                                name=f"torchscript:{p}")
-    dtype_note = "" if dtype in (None, torch.float32) else \
-        f" (its parameters were {str(dtype).replace('torch.', '')}, cast to float32)"
+    dtype_note = f" (its parameters were {cast_from}, cast to float32)" if cast_from else ""
     raise TorchScriptError.of(MSG_TORCHSCRIPT_NO_CHANNELS, path=p, size=size[0], dtype=dtype_note,
                               error="; ".join(dict.fromkeys(errors)))
