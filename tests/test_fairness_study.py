@@ -119,13 +119,16 @@ def test_energy_share_and_interventional_reliance():
 def test_predict_in_channels_last_gives_the_default_layouts_classes(mnist_cnn, mnist_test):
     """The study's predictions (a channels-last copy on the CPU) are the model's own argmax, image for image, and
     leave the model as it was."""
-    from imperceptible.experiments.fairness.evaluation import predict
+    from imperceptible.experiments.fairness.evaluation import for_inference, predict
 
     x = mnist_test.images[:600]
     before = {k: v.clone() for k, v in mnist_cnn.state_dict().items()}
     with torch.no_grad():
         plain = mnist_cnn(x).argmax(1).numpy()
-    assert (predict(mnist_cnn, x, batch_size=128) == plain).all()
+    fast = for_inference(mnist_cnn)
+    conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv2d))
+    assert fast is not mnist_cnn and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert (predict(fast, x, batch_size=128) == plain).all()
     after = mnist_cnn.state_dict()
     assert all(torch.equal(before[k], after[k]) and after[k].is_contiguous() for k in before)
 
