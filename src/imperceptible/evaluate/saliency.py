@@ -14,9 +14,7 @@ import torch
 
 from ..costs.lp import lp_distance
 from ..costs.ssim import ssim_raw
-from ..validation import (
-    MSG_NO_SALIENCY,
-)
+from ..validation import MSG_NO_SALIENCY
 
 #: why the default saliency model cannot run (OpenCV without its contrib modules, e.g. a plain
 #: ``opencv-python-headless`` installed over ours)

@@ -14,9 +14,7 @@ from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.report import Html, esc
 from ..runs.summary import summarize
-from ..validation import (
-    MSG_PARAM_FORMAT,
-)
+from ..validation import MSG_PARAM_FORMAT
 from .common import data_and_model
 
 DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",

@@ -50,7 +50,7 @@ class FairnessTestConfig:
     """``imperceptible fairness test``'s settings."""
 
     table: str = option(help="CSV with group,covariate,n and accuracy (or one accuracy_<model> column per model)")
-    min_count: int = option(MIN_COUNT, "drop groups with fewer images (paper: 50)", type=int)
+    min_count: int = option(MIN_COUNT, "drop groups with fewer images (the paper's rule)", type=int)
     ours: str | None = option(None, "prefix of our family's columns, e.g. 'ours' for accuracy_ours_1..K")
     other: str | None = option(None, "prefix of the other family's columns, e.g. 'pgd'")
     student: bool = option(False, "pooled-variance Student t-test instead of Welch's", type=bool)

@@ -21,9 +21,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..validation import (
-    MSG_STORE_DAMAGED,
-)
+from ..validation import MSG_STORE_DAMAGED
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ class FairnessConfig:
     pgd_eps: float = option(2.0, "L2 budget of the pgd-l2 family (10 steps of eps/5)", type=float)
     kmeans: bool = option(True, "the k-means cache of Appendix D", type=bool)
     per_cluster: int = option(5, "images per k-means cluster", type=int)
-    min_count: int = option(MIN_COUNT, "drop groups with fewer test images (paper: 50)", type=int)
+    min_count: int = option(MIN_COUNT, "drop groups with fewer test images (the paper's rule)", type=int)
     seed: int = option(0, "seed of the worlds, subsets, pre-training and Algorithm 2", type=int)
 
     def __post_init__(self) -> None:
