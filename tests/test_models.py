@@ -194,3 +194,25 @@ def test_training_loop_is_seeded_and_leaves_global_rng_alone(mnist_test):
         nets.append(torch.cat([p.flatten() for p in net.parameters()]))
     assert torch.equal(nets[0], nets[1])
     assert not torch.equal(nets[0], nets[2])
+
+
+def test_fast_layout_changes_strides_not_values_and_to_size_passes_a_fitting_input_through():
+    """On the CPU the fast layout is channels-last (in place, the same state dict and logits up to summation order);
+    cnn_any_size's pooling returns a 7x7 input itself and still pools a larger one as AdaptiveAvgPool2d does."""
+    from imperceptible.models.layout import fast_layout, in_fast_layout
+    from imperceptible.models.small_cnn import ToSize, cnn_any_size
+
+    torch.manual_seed(0)
+    net = cnn_any_size(10, 1).eval()
+    x = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        before, state = net(x), {k: v.clone() for k, v in net.state_dict().items()}
+        assert not in_fast_layout(net) and fast_layout(net) is net and in_fast_layout(net)
+        assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+        assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+        assert torch.allclose(net(x), before, atol=1e-5)
+    pool, h = ToSize(7), torch.rand(2, 3, 7, 7)
+    assert pool(h) is h
+    big = torch.rand(2, 3, 14, 21)
+    assert torch.equal(pool(big), torch.nn.AdaptiveAvgPool2d(7)(big))
+    assert pool(big).shape == (2, 3, 7, 7)

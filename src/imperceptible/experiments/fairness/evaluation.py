@@ -12,16 +12,15 @@ from ...data.geo_fashion import repaint
 from ...data.grouped import GroupedSplits
 from ...fairness import group_accuracy, slope_test
 from ...fairness.outcomes import quintile_accuracy, worst_class, worst_cue_group, worst_group
+from ...models.layout import fast_layout, in_fast_layout
 from ...seeds import derive
 
 
 def for_inference(model: torch.nn.Module) -> torch.nn.Module:
-    """The network :func:`predict` should be given: on the CPU a channels-last copy (the same classes, tested, in
-    about half the time of the default layout for these small CNNs), elsewhere the model itself. Made once per
-    evaluated model; the model is left as it was."""
-    if next(model.parameters()).device.type != "cpu":
-        return model
-    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+    """The network :func:`predict` should be given: the model itself where it is already in its device's fast
+    layout (the study's models are), else a copy in it (:func:`~imperceptible.models.layout.fast_layout`: on the
+    CPU channels-last, the same classes, tested); the model is left as it was."""
+    return model if in_fast_layout(model) else fast_layout(copy.deepcopy(model))
 
 
 @torch.inference_mode()

@@ -18,6 +18,7 @@ from ...dro import BatchAttacker, KMeansCache, WeightedDataset, build_adversaria
 from ...dro.algorithms import WEIGHT_DECAY
 from ...engine import Engine
 from ...fileio import atomic_save, atomic_write_json
+from ...models.layout import fast_layout
 from ...models.small_cnn import cnn_any_size
 from ...models.training import train_classifier
 from ...models.wrapper import ImageClassifier
@@ -78,11 +79,12 @@ def read(path: Path) -> dict | None:
 
 
 def make_model(train, seed: int = 0) -> ImageClassifier:
-    """The study's small CNN, initialised from ``seed`` (the caller's global RNG is left as it was)."""
+    """The study's small CNN, initialised from ``seed`` (the caller's global RNG is left as it was), in the CPU's
+    fast layout (channels-last: pre-training, the attacks and Algorithm 3 run about 1.5-1.8 times faster)."""
     c = train.images.shape[1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = cnn_any_size(train.num_classes, c)
+        net = fast_layout(cnn_any_size(train.num_classes, c))
     return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=train.num_classes, input_size=None,
                            name="fairness-cnn")
 
@@ -122,7 +124,7 @@ def algorithm2(s: Study, r: int, family: str) -> dict:
     xs, ys = splits.train.images[idx], splits.train.labels[idx]
     cache = KMeansCache(xs, ys, per_cluster=cfg.per_cluster, random_state=derive(cfg.seed, "kmeans", r) % 2**31) \
         if cfg.kmeans else BatchAttacker()
-    model = copy.deepcopy(load_model(splits.train, L.pretrain_model(r))).to(s.engine.device)
+    model = fast_layout(copy.deepcopy(load_model(splits.train, L.pretrain_model(r))).to(s.engine.device))
     data, model = build_adversarial_dataset(
         model, xs, ys, s.families[family], lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t1,
         batch_size=cfg.batch_size, seed=derive(cfg.seed, "algorithm2", family, r) % 2**31, reading=cfg.reading,
@@ -184,7 +186,7 @@ def algorithm3(s: Study) -> list[dict]:
         splits = s.worlds[r]
         memo = {key: v for key, v in memo.items() if key[1] == r}  # one world's datasets in memory
         data = arm_data(s, arm, r, memo)
-        theta0 = load_model(splits.train, L.pretrain_model(r))
+        theta0 = fast_layout(load_model(splits.train, L.pretrain_model(r)).to(s.engine.device))
         weighting = "gradient" if arm == ERM else cfg.weighting  # ERM: uniform draws of weight-1 rows
         m = sample_model(theta0, data, lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t2, batch_size=cfg.batch_size,
                          seed=derive(cfg.seed, "algorithm3", r, k) % 2**31, weighting=weighting, draws=cfg.draws,
