@@ -6,6 +6,7 @@ by hand.
     python benchmarks/tables.py onestep runs/onestep/summary.json
     python benchmarks/tables.py timing benchmarks/results/attack_timing.json
     python benchmarks/tables.py fairness runs/fairness/summary.json
+    python benchmarks/tables.py designs runs/mechanism/summary.json runs/reversed/summary.json ...  # README's
     python benchmarks/tables.py minimal runs/minimal/summary.json --into docs/results.md --section minimal-bench
 
 With ``--into FILE --section NAME`` the table replaces what stands between ``<!-- tables:NAME -->`` and
@@ -178,6 +179,35 @@ def fairness(s: dict) -> str:
     return "\n".join(out)
 
 
+def _holm_min(s: dict) -> str:
+    sec = {k: v["p_holm"] for k, v in (s.get("secondary") or {}).items() if v.get("p_holm") is not None}
+    if not sec:
+        return "n/a"
+    k = min(sec, key=sec.get)
+    return f"{sec[k]:.2f} (every one)" if len(set(sec.values())) == 1 else f"{sec[k]:.2f} ({k})"
+
+
+def designs(summaries: list[dict]) -> str:
+    """The README's fairness table: one row per study (design, arm set, replicates), its gates, the primary
+    endpoint, the smallest Holm-corrected secondary p and, where the study has one, the A/A comparison."""
+    rows = []
+    for s in summaries:
+        cfg, g, p = s["config"], s["gates"]["checks"], s["primary_endpoint"]
+        aa = next((c.get("d_level_welch") for k, c in s["comparisons"].items() if "-aa vs " in k), None)
+        ratio = [("inf" if c["value"] == math.inf else cell(c["value"], 3))
+                 + {True: "", False: " (failed)", None: " (n/a)"}[c["passed"]] for c in g.values()]
+        rows.append([f"`{cfg['design']}`" + (f", {cfg['arms']}" if cfg["arms"] != "full" else ""),
+                     str(s["arms"][s["ours"]]["replicates"]), *ratio,
+                     f"{p['difference']:+.4f} ({p['ci_low']:+.4f} .. {p['ci_high']:+.4f})", f"{p['p']:.2g}",
+                     _holm_min(s), f"{aa['difference']:+.4f} (p {aa['p']:.2g})" if aa else "n/a"])
+    th = {k: c["threshold"] for k, c in summaries[0]["gates"]["checks"].items()}
+    return table(["design", "D per family", f"gate: reliance (>= {th['pretrained_reliance']:g})",
+                  f"gate: cue changed, ours / PGD (>= {th['cue_changed_ratio']:g})",
+                  f"gate: cue energy, ours / PGD (>= {th['cue_energy_ratio']:g})",
+                  "primary: slope difference, ours - PGD (95% CI)",
+                  "one-sided p", "smallest Holm p (secondary)", "A/A: second ours - ours"], rows)
+
+
 #: the README's headline judges (a few of every kind: structural, colour, deep, feature-based)
 HEADLINE = ("ssim_distance", "ciede2000", "lpips_x1000", "dists_x1000", "fsim_distance", "gmsd", "haarpsi_distance")
 
@@ -233,17 +263,20 @@ def generic(s: dict, key: str = "methods") -> str:
 
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
-         "minimal": minimal, "headline": headline}
+         "minimal": minimal, "headline": headline, "designs": designs}
+#: the kinds that read several summaries (the others read the first)
+SEVERAL = {"designs"}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("kind", choices=list(KINDS))
-    p.add_argument("summary")
+    p.add_argument("summary", nargs="+", help="a summary JSON (several for: " + ", ".join(sorted(SEVERAL)) + ")")
     p.add_argument("--into", type=Path, help="a Markdown file with <!-- tables:SECTION --> markers to write into")
     p.add_argument("--section", help="the marker's name (default: the kind)")
     a = p.parse_args()
-    text = KINDS[a.kind](json.loads(Path(a.summary).read_text()))
+    loaded = [json.loads(Path(f).read_text()) for f in a.summary]
+    text = KINDS[a.kind](loaded if a.kind in SEVERAL else loaded[0])
     if a.into:
         write_into(a.into, a.section or a.kind, text)
     else:

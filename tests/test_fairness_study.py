@@ -110,10 +110,28 @@ def test_energy_share_and_interventional_reliance():
     on = dirs[:, 4].view(3, 1, 28, 28) - dirs[:, 1].view(3, 1, 28, 28)  # inside the cue's span
     assert energy_share(on, dirs).numpy() == pytest.approx(1.0, abs=1e-9)
     noise = torch.randn(3, 1, 28, 28, generator=g)
-    assert (energy_share(noise, dirs) < 0.1).all()  # chance: 10 / 784
+    assert (energy_share(noise, dirs) < 0.1).all()
     pred = np.array([0, 1, 2, 3])
     assert interventional_reliance(pred, pred) == 0.0
     assert interventional_reliance(pred, pred + 1) == 1.0 and interventional_reliance(pred, [0, 1, 2, 9]) == 0.25
+
+
+def test_cue_span_is_found_by_rank_and_chance_is_rank_over_pixels():
+    """The 10 ramps are linear in the two image axes, so per image they span 2 dimensions (the grating's and the
+    marker's 10): isotropic noise puts rank / 784 of its energy there on average, and a perturbation of the pixels
+    where the garment is 0 puts none on the ramp (the ramp multiplies the garment)."""
+    from imperceptible.data.cues import Grating, Marker, Ramp, energy_share, span_rank
+
+    g = torch.Generator().manual_seed(1)
+    base = torch.rand(1, 1, 28, 28, generator=g) * (torch.rand(1, 1, 28, 28, generator=g) > 0.4)
+    noise = torch.randn(400, 1, 28, 28, generator=g)
+    for cue, rank in ((Ramp(), 2), (Grating(), 10), (Marker(), 10)):
+        dirs = cue.directions(base)
+        assert span_rank(dirs).tolist() == [rank], cue.name
+        share = energy_share(noise, dirs.expand(400, -1, -1)).mean().item()
+        assert share == pytest.approx(rank / 784, rel=0.2), cue.name
+    off = noise[:5] * (base == 0)
+    assert (energy_share(off, Ramp().directions(base).expand(5, -1, -1)) < 1e-12).all()
 
 
 def test_predict_in_channels_last_gives_the_default_layouts_classes(mnist_cnn, mnist_test):
@@ -355,6 +373,78 @@ def test_null_design_gives_a_slope_whose_ci_covers_zero():
     assert s["reliance"]["ramp"] > 0.02  # the cue is still used: only its link to GDP is gone
 
 
+def _unreachable_study(out):
+    """A 'perceptual' family whose attack may only move background pixels (where the garment, and so the ramp
+    ``b (1 + a r_k)``, is 0): it cannot reach the cue (the powered arm set: ERM and the two families)."""
+    from imperceptible.attacks import PGDL2
+    from imperceptible.experiments.fairness import fairness_study
+
+    class BackgroundOnly(PGDL2):
+        name = "background-only"
+
+        def run(self, model, x, y):
+            adv, steps = super().run(model, x, y)
+            return torch.where(x == 0, adv, x), steps
+
+    attacks = {"human-perc-ot": BackgroundOnly(eps=4.0, alpha=0.8, steps=5), "pgd-l2": PGDL2(eps=2.0, alpha=0.4, steps=5)}
+    return fairness_study(out=out, attacks=attacks, arms="powered", reading="literal", models=2, dro_seeds=1,
+                          dro_size=32, t1=1, t2=1, size=3000, min_count=5, pretrain_epochs=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def unreachable(tmp_path_factory):
+    _need_fashion_mnist()
+    out = tmp_path_factory.mktemp("unreachable") / "run"
+    return out, _unreachable_study(out)
+
+
+def test_gates_fail_and_the_study_says_so_where_the_attack_cannot_reach_the_cue(unreachable, capsys):
+    """None of that attack's energy lies on the cue and it never changes the decoded cue, so the energy gate fails
+    whatever PGD-L2 does, and the summary, report and terminal say so."""
+    from imperceptible.experiments.fairness import print_study
+    from imperceptible.experiments.fairness.gates import VERDICTS
+
+    out, s = unreachable
+    assert list(s["arms"]) == ["erm", "human-perc-ot", "pgd-l2"]
+    ours, pgd = (s["algorithm2"][f]["mechanism"] for f in ("human-perc-ot", "pgd-l2"))
+    assert ours["attacked_rows"] > 0 and ours["cue_changed_rate"] == 0.0 and ours["cue_energy_share"] < 1e-9
+    assert pgd["cue_energy_share"] > ours["cue_energy_share"]
+    energy = s["gates"]["checks"]["cue_energy_ratio"]
+    assert energy["value"] < 1e-6 and energy["passed"] is False and s["gates"]["passed"] is False
+    report = (out / "report.html").read_text().replace("&#x27;", "'")
+    assert VERDICTS[False] in report
+    print_study(s)
+    printed = capsys.readouterr().out
+    assert f"gates: {VERDICTS[False]}" in printed and "FAILED" in printed.split("gate cue_energy_ratio:")[1].split("\n")[0]
+
+
+def test_a_record_measured_before_the_rank_aware_span_is_remeasured_on_resume(unreachable):
+    """A finished study whose Algorithm 2 records predate the rank-aware cue span (no ``cue_rank``; here faked with
+    a wrong share) is re-measured from its saved datasets on resume: the true shares come back, nothing is
+    retrained, and gates.json keeps what it first said beside the mark that it was re-measured."""
+    out, s = unreachable
+    models = {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")}
+    for fam in ("human-perc-ot", "pgd-l2"):
+        p = out / "algorithm2" / fam / "r1.json"
+        rec = json.loads(p.read_text())
+        rec["mechanism"].pop("cue_rank")
+        rec["mechanism"]["cue_energy_share"] = 0.5
+        p.write_text(json.dumps(rec))
+    g = json.loads((out / "gates.json").read_text())
+    g["checks"]["cue_energy_ratio"]["value"] = 1.0
+    (out / "gates.json").write_text(json.dumps(g))
+    again = _unreachable_study(out)
+    for fam in ("human-perc-ot", "pgd-l2"):
+        m = again["algorithm2"][fam]["mechanism"]
+        assert m["cue_energy_share"] == pytest.approx(s["algorithm2"][fam]["mechanism"]["cue_energy_share"], abs=1e-12)
+        rec = json.loads((out / "algorithm2" / fam / "r1.json").read_text())["mechanism"]
+        assert m["cue_rank"] == rec["cue_rank"] == 2 and rec["remeasured_from"]["cue_energy_share"] == 0.5
+    g = json.loads((out / "gates.json").read_text())
+    assert g["checks"] == s["gates"]["checks"] and "re-measured" in g["remeasured"]
+    assert g["first_written"]["cue_energy_ratio"]["value"] == 1.0 and again["gates"] == g
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")} == models  # no model or dataset written again
+
+
 def test_small_geo_study_measures_the_mechanism_and_its_gates(tmp_path, capsys):
     _need_fashion_mnist()
     from imperceptible.experiments.fairness import fairness_study, print_study
@@ -367,7 +457,7 @@ def test_small_geo_study_measures_the_mechanism_and_its_gates(tmp_path, capsys):
     for fam in ("human-perc-ot", "pgd-l2"):
         m = s["algorithm2"][fam]["mechanism"]
         assert 0 <= m["cue_changed_rate"] <= 1 and 0 < m["cue_energy_share"] < 1, fam
-        assert m["cue_energy_chance"] == pytest.approx(10 / 784)
+        assert m["cue_energy_chance"] == pytest.approx(2 / 784) and m["cue_rank"] == 2  # the ramp's span
     g = json.loads((tmp_path / "run" / "gates.json").read_text())
     assert g == s["gates"] and set(g["checks"]) == {"pretrained_reliance", "cue_changed_ratio", "cue_energy_ratio"}
     # one epoch on 3000 images: the model barely uses the cue, so the first gate fails, and the study says so

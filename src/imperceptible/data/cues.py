@@ -161,11 +161,30 @@ def paint_all(base: torch.Tensor, cues: list[Cue], labels: list[torch.Tensor]) -
     return quantize_8bit(x)
 
 
+#: singular values below this share of the largest are rounding, not span: the patterns are float32, and the 10
+#: ramps (linear in the two image axes) span only 2 dimensions per image, their other 8 singular values about 2e-8
+RANK_TOL = 1e-5
+
+
+def _span(directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, an orthonormal basis ``(N, CHW, 10)`` of the directions' span and which of its columns count."""
+    u, sv, _ = torch.linalg.svd(directions.double().transpose(1, 2), full_matrices=False)
+    return u, sv > sv[:, :1] * RANK_TOL
+
+
+def span_rank(directions: torch.Tensor) -> torch.Tensor:
+    """Per image, the dimension of the cue's span (ramp 2, grating and marker 10): ``rank / (C H W)`` is the share
+    of an isotropic random perturbation's energy expected on it (chance)."""
+    return _span(directions)[1].sum(1)
+
+
 def energy_share(delta: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """Per perturbation, the share of its energy (squared L2) in the span of its image's cue directions."""
+    """Per perturbation, the share of its energy (squared L2) in the span of its image's cue directions (the span
+    found by SVD, rank-aware: an orthonormalisation of all 10 patterns would add rounding directions when they are
+    linearly dependent, as the ramps are)."""
     d = delta.flatten(1).double()
-    q, _ = torch.linalg.qr(directions.double().transpose(1, 2))  # (N, CHW, 10) orthonormal bases
-    proj = (q.transpose(1, 2) @ d[..., None]).squeeze(-1)
+    u, keep = _span(directions)
+    proj = (u.transpose(1, 2) @ d[..., None]).squeeze(-1) * keep
     return proj.pow(2).sum(1) / d.pow(2).sum(1).clamp_min(1e-30)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...costs import get as get_cost
-from ...data.cues import energy_share
+from ...data.cues import energy_share, span_rank
 from ...data.geo_fashion import design_cues
 from ...dro import WeightedDataset
 
@@ -44,10 +44,11 @@ def mechanism(data: WeightedDataset, subset_ds) -> dict:
         cue = design_cues(subset_ds)[-1]
         shown = torch.as_tensor(subset_ds.info["cues"][-1]["labels"])[rows]
         moved = delta.flatten(1).abs().amax(1) > 0
+        dirs = cue.directions(base)
+        rank = float(span_rank(dirs).double().mean())
         out.update(cue=cue.name, cue_changed_rate=float((cue.decode(xa, base) != shown).float().mean()),
-                   cue_energy_share=float(energy_share(delta[moved], cue.directions(base[moved])).mean())
-                   if moved.any() else None,
-                   cue_energy_chance=float(10 / delta[0].numel()))
+                   cue_energy_share=float(energy_share(delta[moved], dirs[moved]).mean()) if moved.any() else None,
+                   cue_energy_chance=rank / delta[0].numel(), cue_rank=rank)
     return out
 
 

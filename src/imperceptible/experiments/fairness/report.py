@@ -23,9 +23,9 @@ def gates_html(g: dict) -> str:
     rows = "".join(f"<tr><th class='m'>{esc(k)}</th><td>{_num(c['value'])}</td><td>{esc(c['rule'])} "
                    f"({c['threshold']:g})</td><td>{esc({True: 'passed', False: 'FAILED', None: 'n/a'}[c['passed']])}</td></tr>"
                    for k, c in g["checks"].items())
-    verdict = VERDICTS[g["passed"]]
+    verdict, note = VERDICTS[g["passed"]], f"<p>{esc(g['remeasured'])}.</p>" if g.get("remeasured") else ""
     return (f"<h2>Gates (fixed before Algorithm 3)</h2><p><b>{esc(verdict)}</b></p><table><tr><th>check</th><th>value"
-            f"</th><th>rule</th><th></th></tr>{rows}</table>")
+            f"</th><th>rule</th><th></th></tr>{rows}</table>{note}")
 
 
 def _num(v) -> str:
@@ -80,7 +80,7 @@ def print_study(s: dict) -> None:
         print(f"pre-trained model (world {r}): accuracy {p['accuracy']:.4f}, slope {p['slope']['beta']:.4f} "
               f"(p = {p['slope']['p']:.3g})" + (f", reliance {rel}" if rel else ""))
     g = s["gates"]
-    print(f"gates: {VERDICTS[g['passed']]}")
+    print(f"gates: {VERDICTS[g['passed']]}" + (f" ({g['remeasured']})" if g.get("remeasured") else ""))
     for name, c in g["checks"].items():
         print(f"gate {name}: {_num(c['value'])} ({c['rule']}, {c['threshold']:g}): "
               f"{ {True: 'passed', False: 'FAILED', None: 'n/a'}[c['passed']] }")
