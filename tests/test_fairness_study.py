@@ -481,3 +481,5 @@ def test_small_geo_study_measures_the_mechanism_and_its_gates(tmp_path, capsys):
     text = doc.read_text()
     assert "\nold\n" not in text and text.endswith("after\n") and "| pretrained_reliance |" in text
     assert f"{s['arms']['pgd-l2']['beta_mean']:.4f}" in text
+    designs = tables.designs([s])  # the README's one row per study: one D here, so no primary test, said so
+    assert "| `mechanism` | 1 |" in designs and "n/a (fewer than 2 D)" in designs and "‡" not in designs

@@ -132,7 +132,7 @@ def remeasure(s: Study, r: int, family: str, rec: dict) -> dict:
                                             splits.train.subset(idx)), "remeasured_from": was}}
     if s.engine.is_main:
         atomic_write_json(L.algorithm2(family, r), rec)
-    log.info("world %d, %s: the cue's energy share re-measured on the saved D (%s -> %s)", r, family,
+    log.warning("world %d, %s: the cue's energy share re-measured on the saved D (%s -> %s)", r, family,
              was["cue_energy_share"], rec["mechanism"].get("cue_energy_share"))
     return rec
 
