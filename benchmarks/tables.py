@@ -195,7 +195,8 @@ def designs(summaries: list[dict]) -> str:
         cfg, g, p = s["config"], s["gates"]["checks"], s["primary_endpoint"]
         stale = "cue_rank" not in s["algorithm2"][s["ours"]]["mechanism"]
         old |= stale
-        aa = next((c.get("d_level_welch") for k, c in s["comparisons"].items() if "-aa vs " in k), None)
+        aa = next((c.get("d_level_welch") for c in s["comparisons"].values()
+                   if c["a"].endswith("-aa") and c["b"] == s["ours"]), None)
         ratio = [("inf" if c["value"] == math.inf else cell(c["value"], 3))
                  + {True: "", False: " (failed)", None: " (n/a)"}[c["passed"]] for c in g.values()]
         ratio[2] += " ‡" if stale else ""
