@@ -78,7 +78,7 @@ def test_help_lists_the_names(capsys):
 @pytest.mark.parametrize("argv,msg", [
     (["--param", "steps"], "--param: expected KEY=VALUE, got 'steps'"),
     (["--param", "step=3"], "unknown parameter 'step' for attack 'pgd-l2'; expected one of: alpha, confidence, eps"),
-    (["--param", "steps=abc"], "steps: expected an integer >= 0, got 'abc'"),
+    (["--param", "steps=abc"], "--param steps: expected an integer, got 'abc'"),
     (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
     (["--batch-size", "-2"], "--batch-size: expected an integer >= 1, got -2"),
     (["--limit", "0"], "--limit: expected an integer >= 1, got 0"),

@@ -81,6 +81,9 @@ def test_bench_minimal_small_run(tmp_path, mnist_cnn):
     curve = s["minimal"]["anytime"]["human-perc-ot"]
     vals = [curve[c]["ssim_distance"] for c in sorted(curve, key=int) if curve[c]["ssim_distance"] is not None]
     assert vals == sorted(vals, reverse=True)  # the best found so far only improves with the budget
-    assert set(s["minimal"]["goal"]) >= {"judges", "met", "alpha"}
-    assert json.loads((out / "summary.json").read_text())["minimal"]["goal"] == s["minimal"]["goal"]
+    d = s["minimal"]["decision"]
+    assert set(d) >= {"judges", "held", "not_held", "alpha", "tests"} and "ssim_distance" not in d["judges"]
+    assert json.loads((out / "summary.json").read_text())["minimal"]["decision"]["held"] == d["held"]
+    table = json.loads((out / "per_image.json").read_text())
+    assert len(table["ids"]) == 4 and set(table["values"]) == set(s["methods"])
     assert (out / "report.html").is_file() and (out / "plots" / "anytime.png").is_file()

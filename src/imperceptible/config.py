@@ -89,12 +89,17 @@ def identity(cfg) -> dict:
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.metadata.get("fingerprint", True)}
 
 
-def check_int_option(name: str, value, *, minimum: int = 1, allow_none: bool = False) -> None:
-    """Refuse a non-integer or too small integer setting, naming its flag."""
+#: the largest --image-size (pixels a side): 2048x2048x3 float32 is 50 MB per image, already far above any model's input
+MAX_IMAGE_SIZE = 2048
+
+
+def check_int_option(name: str, value, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False) -> None:
+    """Refuse a non-integer, too small or (with ``maximum``) too large integer setting, naming its flag."""
     if value is None and allow_none:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"), expected=f"an integer >= {minimum}", got=value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (maximum is not None and value > maximum):
+        expected = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"), expected=expected, got=value)
 
 
 def check_number_option(name: str, value, *, minimum: float = 0.0, inclusive: bool = False,

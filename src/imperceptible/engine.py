@@ -46,6 +46,10 @@ class EngineConfig:
         if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
             raise ParameterError.of(MSG_NO_GPU, accelerator=self.accelerator)  # before any folder is made
         check_option("precision", self.precision, PRECISIONS)
+        if self.strategy != "auto":  # Fabric's names (its registry), refused here rather than by Fabric's traceback
+            from lightning.fabric.strategies import STRATEGY_REGISTRY
+
+            check_option("strategy", self.strategy, ["auto", *STRATEGY_REGISTRY.available_strategies()])
         check_int("devices", self.devices, minimum=1)
         check_int("num_nodes", self.num_nodes, minimum=1)
 

@@ -131,6 +131,10 @@ class AdvLibMissingError(ImperceptibleError, ImportError):
     """adv-lib is not installed."""
 
 
+class ExternalProgramError(ImperceptibleError, RuntimeError):
+    """An external program a judge runs (butteraugli_main) failed or printed no score."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Messages (tests check these verbatim)
 # ----------------------------------------------------------------------------------------------
@@ -177,8 +181,9 @@ MSG_ONLY_CATCH = ("study make: expected at least one method to test besides the 
                   "(the run holds only {available}); name another --catch, or use --catch noise")
 MSG_NONDETERMINISTIC = ("{name}: expected the same logits for the same images twice, got outputs that differ by up to "
                         "{diff:.3g} (dropout or other randomness left in the model: trace or save it in eval mode)")
-MSG_PROBABILITIES = ("{name}: expected logits, got probabilities (every output non-negative, each row summing to 1): "
-                     "margins would be in probability units; remove the final softmax, or return its log")
+MSG_PROBABILITIES = ("{name}: expected logits, got probabilities (every output between 0 and 1, by a softmax or a "
+                     "sigmoid): margins would be in probability units; remove the final softmax or sigmoid, or return "
+                     "its log")
 MSG_ZERO_ACCURACY = ("{name}: classifies none of the first {n} images correctly; check the input range (the tool gives "
                      "[0, 1] images), the normalisation and the label order")
 MSG_TOO_SMALL = ("{metric}: expected images of at least {k}x{k} pixels (its window), got {h}x{w}; use a smaller "
@@ -323,6 +328,25 @@ MSG_ROUND_FIRST = ("an attack that returns 8-bit images (quantize=True) starts f
 
 # the attack registry
 MSG_UNKNOWN_PARAM = "unknown parameter {key!r} for attack {attack!r}; expected one of: {choices}"
+MSG_PARAM_TYPE = "--param {name}: expected {expected}, got {got!r}"
+MSG_PARAM_TWICE = ("--param {name}={got} and --{name} {flag}: the same setting given twice; give it once "
+                   "(expected one value, got two)")
+MSG_WEIGHTS_NOT_TAKEN = ("--weights: model {name!r} runs only its own shipped weights (expected no --weights, got "
+                         "{got!r}); for your own network use torchscript:PATH or a timm:/torchvision: architecture")
+MSG_IMAGE_SIZE_FIXED = ("--image-size: dataset {name!r} has images of size {size} that are not resized on load "
+                        "(expected no --image-size or {size}, got {got})")
+MSG_IDS_MISSING = "{name}: expected {expected}, got {n} unknown, e.g. {got!r}"
+MSG_PARAM_REPEATED = "--param {name}: given twice ({first} and {got}); expected one value"
+MSG_POLISH_ROUND = ("polish changes images on the 8-bit grid: round them first (imperceptible.pixels.quantize_8bit; an "
+                    "adversarial that rounding undoes was not one as an image file)")
+# benchmark protocols (experiments/protocol.py, bench minimal --protocol)
+MSG_PROTOCOL_UNREADABLE = "protocol {path}: expected a readable TOML file, got {error}"
+MSG_PROTOCOL_FIELD = "protocol {path}: {field}: expected {expected}, got {got}"
+MSG_PROTOCOL_NOT_CHOSEN = ("protocol {path}: run {run!r}, attack {attack!r}: expected its tuned settings in the table "
+                           "[chosen.{run}.{attack}] (run the tune stage and commit its choice first), got none")
+MSG_PROTOCOL_CONFLICT = "{name}: expected {expected}, got {got}"
+MSG_PROTOCOL_JUDGE = ("protocol {path}: run {run!r}: expected judges of the metric table that can be computed here, "
+                      "got {got}")
 
 # adv-lib peers
 MSG_NO_ADV_LIB = ("{attack}: expected the optional package adv-lib (0.2.8), got none installed; install it with "
@@ -343,146 +367,81 @@ MSG_NOT_DOWNLOADED = "{missing} Not downloaded: {error}."
 MSG_STUDY_UNREADABLE = "{path}: expected a study definition (study.json from study make), got {error}"
 MSG_STUDY_ALTERED = "{path}: expected an unaltered study definition, got one whose hash does not match its content"
 
-__all__ = [
-    "ImperceptibleError",
-    "ShapeError",
-    "RangeError",
-    "NonFiniteError",
-    "DTypeError",
-    "UnknownNameError",
-    "ModelModeError",
-    "ParameterError",
-    "WeightsNotFoundError",
-    "OptionalPackageError",
-    "WeightsMismatchError",
-    "DatasetNotFoundError",
-    "TableError",
-    "ModelOutputError",
-    "GridError",
-    "ImageFileError",
-    "AnswersError",
-    "StudyError",
-    "RunDirError",
-    "RunLockedError",
-    "FetchError",
-    "TorchScriptError",
-    "AdvLibMissingError",
-    "MSG_NOT_TENSOR",
-    "MSG_NOT_FLOAT",
-    "MSG_RANK",
-    "MSG_CHANNELS",
-    "MSG_EMPTY",
-    "MSG_NONFINITE",
-    "MSG_RANGE",
-    "MSG_SHAPE_MISMATCH",
-    "MSG_LABEL_DTYPE",
-    "MSG_LABEL_RANK",
-    "MSG_LABEL_COUNT",
-    "MSG_LABEL_RANGE",
-    "MSG_UNKNOWN",
-    "MSG_UNKNOWN_SUGGEST",
-    "MSG_UNKNOWN_PLACEHOLDER",
-    "MSG_TRAINING_MODE",
-    "MSG_PARAM",
-    "MSG_WEIGHTS_NOT_FOUND",
-    "MSG_OPTIONAL_PACKAGE",
-    "MSG_WEIGHTS_BAD_FILE",
-    "MSG_WEIGHTS_MISMATCH",
-    "MSG_MODEL_OUTPUT",
-    "MSG_MODEL_LOGITS",
-    "MSG_NO_GRADIENT",
-    "MSG_NO_GPU",
-    "MSG_DUPLICATE_GROUP",
-    "MSG_SAME_ANSWERS",
-    "MSG_ONLY_CATCH",
-    "MSG_NONDETERMINISTIC",
-    "MSG_PROBABILITIES",
-    "MSG_ZERO_ACCURACY",
-    "MSG_TOO_SMALL",
-    "MSG_LABEL_BEYOND",
-    "MSG_NONFINITE_ATTACK",
-    "MSG_DATASET_NOT_FOUND",
-    "MSG_OFF_GRID",
-    "MSG_FOLDER_COLUMNS",
-    "MSG_FOLDER_LABEL",
-    "MSG_FOLDER_MISSING",
-    "MSG_FOLDER_OUTSIDE",
-    "MSG_FOLDER_DUPLICATE",
-    "MSG_FOLDER_UNREADABLE",
-    "MSG_FOLDER_EMPTY",
-    "MSG_FOLDER_SKIPPED_RUN",
-    "MSG_FOLDER_CLASS_LINK",
-    "MSG_FOLDER_MIXED_SIZES",
-    "MSG_NO_GROUPS",
-    "MSG_NO_COVARIATES",
-    "MSG_COVARIATE_COLUMNS",
-    "MSG_NONFINITE_COVARIATE",
-    "MSG_MISSING_COVARIATE",
-    "MSG_TABLE_MISSING_COLUMNS",
-    "MSG_TABLE_NONPOSITIVE_N",
-    "MSG_TABLE_NONFINITE",
-    "MSG_TABLE_FEW_GROUPS",
-    "MSG_TABLE_ACCURACY_RANGE",
-    "MSG_TABLE_NO_FAMILY_COLUMNS",
-    "MSG_TABLE_CONSTANT_COVARIATE",
-    "MSG_TABLE_FEW_MODELS",
-    "MSG_TABLE_UNREADABLE",
-    "MSG_ANSWERS_NOT_JSON",
-    "MSG_ANSWERS_FORMAT",
-    "MSG_ANSWERS_OTHER_STUDY",
-    "MSG_ANSWERS_CHECKSUM",
-    "MSG_ANSWERS_TRIAL",
-    "MSG_ANSWERS_CHOICE",
-    "MSG_ANSWERS_DUPLICATE",
-    "MSG_STUDY_NOT_A_RUN",
-    "MSG_STUDY_UNKNOWN_METHODS",
-    "MSG_STUDY_TOO_FEW",
-    "MSG_STUDY_EXISTS",
-    "MSG_ANALYZE_NO_PARTICIPANTS",
-    "MSG_OUT_EMPTY",
-    "MSG_OUT_FILE",
-    "MSG_OUT_UNWRITABLE",
-    "MSG_OUT_NOT_A_RUN",
-    "MSG_OUT_OTHER_JOB",
-    "MSG_OUT_MISMATCH",
-    "MSG_OUT_SAMPLES_CHANGED",
-    "MSG_OUT_NOT_OURS",
-    "MSG_OUT_FOREIGN",
-    "MSG_OUT_IN_DATA",
-    "MSG_OUT_FINGERPRINT_EDITED",
-    "MSG_OUT_UNREADABLE_FINGERPRINT",
-    "MSG_LOCKED",
-    "MSG_STORE_DAMAGED",
-    "MSG_FETCH_OFFLINE",
-    "MSG_FETCH_HASH",
-    "MSG_FETCH_PICKLE_GLOBAL",
-    "MSG_FETCH_PICKLE_CONTENT",
-    "MSG_FETCH_FAILED",
-    "MSG_TIMM_OFFLINE",
-    "MSG_TIMM_FETCH",
-    "MSG_ROBUSTBENCH_ABSENT",
-    "MSG_ROBUSTBENCH_NOT_A_FILE",
-    "MSG_ROBUSTBENCH_FETCH",
-    "MSG_NOT_TORCHSCRIPT",
-    "MSG_TORCHSCRIPT_CAST",
-    "MSG_TORCHSCRIPT_NO_CHANNELS",
-    "MSG_NO_SALIENCY",
-    "MSG_PARAM_FORMAT",
-    "MSG_UNKNOWN_SETTING",
-    "MSG_ROUND_FIRST",
-    "MSG_UNKNOWN_PARAM",
-    "MSG_NO_ADV_LIB",
-    "MSG_FETCH_DOWNLOAD",
-    "MSG_FETCH_PIP",
-    "MSG_FETCH_NO_MEMBER",
-    "MSG_FETCH_PICKLE",
-    "MSG_FETCH_CONVS",
-    "MSG_FETCH_CONV",
-    "MSG_NO_OUT",
-    "MSG_LPIPS_SIZE",
-    "MSG_TORCHSCRIPT_OUTPUT",
-    "MSG_TORCHVISION_UNKNOWN",
-    "MSG_NOT_DOWNLOADED",
-    "MSG_STUDY_UNREADABLE",
-    "MSG_STUDY_ALTERED",
-]
+# human-vision judges (ColorVideoVDP, FLIP, SSIMULACRA2, butteraugli: costs/vision.py, evaluate/visibility.py)
+MSG_VISION_PACKAGE = ("{name}: expected the Python package {package}, got {got}; install the human-vision judges' extra: "
+                      "pip install -e '.[{extra}]'")
+MSG_VISION_PROGRAM = ("{name}: expected the program {program} on PATH, got {got}; install Debian's libjxl-devtools "
+                      "(apt-get install libjxl-devtools)")
+MSG_VISION_PROGRAM_FAILED = "{name}: {program} failed on image {index} of the batch (exit {code}): {tail}"
+MSG_VISION_PROGRAM_OUTPUT = "{name}: expected {program} to print a finite score on its first line, got {got!r}"
+MSG_VISION_TOO_SMALL = "{name}: expected images of at least {expected}x{expected} pixels ({why}), got {h}x{w}"
+MSG_VISION_ROUNDED = ("{name}: rounded {count} values that were not on the 8-bit grid to their nearest level (this judge "
+                      "reads 8-bit PNG files, as a saved image would be)")
+MSG_VISIBILITY_THRESHOLD = "{name}: expected a finite visibility threshold, got {got!r}"
+
+# output folders, locks, full disks, JSON, one-step solver, studies and tables (issue 33)
+
+
+class DiskFullError(ImperceptibleError, OSError):
+    """The disk (or the user's quota) is full: a file could not be written."""
+
+
+MSG_OUT_CWD = ("--out {path}: expected a folder of its own for the {kind}, got the working directory itself; name a "
+               "new folder inside it")
+MSG_OUT_EXISTS = "--out {path}: expected a new or empty folder, got an existing {kind} (use --overwrite to replace it)"
+MSG_OUT_NOT_KIND = ("--out {path}: expected an empty folder or a {kind} of this tool, got a folder holding other files "
+                    "({example}); nothing was written or deleted. Use another --out")
+MSG_OUT_FOREIGN_KIND = ("--out {path} --overwrite: expected a {kind} holding only what this tool writes, got {n} other "
+                        "entr{ies} ({example}) that --overwrite would have deleted; nothing was deleted. Move them out, "
+                        "or use another --out")
+MSG_OUT_LINK = ("--out {path}: expected the {kind}'s own files and folders, got {entry}, a symbolic link to {target}; "
+                "nothing was written or deleted through it. Replace the link with a real folder or file, or use another "
+                "--out")
+MSG_OUT_WRONG_TYPE = ("--out {path}: expected {entry} to be a {expected} (the {kind} writes it there), got a {got}; "
+                      "nothing was written or deleted. Move it out of the folder, or use another --out")
+MSG_LOCK_LINK = ("{path}: expected the lock file of this tool, got a symbolic link to {target}; the link and its target "
+                 "were left untouched. Remove the link, or use another --out")
+MSG_LOCK_NOT_FILE = ("{path}: expected the lock file of this tool, got {got}; it was left untouched. Remove it, or use "
+                     "another --out")
+MSG_DISK_FULL = ("{folder}: expected room on the disk to write {name}, got none ({error}); every file finished before it "
+                 "was kept whole and nothing half-written was left. Free some space, then run the same command again")
+MSG_JSON_NON_FINITE_ROOT = ("{n} NaN or infinite value(s) written as null in a JSON file whose top level is not an object "
+                            "(no room for the note that lists them)")
+MSG_DENSE_TOO_BIG = ("--solver dense: expected images of at most {limit} values (channels x height x width; the dense "
+                     "Hessian is n x n: {gb:.1f} GB per image at this size), got {c}x{h}x{w} = {n}; use --solver cg "
+                     "(--param solver=cg), matrix-free, for any size")
+MSG_STUDY_DUPLICATE_METHOD = "--method: expected each method once, got {method!r} {times} times"
+MSG_STUDY_CATCH_TESTED = "--catch {catch}: expected catch images from a method that is not also tested, got one of --method"
+MSG_STUDY_CATCH_INVISIBLE = ("--catch {catch}: expected visibly perturbed catch images (a successful attack that changes "
+                             "the image by at least {rms:.4f} RMS, {levels:.1f} of 255 grey levels: half the noise "
+                             "catch's), got none among the {n} images the tested methods share ({why}); use --catch "
+                             "noise, or a method with larger perturbations")
+MSG_TABLE_DUPLICATE_COLUMN = ("{path}: expected each column once, got {column!r} {times} times (columns {positions}); "
+                              "rename or remove the repeated column")
+MSG_DUPLICATE_COVARIATE = ("{path}: expected each group once, got {group!r} in rows {rows}{how}; keep one row per "
+                           "group")
+
+# the fairness study's protocol file (issue 36: imperceptible fairness --protocol FILE)
+
+
+class ProtocolError(ImperceptibleError, ValueError):
+    """A study protocol file that cannot be read, or that disagrees with the command line, the code or the run."""
+
+
+MSG_PROTOCOL_UNREADABLE = "--protocol {path}: expected a readable TOML protocol file, got {error}"
+MSG_PROTOCOL_UNKNOWN_SETTING = ("--protocol {path}: expected settings of 'imperceptible fairness' in [study], got "
+                                "{name!r}; expected one of: {choices}")
+MSG_PROTOCOL_VALUE = "--protocol {path}: [{table}] {name}: expected {expected}, got {got!r}"
+MSG_PROTOCOL_CONFLICT = ("{name}: given as {got!r} on the command line and as {expected!r} in the protocol {path}; "
+                         "leave the option out (the protocol's value is used), or use another protocol")
+MSG_PROTOCOL_ARMS = "--protocol {path}: expected the arms this version runs for --arms {arms} ({expected}), got {got}"
+MSG_PROTOCOL_ARM_SETTING = ("--protocol {path}: [arms.{arm}] {name}: the protocol says {got!r}, this version runs "
+                            "{expected!r}; a protocol must describe the attacks as they are run")
+MSG_PROTOCOL_CHANGED = ("{path}: this run directory was started under the protocol with sha256 {expected}, got {file} "
+                        "with sha256 {got}; a protocol fixed before the run cannot change during it: restore the file, "
+                        "use another --out, or --overwrite to start again")
+
+#: every error class and message of this module (derived: a new one is exported the moment it is defined)
+__all__ = sorted(n for n, v in list(globals().items())
+                 if n.startswith("MSG_") or (isinstance(v, type) and issubclass(v, ImperceptibleError)))
+

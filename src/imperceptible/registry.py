@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from .validation import MSG_UNKNOWN_PLACEHOLDER, MSG_UNKNOWN_SUGGEST, UnknownNameError
 
@@ -36,7 +37,12 @@ class Entry:
     description: str
     factory: Callable
     needs: tuple[str, ...] = ()
-    tags: dict = field(default_factory=dict)
+    tags: Any = None  # the kind's typed tags (an attack's :class:`~imperceptible.attacks.tags.AttackTags` ...)
+
+    @classmethod
+    def of_class(cls, c: type) -> Entry:
+        """The entry a class declares beside itself: its ``name``, and its ``TAGS`` (description, needs)."""
+        return cls(c.name, c.TAGS.description, c, needs=tuple(c.TAGS.needs), tags=c.TAGS)
 
     @property
     def prefix(self) -> str | None:
@@ -95,6 +101,10 @@ class Registry:
         if e.prefix is not None:
             return e.factory(name.partition(":")[2], **options)
         return e.factory(**options)
+
+    def tags(self, name: str) -> Any:
+        """The typed tags of the entry ``name`` resolves to."""
+        return self.entry(name).tags
 
     def describe(self) -> list[dict]:
         """``[{name, description, needs}]`` for ``info``."""

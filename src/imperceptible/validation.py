@@ -159,6 +159,13 @@ def check_int(name: str, value: int, *, minimum: int = 1) -> int:
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """A switch: ``True`` or ``False`` only (a string such as ``"no"`` is truthy in Python: refused, not guessed)."""
+    if not isinstance(value, bool):
+        raise ParameterError.of(MSG_PARAM, name=name, expected="True or False", got=value)
+    return value
+
+
 def check_option(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ParameterError.of(MSG_PARAM, name=name, expected=f"one of {list(choices)}", got=value)

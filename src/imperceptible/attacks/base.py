@@ -15,16 +15,19 @@ Conventions:
 
 from __future__ import annotations
 
+import inspect
 import time
+import typing
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import final
+from typing import Any, ClassVar, final
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.probe import probe_once
 from ..pixels import quantize_8bit
 from ..seeds import derive
 from ..validation import (
@@ -35,14 +38,17 @@ from ..validation import (
     ModelOutputError,
     NonFiniteError,
     check_8bit,
+    check_bool,
     check_eval_mode,
     check_images,
+    check_int,
     check_labels,
     check_positive,
 )
 from .anytime import Anytime
-from .counting import CountingModel
+from .counting import BudgetExhausted, CountingModel
 from .margins import classified_correctly, margin
+from .tags import AttackTags
 
 EPS_NORM = 1e-12
 
@@ -116,27 +122,48 @@ class Attack(ABC):
 
     Examples:
         >>> import torch
-        >>> from imperceptible.attacks import Attack
+        >>> from imperceptible.attacks import Attack, AttackTags
         >>> class Nudge(Attack):  # a toy attack: one fixed step along the input gradient
         ...     name = "nudge"
+        ...     TAGS = AttackTags("one signed step", "one-step")
         ...     def run(self, model, x, y):
         ...         _, g = self.logits_and_grad(model, x, y)
         ...         return x + 0.1 * g.sign(), torch.ones(len(x), dtype=torch.long)
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+        >>> _ = torch.nn.init.constant_(net[1].bias, -2.0)  # logits, not probabilities (the model is probed)
         >>> res = Nudge()(net, torch.full((2, 1, 2, 2), 128 / 255), torch.tensor([0, 1]))
         >>> sorted(f for f in ("adv", "success", "steps", "margin", "time_s") if hasattr(res, f))
         ['adv', 'margin', 'steps', 'success', 'time_s']
     """
 
     name = "attack"
-    #: the metric keys (:mod:`imperceptible.costs.metrics`) the attack minimises or bounds: its own objective,
-    #: marked in the tables so that the judges it does not see are the fair ones
-    OPTIMISES: tuple[str, ...] = ()
+    #: what the attack declares about itself (:class:`~.tags.AttackTags`): its description, threat model, the metric
+    #: keys it minimises or bounds (its own objective, marked in the tables so that the judges it does not see are the
+    #: fair ones), the packages it needs and its settings for the registry-wide tests
+    TAGS: ClassVar[AttackTags] = AttackTags("an attack", "bounded")
+    #: a frozen dataclass whose fields are keywords of the constructor too (Human_Perc_OT's :class:`Settings`)
+    SETTINGS: ClassVar[type | None] = None
 
     def __init__(self, *, confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
         self.confidence = float(check_positive("confidence", confidence, allow_zero=True))
-        self.quantize = bool(quantize)
-        self.seed = int(seed)
+        self.quantize = check_bool("quantize", quantize)
+        self.seed = check_int("seed", seed, minimum=0)
+
+    @classmethod
+    def parameter_types(cls) -> dict[str, Any]:
+        """Every keyword the constructor takes, with its annotation: the signature's keyword-only parameters and,
+        for an attack with :attr:`SETTINGS`, that dataclass's fields (the command line parses ``--param`` by them)."""
+        hints = typing.get_type_hints(cls.__init__)
+        out = {p.name: hints.get(p.name) for p in inspect.signature(cls.__init__).parameters.values()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        if cls.SETTINGS is not None:
+            out.update(typing.get_type_hints(cls.SETTINGS))
+        return out
+
+    @classmethod
+    def parameters(cls) -> list[str]:
+        """The keyword parameters the attack accepts (sorted)."""
+        return sorted(cls.parameter_types())
 
     # --- helpers for subclasses -----------------------------------------------------------------
     def returned(self, x: torch.Tensor) -> torch.Tensor:
@@ -183,11 +210,16 @@ class Attack(ABC):
         return self.name
 
     def optimises(self) -> tuple[str, ...]:
-        """The metric keys this attack minimises or bounds (see :attr:`OPTIMISES`)."""
-        return self.OPTIMISES
+        """The metric keys this attack minimises or bounds (its :attr:`TAGS`; a variant may override)."""
+        return tuple(self.TAGS.optimises)
 
     #: pass budgets at which to keep the best adversarial queried so far (:mod:`.anytime`); empty: none
     anytime: tuple[int, ...] = ()
+    #: the pass budget the counter enforces (:mod:`.counting`'s guard): ``None``, none; else a sample is stopped
+    #: when it has used it and the attack returns the best 8-bit adversarial it queried within it (a failure
+    #: returns its own last image, or the clean one when the guard ended the attack). Its ``steps`` are -1 when the
+    #: guard ended the attack.
+    max_passes: int | None = None
 
     def tracked_distance(self):
         """The distance its anytime results rank queries by: its own metric's cost, else L2."""
@@ -212,11 +244,15 @@ class Attack(ABC):
         y = check_labels(y, x.shape[0], "y", getattr(model, "num_classes", None))
         check_eval_mode(model, getattr(model, "name", "model"))
         x = x.detach()
+        if not isinstance(model, CountingModel):  # an attack run inside another: its model was probed already
+            probe_once(model, x, y, name=getattr(model, "name", type(model).__name__))
         t0 = time.perf_counter()
-        with CountingModel(model, x.shape[0]) as counted:
-            if self.anytime:
-                counted.tracker = Anytime(x, y, self.tracked_distance(), self.anytime, self.confidence)
-            with torch.no_grad():
+        budget = self.max_passes
+        with CountingModel(model, x.shape[0], budget=budget) as counted:
+            checkpoints = set(self.anytime) | ({budget} if budget is not None else set())
+            if checkpoints:
+                counted.tracker = Anytime(x, y, self.tracked_distance(), checkpoints, self.confidence)
+            with torch.no_grad(), counted.uncounted():
                 clean_logits = counted(x)
             check_logits(clean_logits, x.shape[0], y)
             clean_margin = margin(clean_logits, y)
@@ -225,32 +261,50 @@ class Attack(ABC):
             steps = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
             if todo.any():
                 idx = todo.nonzero().squeeze(1)
-                with counted.rows(idx):
-                    try:
-                        a, s = self.run(counted, x[idx], y[idx])
-                    except RuntimeError as e:  # autograd's message for a model whose output ignores its input
-                        if "does not require grad" not in str(e):
-                            raise
-                        raise ModelOutputError.of(MSG_NO_GRADIENT, attack=self.label()) from None
-                adv_float[idx] = a.detach().clamp(0, 1)
+                a, s = self._run_counted(counted, x[idx], y[idx], idx)
+                if a is not None:
+                    adv_float[idx] = a.detach().clamp(0, 1)
                 steps[idx] = s.to(steps)
             if not bool(torch.isfinite(adv_float).all()):
                 raise NonFiniteError.of(MSG_NONFINITE_ATTACK, attack=self.label())
             adv = self.returned(adv_float)
+            if budget is not None:  # the best 8-bit adversarial queried within the budget (AttackBench 2.0)
+                best = counted.tracker.results()[budget]
+                adv = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv)
+                adv_float = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv_float)
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
-            with torch.no_grad():
+            with torch.no_grad(), counted.uncounted():
                 m_adv = margin(counted(adv), y)
                 m_float = m_adv.clone()  # a sample whose float iterate is its 8-bit image needs no second look
                 moved = (adv != adv_float).flatten(1).any(1).nonzero().squeeze(1)
                 if len(moved):
-                    with counted.rows(moved):
-                        m_float[moved] = margin(counted(adv_float[moved]), y[moved])
+                    m_float[moved] = margin(counted(adv_float[moved]), y[moved])
+        forwards, backwards = counted.forwards, counted.backwards
+        if budget is not None:  # a backward past the budget (DeepFool's one per class) can inform no counted query
+            excess = ((forwards + backwards) / 2 - budget).clamp_min(0)
+            backwards = (backwards - 2 * excess).clamp_min(0)
+        anytime = counted.tracker.results() if counted.tracker is not None else None
+        if anytime is not None and budget is not None and budget not in self.anytime:
+            anytime.pop(budget)
         return AttackResult(
             adv=adv, adv_float=adv_float, steps=steps.cpu(), margin=m_adv, margin_float=m_float,
-            clean_margin=clean_margin, forwards=counted.forwards, backwards=counted.backwards,
+            clean_margin=clean_margin, forwards=forwards, backwards=backwards,
             time_s=time.perf_counter() - t0, confidence=self.confidence, attack=self.name, params=self.params(),
-            anytime=counted.tracker.results() if counted.tracker is not None else None,
+            anytime=anytime,
         )
+
+    def _run_counted(self, counted: CountingModel, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
+        """:meth:`run` on the samples ``idx``; ``(None, -1 steps)`` when the budget guard ended it (its samples'
+        results are then the tracker's)."""
+        with counted.rows(idx):
+            try:
+                return self.run(counted, x, y)
+            except BudgetExhausted:
+                return None, torch.full((x.shape[0],), -1, dtype=torch.long)
+            except RuntimeError as e:  # autograd's message for a model whose output ignores its input
+                if "does not require grad" not in str(e):
+                    raise
+                raise ModelOutputError.of(MSG_NO_GRADIENT, attack=self.label()) from None
 
 
 def check_logits(logits: torch.Tensor, n: int, y: torch.Tensor) -> None:

@@ -12,6 +12,15 @@ charges ``j`` passes to each.
 One *pass* of an image is a forward and a backward (AttackBench: two propagations); a forward-only
 evaluation is half a pass. Budgets (``HumanPercOT(budget=...)``) and the tables count passes this way.
 
+**The budget guard** (``budget=B``, AttackBench 2.0's semantics): a sample that has used ``B`` passes is *spent*.
+Its rows of a later batch are not evaluated (the attack gets logits of zeros for them, with a zero gradient, and
+nothing is charged), so no sample ever spends more than ``B`` passes (a last backward may add half a pass to a
+query whose forward was within ``B``); a batch whose samples are all spent raises :class:`BudgetExhausted`, which
+ends the attack (:class:`~.base.Attack` catches it). A query past the budget is never observed by the tracker,
+so what the attack returns under a budget is the best 8-bit adversarial it queried within it. The harness's own
+looks (the clean image, the returned image) run inside :meth:`CountingModel.uncounted`: neither charged nor
+observed.
+
 Examples:
     >>> import torch
     >>> from imperceptible.attacks.counting import CountingModel
@@ -42,15 +51,23 @@ def inner_network(model: nn.Module) -> nn.Module:
     return net if isinstance(net, nn.Module) else model
 
 
+class BudgetExhausted(Exception):
+    """Every sample of the batch the attack asked about has spent its pass budget: the attack ends here (control
+    flow between :class:`CountingModel` and :class:`~.base.Attack`, never seen by users)."""
+
+
 class CountingModel(nn.Module):
     """The attacked model, counting per-sample forward and backward passes (see the module docstring).
     Logits are returned in float32 even under a mixed-precision autocast, so margins and stopping rules
     are always computed in full precision; the model's unchecked ``logits`` is called when it has one (the
     attack validated its input at entry)."""
 
-    def __init__(self, model: nn.Module, n: int) -> None:
+    def __init__(self, model: nn.Module, n: int, budget: float | None = None) -> None:
         super().__init__()
         self.model = model
+        self.budget = budget
+        self._paused = False
+        self.train(model.training)  # the wrapped model's mode (an attack run inside another checks it)
         self._logits = getattr(model, "logits", model)
         self.forwards = torch.zeros(n, dtype=torch.float64)
         self.backwards = torch.zeros(n, dtype=torch.float64)
@@ -77,8 +94,20 @@ class CountingModel(nn.Module):
         finally:
             self._rows.pop()
 
-    def current_rows(self) -> torch.Tensor:
-        return self._rows[-1]
+    @contextlib.contextmanager
+    def uncounted(self):
+        """The harness's own evaluations: not charged to any sample, not seen by the tracker, never refused (by this
+        counter nor by the counters it wraps: an attack run inside another, as :class:`~.polish.Polished` does)."""
+        chain, m = [], self
+        while isinstance(m, CountingModel):
+            chain.append((m, m._paused))
+            m._paused = True
+            m = m.model
+        try:
+            yield self
+        finally:
+            for c, was in chain:
+                c._paused = was
 
     def _charge(self, counter: torch.Tensor, batch: int, rows: torch.Tensor) -> None:
         n = rows.numel()
@@ -88,6 +117,8 @@ class CountingModel(nn.Module):
             counter.index_add_(0, rows.cpu(), torch.full((n,), batch / n, dtype=torch.float64))
 
     def _on_forward(self, _module, inputs, output) -> None:
+        if self._paused:
+            return
         x = inputs[0] if inputs else None
         batch = int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() > 0 else self._rows[-1].numel()
         rows = self._rows[-1]
@@ -100,7 +131,29 @@ class CountingModel(nn.Module):
         p = (self.forwards + self.backwards) / 2
         return p if idx is None else p[self._rows[-1][idx].cpu()]
 
+    def spent(self, rows: torch.Tensor) -> torch.Tensor:
+        """Which of ``rows`` have used their whole budget (all False without one)."""
+        if self.budget is None:
+            return torch.zeros(rows.numel(), dtype=torch.bool)
+        return ((self.forwards + self.backwards) / 2)[rows.cpu()] >= self.budget
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._paused:
+            return self.model_output(self._logits(x))
+        rows = self._rows[-1]
+        spent = self.spent(rows)
+        if bool(spent.all()) and rows.numel():
+            raise BudgetExhausted
+        if spent.any() and x.shape[0] == rows.numel():  # evaluate the samples with budget left, only
+            live = (~spent).nonzero().squeeze(1).to(x.device)
+            with self.rows(live):
+                out_live = self._query(x[live])
+            out = torch.zeros(x.shape[0], out_live.shape[1], dtype=out_live.dtype, device=out_live.device)
+            out = out + 0.0 * x.flatten(1).sum(1, keepdim=True)  # spent rows: zeros, a zero gradient
+            return out.index_copy(0, live, out_live)
+        return self._query(x)
+
+    def _query(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model_output(self._logits(x))
         if self.tracker is not None:
             rows = self._rows[-1]
@@ -124,4 +177,4 @@ def rows(model: nn.Module, idx: torch.Tensor):
     return model.rows(idx) if isinstance(model, CountingModel) else contextlib.nullcontext(model)
 
 
-__all__ = ["CountingModel", "inner_network", "rows"]
+__all__ = ["BudgetExhausted", "CountingModel", "inner_network", "rows"]

@@ -5,7 +5,8 @@ at every position and divided by ``sqrt(H_l W_l)``; ``d(x, x') = ||phi(x) - phi(
 weights: this is the square root of an unweighted LPIPS, the unit in which their bound 0.5 is set).
 
 Feature networks: ``self`` - the attacked classifier's own intermediate activations (their
-``lpips_model='self'``), which needs no extra weights; ``alexnet`` - torchvision AlexNet's ReLU
+``lpips_model='self'``; the input itself for a classifier with no intermediate layers, such as a linear one), which
+needs no extra weights; ``alexnet`` - torchvision AlexNet's ReLU
 outputs, ImageNet-normalised, with ImageNet weights found locally or fetched on first use
 (:mod:`imperceptible.backbones`; their default for ImageNet). Results name which one was used.
 """
@@ -68,7 +69,7 @@ class FeatureLPIPS:
         if self._alex is not None:
             return normalize_features(self._alex(x))
         feats, _ = self.model.features_and_logits(x)
-        return normalize_features(feats)
+        return normalize_features(feats or [x])  # a classifier with no intermediate layers (linear): its input
 
     def distance(self, x: torch.Tensor, x0_phi: torch.Tensor) -> torch.Tensor:
         return (self.phi(x) - x0_phi).norm(dim=1)

@@ -34,11 +34,12 @@ masking, :func:`~imperceptible.costs.ssim.contrast_step_scale`) raised to ``geom
   are reverted in the largest number that keeps the image adversarial (bisection), ``prune_rounds`` times (as
   many as fit in a tenth of the budget).
 
-``geometry = 0`` gives Euclidean steps (DDN's); ``1`` the cost's full diagonal metric, which for ``1 - SSIM``
-moves the change into textured regions harder than other judges forgive; the default 0.2 was chosen on
-foolbox's photos (README, "Tuning"). A sample that phase 1 cannot fool within its share of the budget
-(``find_share``) goes on into phase 2 from where it is, whose growing radius finds the boundary: on a robust
-model every image where an adversarial exists within the budget is returned adversarial.
+``geometry = 0`` gives Euclidean steps (DDN's); ``1`` the cost's full diagonal metric, which for ``1 - SSIM`` moves
+the change into textured regions harder than other judges forgive; the default 0.2 was chosen on foolbox's photos
+(docs/results.md, "Tuning, openly"; none of them is in the held-out protocol's splits). A sample that phase 1 cannot
+fool within its share of the budget (``find_share``) goes on into phase 2 from where it is, whose growing radius
+finds the boundary: on a robust model every image where an adversarial exists within the budget is returned
+adversarial.
 
 Presets (:data:`PRESETS`, frozen :class:`Settings`; ``HumanPercOT.from_preset("paper", lam=2)``):
 
@@ -52,7 +53,7 @@ Presets (:data:`PRESETS`, frozen :class:`Settings`; ``HumanPercOT.from_preset("p
   grows by ``eps_growth`` per refresh (at most ``eps_max``), up to ``max_steps``;
 * ``paper``: the literal Algorithm 1: raw step ``x += eps * (g - lambda * h)``, ``eps = 0.1``, ``lambda = 1``,
   ``N = 100``, nothing else. On EfficientNet-Lite0 the cross-entropy gradient is about 1000x the
-  ``1 - SSIM`` gradient near ``x0``, so the cost term never acts before success (README, ablation).
+  ``1 - SSIM`` gradient near ``x0``, so the cost term never acts before success (docs/results.md, the ablation).
 
 Shape:
     x: ``(N, C, H, W)`` in ``[0, 1]`` on the 8-bit grid; y: ``(N,)`` int64.
@@ -76,6 +77,7 @@ from ..validation import (
     MSG_UNKNOWN_SETTING,
     ParameterError,
     UnknownNameError,
+    check_bool,
     check_int,
     check_option,
     check_positive,
@@ -83,31 +85,21 @@ from ..validation import (
 from .base import Attack, l2_norm, margin
 from .counting import CountingModel, rows
 from .loop import EarlyStop
+from .polish import ROUND_PASSES, margin_slack, prune_lattice, step_metric
+from .tags import AttackTags
 
 #: a cost gradient whose L2 norm is below this counts as zero (1 - SSIM's at x0 is ~1e-8 in float32; at a
 #: perturbation of 0.003 per pixel it is ~7e-3)
 ZERO_GRADIENT = 1e-6
 
-#: the calibrated lambda per cost, tuned openly on foolbox's photos (README, "Tuning"): 10 for 1 - SSIM (the
-#: 17 correctly classified photos); 0.3 for LPIPS and DISTS (the first 8 of them; at 10 the noise calibration
+#: the calibrated lambda per cost, tuned openly on foolbox's photos (docs/results.md, "Tuning, openly"): 10 for
+#: 1 - SSIM (the 17 correctly classified photos); 0.3 for LPIPS and DISTS (the first 8 of them; at 10 the noise calibration
 #: underestimates a deep cost's gradient along the attack's path and the steps oscillate). Other costs take
 #: ``DEFAULT_LAMBDA``.
 CALIBRATED_LAMBDA = {"ssim": 10.0, "lpips": 0.3, "dists": 0.3}
 DEFAULT_LAMBDA = 10.0
 #: a best cost that has not fallen by this share counts as no improvement (the convergence rule)
 IMPROVEMENT = 1e-3
-#: the refinement and the lattice stage keep an image only with its margin this far above the confidence, so
-#: that the float noise of another batch composition cannot flip it back; under a mixed-precision autocast, where
-#: a logit of 10 carries about 0.05 of bf16 rounding and the result is judged again in float32, the larger one
-MARGIN_SLACK = 1e-4
-MARGIN_SLACK_MIXED = 0.1
-
-
-def margin_slack(device: torch.device) -> float:
-    """:data:`MARGIN_SLACK`, or :data:`MARGIN_SLACK_MIXED` inside a mixed-precision autocast on ``device``."""
-    return MARGIN_SLACK_MIXED if torch.is_autocast_enabled(device.type) else MARGIN_SLACK
-
-
 @dataclass(frozen=True)
 class Settings:
     """Human_Perc_OT's hyper-parameters; a preset is one instance (see the module docstring).
@@ -116,10 +108,10 @@ class Settings:
     raw-gradient units for ``step_norm="raw"``, L2 units for ``"l2"``), ``steps`` (N), ``max_steps`` (its hard cap;
     ``None``: ``steps``), ``reuse`` (cost-gradient refresh period), ``calibrate`` (scale-free lambda),
     ``calib_sigma``, ``lam_decay``, ``eps_growth``, ``eps_max`` (``None``: ``eps``), ``refresh_zero``.
-    Phase 2: ``refine``, ``budget`` (passes per image, every phase and the clean and final evaluations
-    included), ``find_share`` (phase 1's share of the budget), ``geometry``, ``alpha``, ``gamma``,
-    ``gamma_final``, ``grow``, ``patience``, ``lattice`` (keep the iterate itself on the 8-bit grid, as DDN does),
-    ``prune_rounds`` (0: no lattice stage)."""
+    Phase 2: ``refine``, ``budget`` (passes per image over every phase; the harness's looks at the clean and the
+    returned image are not the attack's and not counted), ``find_share`` (phase 1's share of the budget),
+    ``geometry``, ``alpha``, ``gamma``, ``gamma_final``, ``grow``, ``patience``, ``lattice`` (keep the iterate itself
+    on the 8-bit grid, as DDN does), ``prune_rounds`` (0: no lattice stage)."""
 
     lam: float | None = None
     eps: float = 0.05
@@ -171,6 +163,8 @@ class Settings:
         _check_interval("patience", self.patience, 0, 1, "a number in (0, 1]", lo_open=True)
         _check_interval("grow", self.grow, 0, 10, "a number in (0, 10]", lo_open=True)
         check_int("prune_rounds", self.prune_rounds, minimum=0)
+        for f in ("calibrate", "refresh_zero", "refine", "lattice"):
+            check_bool(f, getattr(self, f))
         return self
 
 
@@ -205,6 +199,7 @@ class HumanPercOT(Attack):
         >>> from imperceptible.attacks import HumanPercOT
         >>> from imperceptible.pixels import quantize_8bit
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 5)).eval()
+        >>> _ = torch.nn.init.constant_(net[1].bias, -2.0)  # logits, not probabilities (the model is probed)
         >>> x = quantize_8bit(torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
         >>> res = HumanPercOT(cost="l2", budget=50)(net, x, net(x).argmax(1))
         >>> bool(res.success.all()), bool((res.passes <= 50).all())
@@ -214,6 +209,10 @@ class HumanPercOT(Attack):
     """
 
     name = "human-perc-ot"
+    TAGS = AttackTags("Algorithm 1 of Hua et al. (ascent on loss - lambda * c0, any registered cost), refined to a "
+                      "minimal attack in the cost's geometry (preset refined; first-success and paper available)",
+                      "minimal", ("ssim_distance",), budget="budget", test_settings={"budget": 60})
+    SETTINGS = Settings
 
     def __init__(self, *, cost: str | Cost = "ssim", preset: str = DEFAULT_PRESET, confidence: float = 0.0,
                  quantize: bool = True, seed: int = 0, **settings) -> None:
@@ -235,11 +234,6 @@ class HumanPercOT(Attack):
     def from_preset(cls, name: str, **kw) -> HumanPercOT:
         """The attack of preset ``name`` with the settings ``kw`` replaced."""
         return cls(preset=name, **kw)
-
-    @classmethod
-    def parameters(cls) -> list[str]:
-        """Every keyword the constructor takes (the CLI's ``--param`` keys)."""
-        return sorted(["cost", "preset", "confidence", "quantize", "seed"] + [f.name for f in dataclasses.fields(Settings)])
 
     def __getattr__(self, name: str):
         if name != "settings" and "settings" in self.__dict__ and name in Settings.__dataclass_fields__:
@@ -342,7 +336,7 @@ class HumanPercOT(Attack):
             adv, steps, _ = self._ascend(model, x, y, self.phase1_cap)
             return adv, steps
         used = _passes(model, x.shape[0])
-        left = s.budget - used - END_RESERVE - self._prune_cost()
+        left = s.budget - used - self._prune_cost()
         limit = int(max(0, min(self.phase1_cap, math.floor(s.find_share * float(left.min())))))
         adv, steps, running = self._ascend(model, x, y, limit)
         refined, more = Refinement(self, model, x, y).run(adv, running)
@@ -352,20 +346,14 @@ class HumanPercOT(Attack):
     def prune_rounds(self) -> int:
         """The lattice stage's rounds: ``prune_rounds``, as many as fit in a tenth of the budget."""
         s = self.settings
-        return min(s.prune_rounds, int(PRUNE_SHARE * s.budget // PRUNE_ROUND_PASSES))
+        return min(s.prune_rounds, int(PRUNE_SHARE * s.budget // ROUND_PASSES))
 
     def _prune_cost(self) -> float:
         """Passes the lattice stage takes per image: per round one gradient and its bisection's forwards."""
-        return self.prune_rounds * PRUNE_ROUND_PASSES
+        return self.prune_rounds * ROUND_PASSES
 
 
-#: passes kept for the base class's evaluation of the returned image after :meth:`HumanPercOT.run` (one
-#: forward, and one more of the float iterate of a sample never fooled); the clean forward is counted before
-END_RESERVE = 1.0
-#: bisection steps of the lattice stage (forward passes per round), its passes per round, and the share of the
-#: budget it may take at most
-PRUNE_BISECTIONS = 10
-PRUNE_ROUND_PASSES = 1 + PRUNE_BISECTIONS / 2
+#: the share of the budget the lattice stage (:mod:`.polish`) may take at most
 PRUNE_SHARE = 0.1
 
 
@@ -383,12 +371,7 @@ class Refinement:
         self.attack, self.model, self.x0, self.y = attack, model, x0, y
         self.s = attack.settings
         self.cost = getattr(attack._cost, "unchecked", attack._cost)
-        scale = attack._cost.step_scale(x0) if hasattr(attack._cost, "step_scale") else None
-        if scale is None or self.s.geometry == 0:
-            self.P = torch.ones_like(x0)
-        else:
-            p = scale.to(x0) ** self.s.geometry
-            self.P = p / p.flatten(1).mean(1).view(-1, 1, 1, 1)
+        self.P = step_metric(attack._cost, x0, self.s.geometry)
         n = x0.shape[0]
         self.best = x0.clone()
         self.best_cost = torch.full((n,), float("inf"), device=x0.device)
@@ -419,7 +402,7 @@ class Refinement:
         d = torch.where(found.view(-1, 1, 1, 1), q0, start) - x0
         radius = self.norm(d, all_i).clamp_min(s.eps)  # a sample phase 1 never moved starts at one phase-1 step
         scale = radius.clone()  # alpha is relative to the starting radius (DDN's 1 suits its start at radius 1)
-        left = (s.budget - _passes(self.model, n) - END_RESERVE - a._prune_cost()).floor().clamp_min(0).long()
+        left = (s.budget - _passes(self.model, n) - a._prune_cost()).floor().clamp_min(0).long()
         T = left.to(x0.device)
         steps = torch.zeros(n, dtype=torch.long, device=x0.device)
         window = (s.patience * T.to(x0.dtype)).ceil().long().clamp_min(1)  # the convergence window, in steps
@@ -463,36 +446,4 @@ class Refinement:
         return out, steps
 
 
-@torch.no_grad()
-def prune_lattice(model, x0: torch.Tensor, y: torch.Tensor, q: torch.Tensor, P: torch.Tensor, *, confidence: float = 0.0,
-                  rounds: int = 2, bisections: int = PRUNE_BISECTIONS) -> torch.Tensor:
-    """The lattice stage: revert the one-level changes of the 8-bit adversarial ``q`` that buy the least margin
-    per unit of cost, as many as keep it adversarial (margin above ``confidence``), found by bisection with
-    forward passes; ``rounds`` times, each with one margin gradient."""
-    n = x0.shape[0]
-    base = x0.flatten(1)
-    for _ in range(rounds):
-        qi = q.detach().requires_grad_(True)
-        with torch.enable_grad():
-            (g,) = torch.autograd.grad(margin(model(qi), y).sum(), qi)
-        k = torch.round((q - x0) * 255)
-        score = (g * k) / (k * k / P).clamp_min(1e-12)
-        score = torch.where(k != 0, score, torch.full_like(score, float("inf"))).flatten(1)
-        rank = torch.empty_like(score, dtype=torch.long)
-        order = score.argsort(dim=1)
-        rank.scatter_(1, order, torch.arange(order.shape[1], device=q.device).expand_as(order))
-        lo = torch.zeros(n, device=q.device)
-        hi = (k != 0).flatten(1).sum(1).to(lo.dtype)
-        flat = q.flatten(1)
-        for _ in range(bisections):
-            mid = torch.floor((lo + hi + 1) / 2)
-            cand = torch.where(rank < mid.view(-1, 1), base, flat).view_as(q)
-            ok = margin(model(cand), y) > confidence + margin_slack(x0.device)
-            lo = torch.where(ok, mid, lo)
-            hi = torch.where(ok, hi, mid - 1)
-        q = torch.where(rank < lo.view(-1, 1), base, flat).view_as(q)
-    return q
-
-
-__all__ = ["CALIBRATED_LAMBDA", "DEFAULT_LAMBDA", "DEFAULT_PRESET", "PRESETS", "HumanPercOT", "Refinement", "Settings",
-           "prune_lattice"]
+__all__ = ["CALIBRATED_LAMBDA", "DEFAULT_LAMBDA", "DEFAULT_PRESET", "PRESETS", "HumanPercOT", "Refinement", "Settings"]

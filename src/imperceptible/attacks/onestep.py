@@ -7,7 +7,9 @@ may be singular, so we solve the damped system ``(H + mu I) D = g`` with
 ``H``'s scale). Two solvers:
 
 * ``dense``: build ``H`` column by column from Hessian-vector products (batched over basis vectors)
-  and solve by Cholesky: exact, for small images (MNIST 1x28x28: 784 columns);
+  and solve by Cholesky: exact, for small images (MNIST 1x28x28: 784 columns); refused above
+  :data:`DENSE_MAX_VALUES` values per image (CIFAR's 3x32x32; ``H`` alone is ``4 n^2`` bytes per image:
+  38 MB there, 90.6 GB for a 3x224x224 ImageNet image), before anything is allocated;
 * ``cg``: matrix-free conjugate gradient on Hessian-vector products (double backward through SSIM),
   for any image size and batch. The paper calls the method "only practical with small images"; the
   CG solver lifts that (one HVP costs about two SSIM gradients).
@@ -24,9 +26,22 @@ from __future__ import annotations
 import torch
 
 from ..costs.ssim import ssim_raw
-from ..validation import check_int, check_option, check_positive
+from ..validation import MSG_DENSE_TOO_BIG, ParameterError, check_int, check_option, check_positive
 from .base import Attack, l2_norm
 from .linalg import conjugate_gradient
+from .tags import AttackTags
+
+#: the most values (C x H x W) per image the dense solver takes: CIFAR-10's 3x32x32 (its Hessian: 38 MB per image)
+DENSE_MAX_VALUES = 3 * 32 * 32
+
+
+def check_dense_size(shape) -> None:
+    """Refuse the dense solver for images of ``shape`` (``(..., C, H, W)``) above :data:`DENSE_MAX_VALUES` values,
+    naming the size, the memory its Hessian would take and ``--solver cg``."""
+    c, h, w = (int(v) for v in tuple(shape)[-3:])
+    n = c * h * w
+    if n > DENSE_MAX_VALUES:
+        raise ParameterError.of(MSG_DENSE_TOO_BIG, limit=DENSE_MAX_VALUES, gb=4 * n * n / 1e9, c=c, h=h, w=w, n=n)
 
 
 class PGDOneStep(Attack):
@@ -43,7 +58,7 @@ class PGDOneStep(Attack):
     """
 
     name = "pgd-onestep"
-    OPTIMISES = ("l2",)
+    TAGS = AttackTags("one L2-normalised gradient step", "one-step", ("l2",), test_settings={"eps": 10.0})
 
     def __init__(self, *, eps: float = 10.0, confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
@@ -111,7 +126,8 @@ class SSIMOneStep(Attack):
     """
 
     name = "ssim-onestep"
-    OPTIMISES = ("ssim_distance",)
+    TAGS = AttackTags("equation 5: one step along (H_SSIM + mu I)^-1 grad loss (dense or CG solver)", "one-step",
+                      ("ssim_distance",), test_settings={"eps": 10.0, "kernel_size": 7, "cg_iters": 20})
 
     def __init__(self, *, eps: float = 10.0, lam: float = 1.0, solver: str = "cg", damping: float = 1e-3,
                  cg_iters: int = 100, cg_tol: float = 1e-5, trace_probes: int = 4, kernel_size: int = 11,
@@ -129,6 +145,8 @@ class SSIMOneStep(Attack):
 
     def direction(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """``D = (1/lambda) (H + mu I)^{-1} g`` per sample."""
+        if self.solver == "dense":
+            check_dense_size(x.shape)  # before any work: its Hessian grows as the square of the image
         n = x[0].numel()
         probes = [torch.sign(self.sample_randn(x, stream=s)) for s in range(self.trace_probes)]
         tr = hutchinson_trace(x, probes, self.kernel_size, self.sigma)

@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from ..costs.ciede2000 import ciede2000_map
 from ..validation import check_int, check_positive
 from .base import Attack, l2_norm, margin
+from .counting import rows
+from .tags import AttackTags
 
 
 def perc_c2(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
@@ -48,6 +50,7 @@ class PerCAL(Attack):
         >>> import torch
         >>> from imperceptible.attacks import PerCAL
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).eval()
+        >>> _ = torch.nn.init.constant_(net[1].bias, -2.0)  # logits, not probabilities (the model is probed)
         >>> x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).mul(255).round().div(255)
         >>> res = PerCAL(max_iterations=20)(net, x, net(x).argmax(1))
         >>> res.adv.shape, bool((res.adv * 255).round().eq(res.adv * 255).all())
@@ -55,7 +58,8 @@ class PerCAL(Attack):
     """
 
     name = "perc-al"
-    OPTIMISES = ("ciede2000",)
+    TAGS = AttackTags("PerC-AL (Zhao et al. 2020): alternating CE / CIEDE2000 steps", "minimal", ("ciede2000",),
+                      budget="max_iterations", test_settings={"max_iterations": 100})
 
     def __init__(self, *, max_iterations: int = 1000, alpha_l_init: float = 1.0, alpha_c_init: float = 0.1,
                  confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
@@ -78,7 +82,7 @@ class PerCAL(Attack):
             alpha_l = al_min + (self.alpha_l_init - al_min) * cos
             if (~is_adv).any():
                 d = delta.detach().requires_grad_(True)
-                with torch.enable_grad():
+                with torch.enable_grad(), rows(model, (~is_adv).nonzero().squeeze(1)):
                     loss = F.cross_entropy(model((x + d)[~is_adv]), y[~is_adv], reduction="sum")
                     (g_l,) = torch.autograd.grad(loss, d)
                 delta = delta + alpha_l * (~is_adv).view(-1, 1, 1, 1) * g_l / l2_norm(g_l)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from ..validation import check_int, check_positive
+from ..validation import check_bool, check_int, check_positive
 from .base import Attack, l2_norm
 from .loop import EarlyStop
+from .tags import AttackTags
 
 
 class PGDL2(Attack):
@@ -31,7 +32,8 @@ class PGDL2(Attack):
     """
 
     name = "pgd-l2"
-    OPTIMISES = ("l2",)
+    TAGS = AttackTags("PGD with L2 bound (Madry et al. 2018; torchattacks defaults)", "bounded", ("l2",),
+                      test_settings={"eps": 3.0, "alpha": 0.5, "steps": 20})
 
     def __init__(self, *, eps: float = 1.0, alpha: float = 0.2, steps: int = 10, random_start: bool = True,
                  confidence: float = 0.0, quantize: bool = True, seed: int = 0) -> None:
@@ -39,7 +41,7 @@ class PGDL2(Attack):
         self.eps = float(check_positive("eps", eps))
         self.alpha = float(check_positive("alpha", alpha))
         self.steps = check_int("steps", steps, minimum=0)
-        self.random_start = bool(random_start)
+        self.random_start = check_bool("random_start", random_start)
 
     def project(self, adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         delta = adv - x

@@ -41,6 +41,7 @@ from .base import Attack, l2_norm, margin
 from .feature_lpips import AlexNetFeatures, FeatureLPIPS
 from .linalg import conjugate_gradient
 from .loop import EarlyStop
+from .tags import AttackTags
 
 
 def _lpips_grad(fl: FeatureLPIPS, x: torch.Tensor, phi0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +92,6 @@ class _LPIPSBounded(Attack):
     """What PPGD and LPA share: the LPIPS ball (``bound``), the margin cap ``kappa``, the finite-difference
     size ``h``, the feature network, and a result label naming it."""
 
-    OPTIMISES = ("lpips_x1000",)  # perceptual-advex's unweighted AlexNet LPIPS: the judged LPIPS's family
 
     def __init__(self, *, bound: float, steps: int, h: float, kappa: float, lpips_model: str, lpips_weights,
                  init_std: float, confidence: float, quantize: bool, seed: int) -> None:
@@ -108,6 +108,16 @@ class _LPIPSBounded(Attack):
     def label(self) -> str:
         """``ppgd`` / ``lpa`` with the authors' AlexNet LPIPS; ``ppgd[self]`` / ``lpa[self]`` otherwise."""
         return self.name if self.lpips_model == "alexnet" else f"{self.name}[{self.lpips_model}]"
+
+    def tracked_distance(self):
+        """The distance its best query is ranked by under a budget: the official LPIPS (its AlexNet family) with the
+        AlexNet features; L2 with the classifier's own features (``self``, used where AlexNet's 63 pixels do not fit,
+        so LPIPS cannot be computed either)."""
+        if self.lpips_model == "self":
+            from ..costs import get as get_cost
+
+            return get_cost("l2").unchecked
+        return super().tracked_distance()
 
     def features(self, model, x: torch.Tensor) -> tuple[FeatureLPIPS, torch.Tensor]:
         if self.lpips_model == "alexnet" and self._alexnet is None:
@@ -142,6 +152,8 @@ class PPGD(_LPIPSBounded):
     """
 
     name = "ppgd"
+    TAGS = AttackTags("Perceptual PGD (Laidlaw et al. 2021), AlexNet LPIPS bound 0.5 (lpips_model=self: the classifier's "
+                      "own features)", "bounded", ("lpips_x1000",), test_settings={"lpips_model": "self", "steps": 10})
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, cg_iterations: int = 5, h: float = 1e-3,
                  kappa: float = 1.0, lpips_model: str = "alexnet", lpips_weights=None, init_std: float = 0.01,
@@ -193,6 +205,9 @@ class LPA(_LPIPSBounded):
     """
 
     name = "lpa"
+    TAGS = AttackTags("Lagrangian Perceptual Attack (Laidlaw et al. 2021), AlexNet LPIPS bound 0.5 (its unweighted "
+                      "LPIPS: the judged LPIPS's family)", "bounded", ("lpips_x1000",),
+                      test_settings={"lpips_model": "self", "steps": 10, "binary_steps": 2})
 
     def __init__(self, *, bound: float = 0.5, steps: int = 40, binary_steps: int = 5, h: float = 0.1,
                  kappa: float = 1.0, lam_init: float = 0.01, lpips_model: str = "alexnet", lpips_weights=None,

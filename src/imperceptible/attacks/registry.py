@@ -1,72 +1,64 @@
-"""Attacks by name: ``get("human-perc-ot", confidence=1)``."""
+"""Attacks by name: ``get("human-perc-ot", confidence=1)``.
+
+Each attack declares itself beside its class (its ``name`` and :class:`~.tags.AttackTags`); this module only
+lists the classes. The registry (``ATTACKS``), ``info``, the command line's choices and help, the close-name
+suggestions of an unknown name and the registry-wide tests all come from those declarations; the parameters an
+attack takes come from its signature (and its settings dataclass), and ``--param`` text is parsed by their
+annotations.
+
+Examples:
+    >>> from imperceptible.attacks import registry
+    >>> "ddn" in registry.names(), registry.ATTACKS.tags("ddn").threat
+    (True, 'minimal')
+    >>> registry.get("pgd-l2", steps="5").steps  # a command line's text, parsed by the annotation
+    5
+"""
 
 from __future__ import annotations
 
-import inspect
-
-from ..validation import (
-    MSG_UNKNOWN_PARAM,
-    UnknownNameError,
-    check_choice,
-)
-from .adv_lib_peers import ALMA, DDN, FMN, CarliniWagnerL2
+from ..registry import Entry, Registry
+from ..validation import MSG_UNKNOWN_PARAM, UnknownNameError
+from .adv_lib_peers import ALMA, DDN, FMN, CarliniWagnerL2, SuperDeepFool
 from .base import Attack
+from .boundary_projection import BoundaryProjection
 from .human_perc_ot import HumanPercOT
 from .onestep import PGDOneStep, SSIMOneStep
 from .perc_al import PerCAL
 from .pgd_l2 import PGDL2
 from .ppgd_lpa import LPA, PPGD
+from .tags import parse_text
 
-ATTACKS: dict[str, type[Attack]] = {
-    "human-perc-ot": HumanPercOT,
-    "ssim-onestep": SSIMOneStep,
-    "pgd-onestep": PGDOneStep,
-    "pgd-l2": PGDL2,
-    "perc-al": PerCAL,
-    "ppgd": PPGD,
-    "lpa": LPA,
-    "alma": ALMA,
-    "ddn": DDN,
-    "fmn": FMN,
-    "cw": CarliniWagnerL2,
-}
-
-DESCRIPTIONS = {
-    "human-perc-ot": "Algorithm 1 of Hua et al. (ascent on loss - lambda * c0, any registered cost), refined to a "
-                     "minimal attack in the cost's geometry (preset refined; first-success and paper available)",
-    "ssim-onestep": "equation 5: one step along (H_SSIM + mu I)^-1 grad loss (dense or CG solver)",
-    "pgd-onestep": "one L2-normalised gradient step",
-    "pgd-l2": "PGD with L2 bound (Madry et al. 2018; torchattacks defaults)",
-    "perc-al": "PerC-AL (Zhao et al. 2020): alternating CE / CIEDE2000 steps",
-    "ppgd": "Perceptual PGD (Laidlaw et al. 2021), AlexNet LPIPS bound 0.5 (lpips_model=self: own features)",
-    "lpa": "Lagrangian Perceptual Attack (Laidlaw et al. 2021), AlexNet LPIPS bound 0.5",
-    "alma": "ALMA (Rony et al. 2021), minimal SSIM (or LPIPS, CIEDE2000 ...) distance, 8-bit levels, adv-lib (optional)",
-    "ddn": "DDN (Rony et al. 2019), minimal L2, 8-bit levels, through adv-lib (optional)",
-    "fmn": "FMN-L2 (Pintor et al. 2021), minimal L2, on the 8-bit view of the model, through adv-lib (optional)",
-    "cw": "C&W-L2 (Carlini & Wagner 2017), 9 binary searches in the step budget, through adv-lib (optional)",
-}
+#: every attack of the package, in the order ``info`` lists them
+CLASSES: tuple[type[Attack], ...] = (HumanPercOT, SSIMOneStep, PGDOneStep, PGDL2, PerCAL, PPGD, LPA, ALMA, DDN, FMN,
+                                     CarliniWagnerL2, SuperDeepFool, BoundaryProjection)
+ATTACKS = Registry("attack", [Entry.of_class(c) for c in CLASSES])
 
 
 def names() -> list[str]:
-    return list(ATTACKS)
+    return ATTACKS.names()
+
+
+def attack_class(name: str) -> type[Attack]:
+    """The class registered as ``name`` (an unknown name is refused with the closest known ones)."""
+    return ATTACKS.entry(name).factory
 
 
 def parameters(name: str) -> list[str]:
     """The keyword parameters attack ``name`` accepts."""
-    check_choice("attack", name, ATTACKS)
-    if hasattr(ATTACKS[name], "parameters"):  # an attack whose settings are a dataclass says them itself
-        return ATTACKS[name].parameters()
-    sig = inspect.signature(ATTACKS[name].__init__)
-    return sorted(p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return attack_class(name).parameters()
 
 
 def get(name: str, **options) -> Attack:
-    """Build attack ``name``; an option it does not take is refused, listing those it does."""
-    valid = parameters(name)
+    """Build attack ``name``; an option it does not take is refused, listing those it does; an option given as text
+    (the command line's ``--param KEY=VALUE``) is parsed by the parameter's annotation (a boolean takes true/false,
+    yes/no, on/off, 1/0 and nothing else; an integer refuses ``1.5``)."""
+    cls = attack_class(name)
+    types = cls.parameter_types()
     for key in options:
-        if key not in valid:
-            raise UnknownNameError.of(MSG_UNKNOWN_PARAM, key=key, attack=name, choices=", ".join(valid))
-    return ATTACKS[name](**options)
+        if key not in types:
+            raise UnknownNameError.of(MSG_UNKNOWN_PARAM, key=key, attack=name, choices=", ".join(sorted(types)))
+    parsed = {k: parse_text(k, v, types[k]) if isinstance(v, str) else v for k, v in options.items()}
+    return cls(**parsed)
 
 
 def label(attack: Attack) -> str:
@@ -76,3 +68,12 @@ def label(attack: Attack) -> str:
     if attack.confidence:
         base += f"@a={attack.confidence:g}"
     return base
+
+
+def describe() -> list[dict]:
+    """``[{name, description, threat, optimises, needs}]`` for ``info``."""
+    return [{"name": e.name, "description": e.description, "threat": e.tags.threat, "optimises": list(e.tags.optimises),
+             "needs": list(e.needs)} for e in ATTACKS.entries()]
+
+
+__all__ = ["ATTACKS", "CLASSES", "attack_class", "describe", "get", "label", "names", "parameters"]

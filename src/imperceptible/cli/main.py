@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..validation import MSG_NO_OUT, ImperceptibleError
+from ..errors import MSG_NO_OUT, ImperceptibleError
 
 
 def _names_epilog() -> str:
@@ -46,20 +46,14 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def _engine(args):
-    from pathlib import Path
-
     from ..config import from_args
     from ..engine import EngineConfig, make_engine
-    from ..runs import lock
-    from ..runs.rundir import check_out
+    from ..runs.rundir import reserve
 
     engine_cfg = from_args(EngineConfig, args)  # its checks (a GPU asked for and absent) before any folder is made
-    if not lock.is_secondary_rank():  # take the run directory before the launcher starts other ranks
-        from ..data.registry import root
-
-        dataset = getattr(args, "dataset", None)
-        check_out(Path(args.out), [root(dataset)] if dataset and root(dataset) else [])
-        lock.acquire(args.out)
+    # --out checked before anything loads; with several processes its lock is taken before the launcher starts the
+    # other ranks (one process: the experiment's RunDir.open takes it, after every input check)
+    reserve(args.out, processes=engine_cfg.devices * engine_cfg.num_nodes, dataset=getattr(args, "dataset", None))
     return make_engine(engine_cfg)
 
 
@@ -69,7 +63,7 @@ def _apply_run_flags(args) -> None:
 
 
 def cmd_info(args) -> int:
-    from ..attacks import DESCRIPTIONS as ATK
+    from ..attacks import describe as attack_info
     from ..costs import info as cost_info
     from ..data import DESCRIPTIONS as DATA
     from ..models import info as model_info
@@ -79,7 +73,7 @@ def cmd_info(args) -> int:
         "datasets": [{"name": k, "description": v} for k, v in DATA.items()],
         "models": model_info(),
         "costs": cost_info(),
-        "attacks": [{"name": k, "description": v} for k, v in ATK.items()],
+        "attacks": attack_info(),
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -98,13 +92,15 @@ def cmd_info(args) -> int:
     print("\nCosts:")
     for c in info["costs"]:
         print(f"  {c['name']:28s} {c['description']}")
+        if c.get("missing"):
+            print(f"  {'':28s} not installed: {c['missing']}")
         for w in c["weights"]:
             state = f"found at {w['path']}" if w["found"] else "not here yet (fetched on first use); looked in " \
                 + "; ".join(w["searched"])
             print(f"  {'':28s} weights {w['file']}{' (' + w['net'] + ')' if 'net' in w else ''}: {state}")
     print("\nAttacks:")
     for a in info["attacks"]:
-        print(f"  {a['name']:28s} {a['description']}")
+        print(f"  {a['name']:28s} [{a['threat']}] {a['description']}")
     return 0
 
 
@@ -161,7 +157,7 @@ def print_summary(s: dict) -> None:
 
 
 def print_minimal(s: dict) -> None:
-    """Per judge, each method's median (x the display factor) and the goal's verdict."""
+    """Per judge, each method's median (x the display factor) and the decision."""
     from ..costs.metrics import METRICS
 
     judges = s["minimal"]["judges"]
@@ -172,11 +168,12 @@ def print_minimal(s: dict) -> None:
             v = e["methods"].get(m, {}).get("median")
             cells += f"{'n/a':>13s}" if v is None else f"{v * METRICS[k].show:13.4g}"
         print(f"{m:28s}{cells}")
-    g = s["minimal"]["goal"]
-    unmet = [METRICS[k].label for k, r in g["judges"].items() if not r["met"]]
-    print(f"\ngoal (the highest optimality and paired p < {g['alpha']} against every peer, on every judge {s['ours']} "
-          "does not optimise): "
-          + ("met" if g["met"] else "not met on " + ", ".join(unmet)))
+    d = s["minimal"].get("decision")
+    if d:
+        not_held = [METRICS[k].label for k in d["not_held"]]
+        print(f"\ndecision ({s['ours']}: the highest optimality, its interval above every peer's, Holm p < {d['alpha']} "
+              f"against every peer fooling >= {d['min_success']:.0%}): held on {len(d['held'])} of {len(d['judges'])} judges"
+              + ("" if not not_held else "; not held on " + ", ".join(not_held)))
 
 
 def _report(summary: dict | None, out: str, show) -> int:
@@ -254,7 +251,7 @@ def cmd_fairness_study(args) -> int:
     if not args.out:
         raise ImperceptibleError.of(MSG_NO_OUT, name="fairness")
     s = fairness_study(from_args(FairnessConfig, args), out=args.out, overwrite=args.overwrite,
-                       progress=not args.quiet, engine=_engine(args))
+                       progress=not args.quiet, engine=_engine(args), protocol=args.protocol)
     return _report(s, args.out, print_study)
 
 
@@ -291,10 +288,10 @@ _FMT = argparse.RawDescriptionHelpFormatter
 
 
 def _add_info_and_weights(sub) -> None:
-    pi = sub.add_parser("info", help="datasets, models, costs, attacks, and which weights were found")
+    pi = sub.add_parser("info", help=COMMANDS["info"])
     pi.add_argument("--json", action="store_true", help="machine-readable output")
     pi.set_defaults(func=cmd_info)
-    pw = sub.add_parser("weights", help="the ImageNet backbones of LPIPS/DISTS/PPGD/LPA: list or fetch them")
+    pw = sub.add_parser("weights", help=COMMANDS["weights"])
     wsub = pw.add_subparsers(dest="weights_command", required=True)
     wl = wsub.add_parser("list", help="what is present, where, and its sha256")
     wl.add_argument("--json", action="store_true")
@@ -315,13 +312,13 @@ def _add_attack_and_bench(sub) -> None:
     from ..experiments.bench_minimal import BenchMinimalConfig
     from ..experiments.bench_onestep import OnestepConfig
 
-    pa = sub.add_parser("attack", help="run one attack over a dataset into a run directory (resumable)",
+    pa = sub.add_parser("attack", help=COMMANDS["attack"],
                         formatter_class=_FMT, epilog=_names_epilog())
     add_options(pa, AttackConfig)
     add_run_args(pa)
     add_engine_args(pa)
     pa.set_defaults(func=cmd_attack)
-    pb = sub.add_parser("bench", help="the paper's benchmarks: attacks | minimal | onestep | ablation")
+    pb = sub.add_parser("bench", help=COMMANDS["bench"])
     bsub = pb.add_subparsers(dest="bench", required=True)
     for name, cls, help_, engine in (
             ("attacks", BenchAttacksConfig, "every method on the same images (Tables 1, 2, 6; Figures 4, 5, 7)", True),
@@ -343,10 +340,13 @@ def _add_fairness(sub) -> None:
     from ..fairness.tests import FairnessTestConfig
 
     pf = sub.add_parser(
-        "fairness", help="the DRO fairness study, or 'fairness test' on a table",
+        "fairness", help=COMMANDS["fairness"],
         description="Without a sub-command: the study of the paper's section 4 with its control arms into --out "
         "(resumable); see the README. 'fairness test' runs the tests alone on a CSV table.")
     add_options(pf, FairnessConfig)
+    pf.add_argument("--protocol", metavar="FILE", help="a protocol file (TOML, e.g. benchmarks/protocols/fairness.toml) "
+                    "fixed before the run: its [study] settings are used (an option given here with another value is "
+                    "refused) and its sha256 is part of the run's fingerprint (a changed file is refused on resume)")
     add_run_args(pf, out_required=False)  # 'fairness test' needs no --out; the study checks it has one
     add_engine_args(pf)
     pf.set_defaults(func=cmd_fairness_study)
@@ -363,7 +363,7 @@ def _add_study(sub) -> None:
     from ..perception.make import StudyConfig
     from ..perception.simulate import SimulateConfig
 
-    ps = sub.add_parser("study", help="a perceptibility study for people: make the page, analyze the answers")
+    ps = sub.add_parser("study", help=COMMANDS["study"])
     ssub = ps.add_subparsers(dest="study_command", required=True)
     sm = ssub.add_parser("make", help="one self-contained HTML study page from a run directory")
     sm.add_argument("--run", required=True, help="the run directory of an attack or bench attacks run")
@@ -384,22 +384,50 @@ def _add_study(sub) -> None:
     si.set_defaults(func=cmd_study_simulate)
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: the commands and their one-line help (the top-level ``--help`` is built from this alone, importing nothing heavy)
+COMMANDS = {
+    "info": "datasets, models, costs, attacks, and which weights were found",
+    "weights": "the ImageNet backbones of LPIPS/DISTS/PPGD/LPA: list or fetch them",
+    "attack": "run one attack over a dataset into a run directory (resumable)",
+    "bench": "the paper's benchmarks: attacks | minimal | onestep | ablation",
+    "fairness": "the DRO fairness study, or 'fairness test' on a table",
+    "study": "a perceptibility study for people: make the page, analyze the answers",
+}
+_BUILDERS = {"info": "_add_info_and_weights", "weights": "_add_info_and_weights", "attack": "_add_attack_and_bench",
+             "bench": "_add_attack_and_bench", "fairness": "_add_fairness", "study": "_add_study"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line. With ``command``, that command's options in full (their config dataclasses are imported);
+    the other commands, and all of them without one, by name and help only: ``--help`` and ``--version`` start
+    without torch."""
     p = argparse.ArgumentParser(prog="imperceptible", description=__doc__, formatter_class=_FMT,
-                                epilog=_names_epilog())
+                                epilog="imperceptible info lists the datasets, models, costs and attacks; "
+                                       "imperceptible COMMAND --help the options of a command")
     p.add_argument("--version", action="version", version=f"imperceptible {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
-    _add_info_and_weights(sub)
-    _add_attack_and_bench(sub)
-    _add_fairness(sub)
-    _add_study(sub)
+    full = _BUILDERS.get(command)
+    done: set[str] = set()
+    for name, help_ in COMMANDS.items():
+        if full is not None and _BUILDERS[name] == full:
+            if full not in done:
+                globals()[full](sub)
+                done.add(full)
+        else:
+            sub.add_parser(name, help=help_)
     return p
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(_command(argv)).parse_args(argv)
     except ImperceptibleError as e:  # a config default refused while building the parser (never expected)
         print(f"imperceptible: error: {e}", file=sys.stderr)
         return 2

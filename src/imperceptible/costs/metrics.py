@@ -41,12 +41,38 @@ class Metric:
     judge: bool = False             # ranked by in the minimal-attack benchmark
     learned: bool = False           # needs learned weights (LPIPS, DISTS)
     exact: bool = False             # computed in float64
+    extra: str | None = None        # the pip extra (or system package) its cost needs, when not a core dependency
+    threshold: float | None = None  # visibility threshold in stored units: below it, the judge predicts no one sees it
+    threshold_source: str | None = None  # the sentence of the judge's documentation the threshold comes from, and where
 
     @property
     def unit(self) -> str:
         """The display suffix: ``x1000`` when a value is multiplied for display or stored multiplied."""
         return "x1000" if 1000.0 in (self.factor, self.show) else ""
 
+
+#: where each human-vision judge's visibility threshold comes from: the sentence quoted from its documentation, and
+#: how the threshold in the table's stored units follows from it (values strictly below it: predicted not seen)
+THRESHOLD_SOURCES = {
+    "cvvdp_distance": (
+        '"if method A produces a video with the quality score of 8 JOD and method B gives the quality score of 9 JOD, it '
+        'means that 75% of the population will choose method B over A" (ColorVideoVDP README, "Predicted quality '
+        'scores", cvvdp 0.5.7, https://github.com/gfxdisp/ColorVideoVDP, where 10 JOD is "The highest quality (no '
+        'difference)"). Threshold 1 JOD below the reference: 75% choosing the reference, the classic two-alternative '
+        'threshold (halfway between chance and certainty); stored 10 - JOD < 1.'),
+    "flip": (
+        "none: FLIP's paper and documentation (Andersson et al., HPG 2020; https://github.com/NVlabs/flip) define no "
+        "visibility threshold for the mean error, so no share is reported for it."),
+    "ssimulacra2_distance": (
+        '"90 = visually lossless (impossible to distinguish from the original in a flicker test at 1:1)" (SSIMULACRA2\'s '
+        'score interpretation, libjxl tools/ssimulacra2 README, https://github.com/cloudinary/ssimulacra2, printed by '
+        'the ssimulacra2 0.3.0 package\'s --verbose). Stored 100 - score < 10.'),
+    "butteraugli": (
+        '"target max butteraugli distance, lower = higher quality. ... 1.0 = visually lossless." (libjxl, '
+        'lib/include/jxl/encode.h, JxlEncoderSetFrameDistance, https://github.com/libjxl/libjxl); also "A diffvalue '
+        'smaller than kButteraugliGood indicates that images can be observed as the same image" with kButteraugliGood '
+        '= 1.0 (google/butteraugli, butteraugli.h). Max-norm distance < 1.'),
+}
 
 _TABLE = [
     Metric("l1", "L1", "distance", "l1", digits=3),
@@ -65,6 +91,15 @@ _TABLE = [
     Metric("gmsd", "GMSD x1000", "judge", "gmsd", show=1000.0, digits=2, judge=True, exact=True),
     Metric("vsi_distance", "1-VSI x1000", "judge", "vsi", show=1000.0, judge=True, exact=True),
     Metric("haarpsi_distance", "1-HaarPSI x1000", "judge", "haarpsi", show=1000.0, digits=2, judge=True, exact=True),
+    # models of human vision (costs/vision.py; extra `vision`, butteraugli from Debian's libjxl-devtools)
+    Metric("cvvdp_distance", "ColorVideoVDP 10-JOD x1000", "judge", "cvvdp", show=1000.0, digits=2, judge=True,
+           extra="vision", threshold=1.0, threshold_source=THRESHOLD_SOURCES["cvvdp_distance"]),
+    Metric("flip", "FLIP x1000", "judge", "flip", show=1000.0, digits=2, judge=True, extra="vision",
+           threshold_source=THRESHOLD_SOURCES["flip"]),
+    Metric("ssimulacra2_distance", "100-SSIMULACRA2", "judge", "ssimulacra2", digits=2, judge=True, extra="vision",
+           threshold=10.0, threshold_source=THRESHOLD_SOURCES["ssimulacra2_distance"]),
+    Metric("butteraugli", "butteraugli (max-norm)", "judge", "butteraugli", digits=3, judge=True,
+           extra="libjxl-devtools", threshold=1.0, threshold_source=THRESHOLD_SOURCES["butteraugli"]),
     Metric("saliency_l1", "saliency L1", "saliency", digits=1),
     Metric("saliency_l2", "saliency L2", "saliency", digits=3),
     Metric("saliency_linf", "saliency Linf", "saliency", digits=4),
@@ -85,6 +120,17 @@ def judges() -> list[Metric]:
     return [m for m in _TABLE if m.judge]
 
 
+def thresholds() -> dict[str, float]:
+    """Each judge's visibility threshold in stored units, for the judges that have one (see :data:`THRESHOLD_SOURCES`).
+
+    Examples:
+        >>> from imperceptible.costs.metrics import thresholds
+        >>> thresholds()["ssimulacra2_distance"], "flip" in thresholds()
+        (10.0, False)
+    """
+    return {m.key: m.threshold for m in _TABLE if m.threshold is not None}
+
+
 def for_cost(cost: str, options: dict | None = None) -> str | None:
     """The metric key a cost (with its options) is measured by, if any (``lpips`` -> ``lpips_x1000``)."""
     for m in _TABLE:
@@ -93,4 +139,5 @@ def for_cost(cost: str, options: dict | None = None) -> str | None:
     return None
 
 
-__all__ = ["KEYS", "METRICS", "Metric", "SALIENCY_KEYS", "by_group", "for_cost", "judges"]
+__all__ = ["KEYS", "METRICS", "Metric", "SALIENCY_KEYS", "THRESHOLD_SOURCES", "by_group", "for_cost", "judges",
+           "thresholds"]

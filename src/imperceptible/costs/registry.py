@@ -9,6 +9,7 @@ from ..validation import check_choice
 from .base import Cost
 from .ciede2000 import CIEDE2000Cost
 from .dists import DISTSCost
+from .illumination import IlluminationL2Cost
 from .iqa import FSIMCost, GMSDCost, HaarPSICost, VSICost
 from .lp import L1Cost, L2Cost, LinfCost
 from .lpips import BACKBONES, LPIPSCost
@@ -16,6 +17,8 @@ from .ms_ssim import MSSSIMCost
 from .pieapp import PIEAPP, PieAPPCost
 from .ssim import SSIMCost
 from .ssim_y import SSIMLuminanceCost
+from .vision import ButteraugliCost, CVVDPCost, FLIPCost, SSIMULACRA2Cost
+from .vision import missing as vision_missing
 
 _REGISTRY: dict[str, Callable[..., Cost]] = {
     "ssim": SSIMCost,
@@ -32,6 +35,11 @@ _REGISTRY: dict[str, Callable[..., Cost]] = {
     "gmsd": GMSDCost,
     "vsi": VSICost,
     "haarpsi": HaarPSICost,
+    "illumination-l2": IlluminationL2Cost,
+    "cvvdp": CVVDPCost,
+    "flip": FLIPCost,
+    "ssimulacra2": SSIMULACRA2Cost,
+    "butteraugli": ButteraugliCost,
 }
 
 DESCRIPTIONS = {
@@ -49,6 +57,13 @@ DESCRIPTIONS = {
     "gmsd": "GMSD (Xue et al. 2014) (piq; a judge)",
     "vsi": "1 - VSI (Zhang et al. 2014) (piq; a judge)",
     "haarpsi": "1 - HaarPSI (Reisenhofer et al. 2018) (piq; a judge)",
+    "illumination-l2": "L2 of x - x0 off the span of x0 times two linear illumination ramps (an oracle cost for the "
+                       "fairness study's positive control, not a judge)",
+    "cvvdp": "10 - JOD of ColorVideoVDP (Mantiuk et al. 2024), display standard_fhd (cvvdp; extra vision; a judge)",
+    "flip": "mean LDR-FLIP error (Andersson et al. 2020), 67 pixels per degree (flip-evaluator; extra vision; a judge)",
+    "ssimulacra2": "100 - SSIMULACRA2 (Sneyers; JPEG XL's metric) (ssimulacra2; extra vision; a judge)",
+    "butteraugli": "butteraugli max-norm distance (Alakuijala et al.) (libjxl's butteraugli_main, Debian "
+                   "libjxl-devtools; a judge)",
 }
 
 
@@ -92,8 +107,9 @@ def info() -> list[dict]:
                 "name": n,
                 "description": DESCRIPTIONS[n],
                 "needs_weights": bool(st),
-                "available": (not st) or any(s["found"] for s in st),
+                "available": ((not st) or any(s["found"] for s in st)) and vision_missing(n) is None,
                 "weights": st,
+                "missing": vision_missing(n),
             }
         )
     return out
@@ -101,6 +117,8 @@ def info() -> list[dict]:
 
 def available(name: str, **options) -> bool:
     """True when the cost can be built here: its weights are found, or (LPIPS, DISTS) can be fetched."""
+    if vision_missing(name) is not None:
+        return False
     if name == "pieapp":
         return PIEAPP.find(options.get("weights")) is not None
     if name in ("lpips", "dists"):

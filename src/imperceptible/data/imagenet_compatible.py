@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError
+from ..validation import MSG_DATASET_NOT_FOUND, MSG_IDS_MISSING, DatasetNotFoundError
 from .base import ImageDataset, pil_to_tensor
 
 ENV = "IMPERCEPTIBLE_IMAGENET_COMPATIBLE"
@@ -20,9 +20,10 @@ HOW = ("Get the development set of the NIPS 2017 adversarial competition (it is 
        f"imagenet-compatible:PATH or set {ENV}=PATH.")
 
 
-def imagenet_compatible(path: str | os.PathLike | None = None, size: int = 224,
-                        limit: int | None = None) -> ImageDataset:
-    """The images sorted by ImageId (the first ``limit`` of them), resized to ``size`` (no crop)."""
+def imagenet_compatible(path: str | os.PathLike | None = None, size: int = 224, limit: int | None = None,
+                        ids: list[str] | None = None) -> ImageDataset:
+    """The images sorted by ImageId (or the images ``ids``, in that order; the first ``limit`` of them), resized to
+    ``size`` (no crop); an id the table does not hold is refused."""
     root = Path(path or os.environ.get(ENV, ""))
     table = root / "images.csv"
     if not str(path or os.environ.get(ENV, "")) or not table.is_file():
@@ -31,6 +32,13 @@ def imagenet_compatible(path: str | os.PathLike | None = None, size: int = 224,
                                       got=f"no file {table}" if str(root) not in ("", ".") else "no path", how=HOW)
     with open(table, newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["ImageId"])
+    if ids is not None:
+        by_id = {r["ImageId"]: r for r in rows}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise DatasetNotFoundError.of(MSG_IDS_MISSING, name="imagenet-compatible", n=len(missing), got=missing[0],
+                                          expected=f"ids of {table}")
+        rows = [by_id[i] for i in ids]
     if limit is not None:
         rows = rows[:limit]
     imgs = []

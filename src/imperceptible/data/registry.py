@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..validation import MSG_UNKNOWN_PLACEHOLDER, UnknownNameError, check_choice
+from ..validation import MSG_IDS_MISSING, MSG_UNKNOWN_PLACEHOLDER, DatasetNotFoundError, UnknownNameError, check_choice
 from .base import ImageDataset
 from .fashion_mnist import fashion_mnist
 from .folder import image_folder
@@ -43,9 +43,11 @@ def root(name: str) -> str | None:
     return None
 
 
-def load(name: str, *, split: str | None = None, limit: int | None = None, size: int | None = None) -> ImageDataset:
-    """Load dataset ``name``; ``split`` for the split datasets (default ``test``); first ``limit`` images;
-    ``size`` the image size (folders: shorter side resized and centre-cropped).
+def load(name: str, *, split: str | None = None, limit: int | None = None, size: int | None = None,
+         ids: list[str] | None = None) -> ImageDataset:
+    """Load dataset ``name``; ``split`` for the split datasets (default ``test``); only the images ``ids`` (in that
+    order; an unknown id is refused), then the first ``limit`` images; ``size`` the image size (folders: shorter
+    side resized and centre-cropped).
 
     Examples:
         >>> from imperceptible.data import load
@@ -56,10 +58,10 @@ def load(name: str, *, split: str | None = None, limit: int | None = None, size:
     prefix, _, arg = name.partition(":")
     if arg and prefix in PREFIXED:
         if prefix == "folder":
-            return image_folder(arg, size=size).head(limit)
-        return imagenet_compatible(arg, size=size or 224, limit=limit)
+            return select(image_folder(arg, size=size), ids).head(limit)
+        return imagenet_compatible(arg, size=size or 224, limit=limit, ids=ids)
     if prefix == "imagenet-compatible" and not arg:
-        return imagenet_compatible(None, size=size or 224, limit=limit)
+        return imagenet_compatible(None, size=size or 224, limit=limit, ids=ids)
     check_choice("dataset", name, list(PLAIN) + [f"{p}:PATH" for p in PREFIXED])
     if name in ("folder:PATH", "imagenet-compatible:PATH"):
         raise UnknownNameError.of(MSG_UNKNOWN_PLACEHOLDER, kind="dataset", name=name, placeholder="PATH")
@@ -73,4 +75,16 @@ def load(name: str, *, split: str | None = None, limit: int | None = None, size:
         ds = geo_fashion(split or "test")
     else:
         ds = fashion_mnist(split or "test")
-    return ds.head(limit)
+    return select(ds, ids).head(limit)
+
+
+def select(ds: ImageDataset, ids: list[str] | None) -> ImageDataset:
+    """The images ``ids`` of ``ds``, in that order (``ds`` itself without ``ids``); an unknown id is refused."""
+    if ids is None:
+        return ds
+    pos = {sid: i for i, sid in enumerate(ds.ids)}
+    missing = [i for i in ids if i not in pos]
+    if missing:
+        raise DatasetNotFoundError.of(MSG_IDS_MISSING, name=ds.name, n=len(missing), got=missing[0],
+                                      expected=f"ids of {ds.name}")
+    return ds.subset([pos[i] for i in ids])

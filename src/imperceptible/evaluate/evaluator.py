@@ -38,8 +38,12 @@ class Evaluator:
     """
 
     def __init__(self, *, learned: bool = True, saliency=spectral_residual_saliency, defenses=None,
-                 ssim_kernel: int = 11, image_size: int | None = None, keys: tuple[str, ...] | None = None) -> None:
+                 ssim_kernel: int = 11, image_size: int | None = None, keys: tuple[str, ...] | None = None,
+                 anytime_keys: tuple[str, ...] | None = None) -> None:
         self.meter = DistanceMeter(learned=learned, ssim_kernel=ssim_kernel, image_size=image_size, keys=keys)
+        #: the judges of the anytime snapshots (default: all of ``keys``; fewer where judging is the run's cost)
+        self.anytime_meter = self.meter if anytime_keys is None else DistanceMeter(
+            learned=learned, ssim_kernel=ssim_kernel, image_size=image_size, keys=anytime_keys)
         self._saliency_missing = saliency_unavailable() if saliency is spectral_residual_saliency else None
         self.saliency = None if self._saliency_missing else saliency
         self.defenses = list(DEFENSES) if defenses is None else list(defenses)
@@ -62,7 +66,8 @@ class Evaluator:
     def identity(self) -> dict:
         """What determines the measurements (part of a run's fingerprint): which metrics, saliency model,
         defenses and SSIM window, and which metrics could not be computed here."""
-        return {**self.meter.identity(),
+        return {**self.meter.identity(), **({"anytime": self.anytime_meter.identity()} if self.anytime_meter is not
+                                            self.meter else {}),
                 "saliency": getattr(self.saliency, "__name__", None) if self.saliency is not None else None,
                 "defenses": self.defenses, "unavailable": sorted(self.unavailable)}
 

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..attacks import get as get_attack
+from ..attacks.polish import Polished
 from ..attacks.registry import label
-from ..config import check_int_option, check_number_option, identity, option, record
+from ..config import check_number_option, identity, option, record
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
 from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.report import Html, esc
 from ..runs.summary import summarize
-from ..validation import MSG_PARAM_FORMAT
-from .common import data_and_model
+from ..validation import MSG_PARAM_FORMAT, MSG_PARAM_REPEATED, MSG_PARAM_TWICE, ParameterError
+from .common import DataModelOptions, data_and_model
 
 DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",
                  "bits": "round(x (2^b - 1)) / (2^b - 1), b = 6/5/4 (ART FeatureSqueezing)"}
@@ -23,63 +24,54 @@ SUCCESS_RULE = "label correct -> incorrect on the 8-bit image / correctly classi
 DISTANCES_OVER = "successfully attacked, correctly classified images"
 
 
-@dataclass(frozen=True)
-class AttackConfig:
+@dataclass(frozen=True, kw_only=True)
+class AttackConfig(DataModelOptions):
     """``imperceptible attack``'s settings."""
 
     dataset: str = option(help="dataset name (see imperceptible info): mnist, imagenet-samples, folder:PATH, ...")
     model: str = option(help="model name: efficientnet-lite0, mnist-cnn, timm:NAME, robustbench:DATASET/THREAT/NAME, "
                         "torchvision:NAME, torchscript:PATH, ...")
     attack: str = option(help="attack name: human-perc-ot, pgd-l2, perc-al, ppgd, lpa, ssim-onestep, alma, ddn ...")
-    weights: str | None = option(None, "a local weights file for the model (timm:, robustbench:, torchvision:)")
     cost: str | None = option(None, "perceptual cost of human-perc-ot (default ssim; see imperceptible info)")
     confidence: float | None = option(None, "margin a a sample must exceed (default 0)", type=float)
     params: tuple[str, ...] = option((), "attack hyper-parameter KEY=VALUE, repeatable (e.g. --param steps=50 "
                                      "--param preset=paper); an unknown key lists the valid ones",
                                      flag="--param", action="append", metavar="KEY=VALUE")
-    limit: int | None = option(None, "first N images only (a later run with a larger N resumes and extends)",
-                               type=int, fingerprint=False)
-    image_size: int | None = option(None, "resize the images (shorter side, then centre crop) to this size; default: "
-                                    "the model's own input size", type=int)
-    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     learned: bool = option(True, "LPIPS and DISTS columns (their ImageNet backbones are fetched on first use)",
                            type=bool)
+    polish: bool = option(False, "polish the attack's output: the lattice stage (imperceptible.polish, 1-SSIM cost) "
+                          "lowers its perceptual cost on the 8-bit grid while keeping it adversarial (12 more passes)",
+                          type=bool)
 
     def __post_init__(self) -> None:
-        check_int_option("batch_size", self.batch_size)
-        check_int_option("limit", self.limit, allow_none=True)
-        check_int_option("image_size", self.image_size, minimum=8, allow_none=True)
+        super().__post_init__()
         check_number_option("confidence", self.confidence, inclusive=True, allow_none=True)
 
     def options(self) -> dict:
-        """The attack's keyword options: the parsed ``--param`` pairs plus ``cost`` and ``confidence``."""
+        """The attack's keyword options: the ``--param`` pairs (text, parsed by the attack's annotations when it is
+        built) plus ``--cost`` and ``--confidence``; an option given both ways is refused naming both."""
         opts = parse_params(self.params)
-        if self.cost:
-            opts["cost"] = self.cost
-        if self.confidence is not None:
-            opts["confidence"] = self.confidence
+        for key, value in (("cost", self.cost), ("confidence", self.confidence)):
+            if value is None:
+                continue
+            if key in opts:
+                raise ParameterError.of(MSG_PARAM_TWICE, name=key, got=opts[key], flag=value)
+            opts[key] = value
         return opts
 
 
-def parse_value(v: str):
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, anything else stays a string."""
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
-
-
 def parse_params(pairs) -> dict:
-    from ..validation import ParameterError
-
-    out = {}
+    """``KEY=VALUE`` pairs as ``{key: "VALUE"}`` (keys with ``-`` spelled ``_``); the values stay text, parsed by the
+    attack's own annotations (:func:`imperceptible.attacks.get`); a key given twice is refused."""
+    out: dict[str, str] = {}
     for p in pairs:
         k, sep, v = p.partition("=")
         if not sep or not k.strip():
             raise ParameterError.of(MSG_PARAM_FORMAT, got=p)
-        out[k.strip().replace("-", "_")] = parse_value(v.strip())
+        key = k.strip().replace("-", "_")
+        if key in out:
+            raise ParameterError.of(MSG_PARAM_REPEATED, name=key, got=v.strip(), first=out[key])
+        out[key] = v.strip()
     return out
 
 
@@ -90,6 +82,8 @@ def attack(config: AttackConfig | None = None, *, out: str | Path, overwrite: bo
     cfg = config or AttackConfig(**settings)
     engine = engine or Engine()
     atk = get_attack(cfg.attack, **cfg.options())
+    if cfg.polish:
+        atk = Polished(atk)
     ds, net = data_and_model(cfg, engine, progress=progress)
     method = label(atk)
     evaluator = Evaluator.for_images(ds.images, learned=cfg.learned)
@@ -112,4 +106,4 @@ def attack(config: AttackConfig | None = None, *, out: str | Path, overwrite: bo
     return summary
 
 
-__all__ = ["AttackConfig", "attack", "parse_params", "parse_value"]
+__all__ = ["AttackConfig", "attack", "parse_params"]

@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..attacks import PGDL2, HumanPercOT
-from ..config import check_int_option, identity, option, record
-from ..data import load as load_dataset
+from ..config import identity, option, record
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
-from ..models import get as get_model
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.plots import distance_plot
 from ..runs.report import Html, esc, judge_keys, metric_columns, table_html, write_report
 from ..runs.summary import summarize
+from .common import DataModelOptions, data_and_model
 
 PAPER_LAMBDAS = (0.5, 1.0, 2.0)  # Table 3
 PAPER_EPS = (0.05, 0.1, 0.2)  # Table 4
@@ -24,19 +23,11 @@ OURS_LAMBDAS = (0.0, 1.0, 3.0, 10.0, 30.0)
 OURS_EPS = (0.02, 0.05, 0.1)
 REFINE_GEOMETRIES = (0.35, 0.5, 1.0)
 
-@dataclass(frozen=True)
-class AblationConfig:
+@dataclass(frozen=True, kw_only=True)
+class AblationConfig(DataModelOptions):
     """``imperceptible bench ablation``'s settings."""
 
-    dataset: str = option("imagenet-samples", "dataset")
-    model: str = option("efficientnet-lite0", "model")
-    limit: int | None = option(None, "first N images only", type=int, fingerprint=False)
-    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
     learned: bool = option(True, "LPIPS and DISTS columns", type=bool)
-
-    def __post_init__(self) -> None:
-        check_int_option("limit", self.limit, allow_none=True)
-        check_int_option("batch_size", self.batch_size)
 
 
 COLS = [("success_rate", "success", "pct"), ("time_s", "time (s)", 2), ("mean_steps", "steps", 1),
@@ -83,9 +74,7 @@ def ablation_attacks() -> dict[str, HumanPercOT]:
 def bench_ablation(config: AblationConfig | None = None, *, out: str | Path, attacks: dict | None = None,
                    overwrite: bool = False, progress: bool = True, **settings) -> dict:
     cfg = config or AblationConfig(**settings)
-    dataset, model = cfg.dataset, cfg.model
-    ds = load_dataset(dataset, limit=cfg.limit)
-    net = get_model(model, progress=progress, data=ds)
+    ds, net = data_and_model(cfg, Engine(), progress=progress)
     atks = attacks if attacks is not None else ablation_attacks()
     atks = {**atks, "pgd-l2": PGDL2()}
     ev = Evaluator.for_images(ds.images, learned=cfg.learned, saliency=None, defenses=[])
@@ -97,7 +86,7 @@ def bench_ablation(config: AblationConfig | None = None, *, out: str | Path, att
         run_attack(run, m, a, net, ds, ev, batch_size=cfg.batch_size, progress=progress, save_images=False)
     summary = summarize(run.store, list(atks), ids=ds.ids, unavailable=ev.unavailable,
                         optimises={m: a.optimises() for m, a in atks.items()})
-    summary.update(dataset=dataset, model=model, n_images=len(ds))
+    summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds))
     run.write_json("summary.json", summary)
     key = "ssim_distance"
     vals = {m: [r["metrics"][key] for r in run.store.rows(m, ds.ids) if r["success"] and r["clean_correct"]]
@@ -110,7 +99,7 @@ def bench_ablation(config: AblationConfig | None = None, *, out: str | Path, att
         sub = {m: summary["methods"][m] for m in [*grp, "pgd-l2"] if m in summary["methods"]}
         html_parts.append(f"<h2>{esc(title)}</h2>" + table_html(sub, COLS))
     write_report(run.path / "report.html", title="imperceptible: Human_Perc_OT ablation",
-                 intro=Html(f"Dataset <code>{esc(dataset)}</code>, model <code>{esc(model)}</code>; PGD-L2 for "
+                 intro=Html(f"Dataset <code>{esc(cfg.dataset)}</code>, model <code>{esc(cfg.model)}</code>; PGD-L2 for "
                             "reference."),
                  summary={"methods": {}, "unavailable": summary["unavailable"]}, plots=[plot], grids=[],
                  notes=["lambda = 0 removes the cost term: the difference to lambda > 0 is what the cost does."],

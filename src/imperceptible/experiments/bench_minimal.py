@@ -1,82 +1,137 @@
-"""``imperceptible bench minimal``: the perceptual minimal-attack benchmark, after AttackBench (Cina, Rony et al.,
-AAAI 2025) but judged on the 8-bit images by the perceptual judges instead of Lp norms.
+"""``imperceptible bench minimal``: the perceptual minimal-attack benchmark, after AttackBench (Cina, Rony et al., AAAI
+2025) but judged on the 8-bit images by the perceptual judges instead of Lp norms.
 
-The minimal attacks get the same budget of ``budget`` passes per image (a pass: one forward and one backward of
-the model, counted by hooks): Human_Perc_OT refined (ours), adv-lib's DDN (at the budget, and at its authors' 100
-steps when the budget allows), FMN-L2, ALMA with the SSIM and the LPIPS distance, C&W-L2 and PerC-AL. Two
-reference points run at their own defaults and their counted passes are reported beside them: Human_Perc_OT's
-first-success preset (it stops at its first 8-bit success; up to 400 steps on a hard image) and PGD-L2
-(torchattacks' eps 1, 10 steps: bounded, not minimal). For every judge of the metric table (LPIPS
-alex and vgg, DISTS, 1-SSIM, 1-MS-SSIM, 1-SSIM_Y, FSIM, GMSD, VSI, HaarPSI, CIEDE2000):
+Every attack runs under the same budget of ``budget`` passes per image (a pass: one forward and one backward of the
+model), **enforced by the counter** (:mod:`imperceptible.attacks.counting`): a sample that has spent it is stopped,
+and what an attack returns is the best 8-bit adversarial it queried within the budget (AttackBench 2.0's
+semantics), ranked by its own distance. For every judge of the run:
 
 * per image, the *ensemble*: the best value any attack reached;
-* per attack, AttackBench's *optimality* against the ensemble (:mod:`imperceptible.evaluate.optimality`);
-* the median over the images each attack fooled, and the one-sided paired Wilcoxon signed-rank test of ours
-  against each peer (on the images both fooled), with the median paired ratio;
-* the *anytime* curve: the median, over the correctly classified images (``inf`` for one not fooled yet), of the
-  best adversarial each attack had queried within 10, 25, 50, ... passes;
-* the *goal*: on every judge ours does not optimise, ours beats every peer: a higher optimality, and a paired
-  p < 0.01 (or a peer that fooled fewer than 10 of the images ours fooled: its median says nothing).
+* per attack, AttackBench's *optimality* against the ensemble (exact step areas, :mod:`~imperceptible.evaluate.
+  optimality`; AttackBench's trapezoid form printed beside it), with a bootstrap interval;
+* the median over the images each attack fooled; against each peer, the one-sided paired Wilcoxon test on
+  ``log(ours / peer)`` over the images both fooled, the median paired ratio with its interval;
+* the *anytime* curve: the median, over the correctly classified images (``inf`` for one not fooled yet), of the best
+  adversarial each attack had queried within 10, 25, 50, ... passes;
+* per attack and human-vision judge with a visibility threshold (ColorVideoVDP, SSIMULACRA2, butteraugli), the share of
+  the images it fooled whose change the judge predicts to be below its threshold (:mod:`~imperceptible.evaluate.
+  visibility`), with a bootstrap interval: how often a person would not notice;
+* the *decision* (:mod:`imperceptible.evaluate.decision`): per judge ours does not optimise, does ours hold against
+  every peer (the highest optimality with a bootstrap interval of the difference above 0, and Holm-corrected paired
+  p below 0.01 against every peer that fooled at least 90 % of the images)?
 
-Everything goes into one run directory (per-sample rows with their anytime distances, images, ``summary.json``,
-plots and ``report.html``), resumable like every run.
+Without a protocol it runs the default attacks (ours, adv-lib's DDN, FMN, ALMA-SSIM and ALMA-LPIPS, C&W,
+SuperDeepFool when adv-lib is installed; PerC-AL; Boundary Projection; and two references: ours' first-success
+preset and PGD-L2) on ``--dataset``'s first ``--limit`` images. **With a protocol** (``--protocol FILE --run NAME
+--stage tune|test``, :mod:`.protocol`) the file decides everything: the run's split of images (the tune images for
+``tune``, the held-out test images for ``test``), the model, the budget, every attack with its settings, the judges,
+the statistics; the run directory's fingerprint holds the file's sha256 (a changed protocol is refused on resume).
+The tune stage scores every grid point by the protocol's rule and writes ``tuning.json`` (the choices, to be
+committed into the protocol's ``[chosen]`` table before the test stage).
+
+With ``--polish`` (and for a protocol's attacks marked ``polish``), each peer also runs *polished*: its best 8-bit
+adversarial within the budget less the lattice stage's 12 passes (its anytime snapshot), then
+:func:`~imperceptible.attacks.polish.polish`, all inside the same budget (a twin stored as ``PEER+polish``).
+
+Everything goes into one run directory (per-sample rows with their anytime distances, images, ``per_image.json``
+with every judge value per image and method, ``summary.json``, plots and ``report.html``), resumable like every run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..attacks import ALMA, DDN, FMN, PGDL2, CarliniWagnerL2, HumanPercOT, PerCAL, adv_lib_available
+from ..attacks import (
+    ALMA,
+    DDN,
+    FMN,
+    PGDL2,
+    BoundaryProjection,
+    CarliniWagnerL2,
+    HumanPercOT,
+    PerCAL,
+    SuperDeepFool,
+    adv_lib_available,
+)
+from ..attacks.base import AttackResult
+from ..attacks.margins import margin
+from ..attacks.polish import polish
 from ..attacks.registry import label
 from ..config import check_int_option, identity, option, record
 from ..costs.metrics import METRICS, judges
+from ..data import load as load_dataset
 from ..engine import Engine
+from ..evaluate.decision import decide
 from ..evaluate.evaluator import Evaluator
-from ..evaluate.optimality import ensemble, optimality, paired_test
+from ..evaluate.optimality import ensemble, optimality
+from ..evaluate.visibility import visibility_by_judge
+from ..models import get as get_model
+from ..models import input_size
+from ..models.probe import probe_model
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
 from ..runs.summary import summarize
-from ..validation import ImperceptibleError
+from ..validation import MSG_PROTOCOL_CONFLICT, MSG_PROTOCOL_JUDGE, ImperceptibleError, ParameterError, check_labels_below
 from .common import DataModelOptions, data_and_model
+from .protocol import STAGES, TUNED, Protocol, choose, load_protocol, polish_passes
 
 log = logging.getLogger(__name__)
 
 OURS = "human-perc-ot"
 CHECKPOINTS = (10, 25, 50, 100, 200, 500, 1000)
-#: the goal's significance level, and the fewest images both attacks fooled for the paired test to decide
+#: the decision's level and the success share below which a peer is compared by optimality alone (the protocol's
+#: statistics replace them in a protocol run)
 ALPHA = 0.01
-MIN_PAIRS = 10
+MIN_SUCCESS = 0.9
+N_BOOT = 2000
 
 
 @dataclass(frozen=True)
 class BenchMinimalConfig(DataModelOptions):
     """``imperceptible bench minimal``'s settings."""
 
-    budget: int = option(200, "passes per image for every attack (forward + backward of the model)", type=int)
-    peers: bool = option(True, "adv-lib's DDN, FMN, ALMA and C&W (when installed)", type=bool)
+    budget: int = option(200, "passes per image for every attack (forward + backward of the model), enforced by the "
+                         "counter", type=int)
+    peers: bool = option(True, "adv-lib's DDN, FMN, ALMA, C&W and SuperDeepFool (when installed)", type=bool)
     anytime: bool = option(True, "anytime curves (the best adversarial queried within 10, 25, 50 ... passes, each "
                            "judged: about 4 more judgements per image and method)", type=bool)
+    polish: bool = option(False, "each peer also polished: its best adversarial within the budget less 12 passes, "
+                          "then the lattice stage (imperceptible.polish), inside the same budget", type=bool)
+    protocol: str | None = option(None, "a protocol file (benchmarks/protocols/minimal.toml): its run --run decides the "
+                                  "images, model, budget, attacks, judges and statistics")
+    run: str | None = option(None, "the protocol's run (e.g. effnet-200)")
+    stage: str = option("test", "with --protocol: tune (every attack's grid on the tune images) or test (the chosen "
+                        "settings on the held-out test images)", choices=STAGES)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_int_option("budget", self.budget, minimum=20)
+        if (self.protocol is None) != (self.run is None):
+            raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name="--protocol and --run", expected="both or neither",
+                                    got=f"--protocol {self.protocol}, --run {self.run}")
 
 
-def minimal_attacks(cfg: BenchMinimalConfig) -> tuple[list, dict[str, str]]:
-    """The benchmark's attacks at ``cfg.budget`` passes, and those left out with the reason."""
+def minimal_attacks(cfg: BenchMinimalConfig) -> tuple[dict, dict[str, str]]:
+    """The benchmark's attacks at ``cfg.budget`` passes (each stopped by the counter there), by method name, and those
+    left out with the reason."""
     b = cfg.budget
-    atks = [HumanPercOT(budget=b), HumanPercOT.from_preset("first-success"), PGDL2(), PerCAL(max_iterations=b)]
+    atks = [HumanPercOT(budget=b), HumanPercOT.from_preset("first-success"), PGDL2(), PerCAL(max_iterations=2 * b),
+            BoundaryProjection(steps=b)]
     left_out = {}
     if cfg.peers and adv_lib_available():
-        ddn = [DDN()] if b == 100 else [DDN(steps=b)] + ([DDN()] if b > 100 else [])  # and at its authors' 100 steps
-        atks += ddn + [FMN(steps=b), ALMA(steps=b), ALMA(distance="lpips", steps=b), CarliniWagnerL2(steps=b)]
+        atks += [DDN(steps=b), FMN(steps=b), ALMA(steps=b), ALMA(distance="lpips", steps=b), CarliniWagnerL2(steps=b),
+                 SuperDeepFool()]
     elif cfg.peers:
-        left_out["ddn, fmn, alma, cw"] = "adv-lib is not installed (tools/install-adv-lib.sh)"
-    return atks, left_out
+        left_out["ddn, fmn, alma, cw, sdf"] = "adv-lib is not installed (tools/install-adv-lib.sh)"
+    for a in atks:
+        a.max_passes = b
+    return {label(a): a for a in atks}, left_out
 
 
 def per_image(rows: list[dict], key: str) -> np.ndarray:
@@ -89,25 +144,47 @@ def per_image(rows: list[dict], key: str) -> np.ndarray:
     return np.asarray(out, float)
 
 
-def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, tuple], checkpoints) -> dict:
-    """Ensemble, optimality, medians, paired tests, anytime medians and the goal (see the module docstring)."""
+def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, tuple], checkpoints, *, ours: str = OURS,
+            peers: list[str] | None = None, polished: list[str] | None = None, variants: list[str] | None = None,
+            stats: dict | None = None) -> dict:
+    """Ensemble, optimality, medians, anytime medians, and the decision of ours against ``peers`` (and, separately,
+    against the ``polished`` twins, and of each of ours' ``variants`` against the peers) over ``keys`` (see the
+    module docstring)."""
+    st = {"alpha": ALPHA, "min_success": MIN_SUCCESS, "n_boot": N_BOOT, "random_state": 0, **(stats or {})}
+    values = {k: {m: per_image(r, k) for m, r in rows.items()} for k in keys}
     per_judge = {}
     for k in keys:
-        d = {m: per_image(r, k) for m, r in rows.items()}
-        if not all(np.isfinite(v).any() for v in d.values() if len(v)):
+        d = values[k]
+        if not any((np.isfinite(v) & (v > 0)).any() for v in d.values()):  # no attack fooled any image: nothing to rank
             continue
         best = ensemble(d)
         correct = np.isfinite(best) & (best > 0)
         entry = {"ensemble_median": float(np.median(best[correct])) if correct.any() else None, "methods": {}}
         for m, v in d.items():
             fooled = np.isfinite(v) & (v > 0)
-            test = paired_test(d[OURS], v) if m != OURS and OURS in d else None
             entry["methods"][m] = {"optimality": optimality(v, best), "median": float(np.median(v[fooled])) if
-                                   fooled.any() else None, "vs_ours": test, "optimises": k in optimises.get(m, ())}
+                                   fooled.any() else None, "optimises": k in optimises.get(m, ())}
         per_judge[k] = entry
     anytime = {m: {str(c): {k: _median([_snapshot(r, c, k) for r in rs if r["clean_correct"]]) for k in keys}
                    for c in checkpoints} for m, rs in rows.items()}
-    return {"judges": per_judge, "anytime": anytime if checkpoints else {}, "goal": goal(per_judge, optimises.get(OURS, ()))}
+    fooled_values = {m: {k: [v for v in values[k][m] if np.isfinite(v) and v > 0] for k in keys} for m in rows}
+    visibility = {m: visibility_by_judge(fooled_values[m], n_boot=st["n_boot"], random_state=st["random_state"])
+                  for m in rows}
+    out = {"judges": per_judge, "anytime": anytime if checkpoints else {}, "statistics": st,
+           "visibility": {m: v for m, v in visibility.items() if v}}
+    judged = {k: values[k] for k in per_judge}
+    kw = dict(optimises=optimises, alpha=st["alpha"], min_success=st["min_success"], n_boot=st["n_boot"],
+              random_state=st["random_state"])
+    peers = [p for p in (peers if peers is not None else [m for m in rows if m != ours]) if p in rows]
+    if ours in rows and peers and judged:
+        out["decision"] = decide(judged, ours, peers, **kw)
+    polished = [p for p in (polished or []) if p in rows]
+    if ours in rows and polished and judged:
+        out["decision_polished"] = decide(judged, ours, polished, **kw)
+    variants = [v for v in (variants or []) if v in rows]
+    if variants and peers and judged:
+        out["decision_variants"] = {v: decide(judged, v, peers, **kw) for v in variants}
+    return out
 
 
 def _snapshot(row: dict, c: int, key: str) -> float:
@@ -125,77 +202,178 @@ def _median(vals) -> float | None:
     return m if np.isfinite(m) else None
 
 
-def goal(per_judge: dict, ours_optimises) -> dict:
-    """Per judge ours does not optimise: does ours beat every peer? Ours beats a peer when its optimality is higher
-    and either the paired one-sided Wilcoxon p on the images both fooled is below :data:`ALPHA`, or the peer fooled
-    fewer than :data:`MIN_PAIRS` of the images ours fooled (a median over the few images a weak attack fools is no
-    comparison; its optimality already charges it for the rest). Which peers ours falls short of, and why."""
-    out = {}
-    for k, e in per_judge.items():
-        if k in ours_optimises or OURS not in e["methods"]:
-            continue
-        mine = e["methods"][OURS]
-        short = {}
-        for m, r in e["methods"].items():
-            if m == OURS:
-                continue
-            t = r["vs_ours"] or {}
-            better_opt = (mine["optimality"] or 0) > (r["optimality"] or 0)
-            by_test = t.get("p") is not None and t["p"] < ALPHA
-            few = (t.get("n") or 0) < MIN_PAIRS
-            if not (better_opt and (by_test or few)):
-                short[m] = {"peer_median": r["median"], "peer_optimality": r["optimality"], "p": t.get("p"),
-                            "pairs": t.get("n"), "median_ratio": t.get("median_ratio")}
-        out[k] = {"met": not short, "ours_median": mine["median"], "ours_optimality": mine["optimality"],
-                  "short_of": short}
-    return {"judges": out, "met": all(v["met"] for v in out.values()) if out else None, "alpha": ALPHA,
-            "min_pairs": MIN_PAIRS}
+def checkpoints_of(budget: int, anytime: bool = True, extra=()) -> tuple[int, ...]:
+    """The pass budgets of the anytime curves: the standard ones below the budget, ``extra`` and the budget."""
+    if not anytime:
+        return tuple(sorted(set(extra)))
+    return tuple(sorted({c for c in CHECKPOINTS if c < budget} | set(extra) | {budget}))
 
 
-def checkpoints_of(cfg: BenchMinimalConfig) -> tuple[int, ...]:
-    """The pass budgets of the anytime curves: the standard ones below the budget, and the budget."""
-    return tuple(c for c in CHECKPOINTS if c < cfg.budget) + (cfg.budget,) if cfg.anytime else ()
+def polished_twin(snapshot: int, cost: str = "ssim"):
+    """The derived result of a peer's polished twin (:func:`~imperceptible.runs.attack_run.run_attack`'s ``derived``):
+    its best 8-bit adversarial queried within ``snapshot`` passes, polished; its passes: the peer's, capped at
+    ``snapshot``, plus the polish's."""
+
+    def twin(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> AttackResult:
+        snap = res.anytime[snapshot]
+        start = torch.where(snap["found"].view(-1, 1, 1, 1), snap["adv"], x)
+        p = polish(model, x, start, y, cost=cost)
+        with torch.no_grad():
+            m = margin(model(p.adv), y).cpu()
+        share = (snapshot / res.passes.clamp_min(1e-9)).clamp(max=1.0)
+        return dataclasses.replace(res, adv=p.adv, adv_float=p.adv, margin=m, margin_float=m,
+                                   forwards=res.forwards * share + p.forwards, backwards=res.backwards * share + p.backwards,
+                                   anytime=None, attack=res.attack + "+polish")
+
+    return twin
 
 
-def minimal_summary(store, methods: dict, done: list[str], ds, cfg: BenchMinimalConfig, *, keys: list[str],
-                    checkpoints, unavailable: dict | None = None, left_out: dict | None = None) -> dict:
+def minimal_summary(store, methods: dict, done: list[str], ds, *, keys: list[str], checkpoints, budget: int, ours: str,
+                    peers: list[str], polished: list[str], variants: list[str] = (), stats: dict | None = None,
+                    unavailable: dict | None = None, left_out: dict | None = None, describe: dict | None = None) -> dict:
     """The benchmark's summary of the finished methods ``done`` from the store's per-sample rows: the usual
     per-method summary plus the minimal-attack analysis (:func:`analyse`) over ``keys``."""
-    optimises = {m: methods[m].optimises() for m in done}
+    optimises = {m: tuple(methods[m].optimises()) for m in done}
     summary = summarize(store, done, ids=ds.ids, unavailable=unavailable or {}, optimises=optimises)
     rows = {m: store.rows(m, ds.ids) for m in done}
-    summary.update(dataset=cfg.dataset, model=cfg.model, n_images=len(ds), budget=cfg.budget, ours=OURS,
-                   checkpoints=list(checkpoints), left_out=left_out or {},
+    summary.update(dataset=ds.name, n_images=len(ds), budget=budget, ours=ours, peers=[p for p in peers if p in done],
+                   polished=[p for p in polished if p in done], checkpoints=list(checkpoints), left_out=left_out or {},
                    judges=[{"key": k, "label": METRICS[k].label, "show": METRICS[k].show} for k in keys],
-                   minimal=analyse(rows, keys, optimises, checkpoints))
+                   variants=[v for v in variants if v in done],
+                   minimal=analyse(rows, keys, optimises, checkpoints, ours=ours, peers=peers, polished=polished,
+                                   variants=list(variants), stats=stats), **(describe or {}))
     return summary
+
+
+def per_image_table(store, methods: list[str], ids: list[str], keys: list[str]) -> dict:
+    """Every judge value per image and method (AttackBench's convention: ``"inf"`` where the attack failed, 0 where
+    the clean image was misclassified), with the passes: what anyone needs to redo a test."""
+    out = {"ids": list(ids), "convention": "inf: not fooled; 0: misclassified before any attack", "values": {},
+           "passes": {}}
+    for m in methods:
+        rows = store.rows(m, ids)
+        out["values"][m] = {k: [v if np.isfinite(v) else "inf" for v in per_image(rows, k).tolist()] for k in keys}
+        out["passes"][m] = [(r["forwards"] + (r.get("backwards") or 0.0)) / 2 for r in rows]
+    return out
+
+
+@dataclass
+class Plan:
+    """What a benchmark run runs: its data, model, attacks, judges, budget and roles."""
+
+    ds: object
+    net: object
+    methods: dict
+    keys: list[str]
+    budget: int
+    ours: str
+    peers: list[str]
+    polished: dict  # twin -> its peer
+    stats: dict
+    left_out: dict
+    describe: dict
+    variants: list = dataclasses.field(default_factory=list)  # ours with another cost: each its own decision
+    anytime_keys: tuple[str, ...] | None = None  # judges of the anytime snapshots (None: every judge)
+    checkpoints: tuple[int, ...] | None = None  # the anytime checkpoints (None: the standard ones below the budget)
+
+
+def _plan_default(cfg: BenchMinimalConfig, engine: Engine, progress: bool, attacks) -> Plan:
+    ds, net = data_and_model(cfg, engine, progress=progress)
+    if attacks is None:
+        methods, left_out = minimal_attacks(cfg)
+    else:
+        methods, left_out = {label(a): a for a in attacks}, {}
+        for a in methods.values():
+            a.max_passes = a.max_passes or cfg.budget
+    peers = [m for m, a in methods.items() if m != OURS and a.TAGS.threat == "minimal" and
+             not m.startswith(OURS + "[")]
+    polished = {f"{p}+polish": p for p in peers} if cfg.polish else {}
+    keys = [m.key for m in judges()]
+    return Plan(ds, net, methods, keys, cfg.budget, OURS, peers, polished, {}, left_out, {})
+
+
+def _plan_protocol(cfg: BenchMinimalConfig, engine: Engine, progress: bool) -> Plan:
+    proto = load_protocol(cfg.protocol)
+    run = proto.run(cfg.run)
+    _check_no_conflict(cfg, run)
+    split = proto.split(run)
+    ds = load_dataset(split["dataset"], ids=proto.ids(run, cfg.stage), size=input_size(run.model))
+    net = get_model(run.model, progress=progress and engine.is_main, data=ds).to(engine.device)
+    k = getattr(net, "num_classes", None)
+    if k is not None:
+        check_labels_below(ds.labels, k, dataset=split["dataset"], ids=ds.ids)
+    probe_model(net, ds.images, ds.labels, name=run.model)
+    methods = proto.attacks(run, cfg.stage)
+    specs = {s.name: s for s in proto.specs(run)}
+    ours = next(s.name for s in specs.values() if s.role == "ours")
+    if cfg.stage == "tune":
+        peers = [m for m in methods if m.split("|")[0] != ours]
+        polished, variants = {}, []
+    else:
+        peers = [m for m in methods if specs[m].role == "peer"]
+        polished = proto.polished(run)
+        variants = [m for m in methods if specs[m].role == "variant"]
+    for j in run.judges:
+        if j not in METRICS or not METRICS[j].judge:
+            raise ParameterError.of(MSG_PROTOCOL_JUDGE, path=proto.path, run=run.name, got=j)
+    stats = {k: proto.raw["statistics"][k] for k in ("alpha", "min_success", "n_boot", "random_state")
+             if k in proto.raw["statistics"]}
+    return Plan(ds, net, methods, list(run.judges), run.budget, ours, peers, polished, stats, {},
+                {"protocol": proto.describe(), "protocol_run": run.name, "stage": cfg.stage, "model": run.model,
+                 "split": run.split}, anytime_keys=run.anytime_judges or None,
+                checkpoints=(run.anytime_checkpoints + (run.budget,)) if run.anytime_checkpoints else None,
+                variants=variants)
+
+
+def _check_no_conflict(cfg: BenchMinimalConfig, run) -> None:
+    """A data or model option given beside a protocol and differing from its run is refused, naming both."""
+    defaults = BenchMinimalConfig.__dataclass_fields__
+    for name, theirs in (("model", run.model), ("budget", run.budget)):
+        mine = getattr(cfg, name)
+        if mine != defaults[name].default and mine != theirs:
+            raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name=f"--{name}", expected=f"the protocol's {theirs}", got=mine)
+    for name in ("dataset", "limit", "image_size", "weights"):
+        mine = getattr(cfg, name)
+        if mine != defaults[name].default:
+            raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name=f"--{name.replace('_', '-')}",
+                                    expected="none (the protocol decides it)", got=mine)
 
 
 def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, attacks: list | None = None,
                   overwrite: bool = False, progress: bool = True, engine: Engine | None = None,
                   **settings) -> dict | None:
     """Run (or resume) the benchmark into ``out``; returns the summary on rank 0. ``attacks`` replaces the
-    default list (tests); each gets the anytime checkpoints of the budget."""
+    default list (tests); each gets the anytime checkpoints of the budget and the budget as its guard."""
     cfg = config or BenchMinimalConfig(**settings)
     engine = engine or Engine()
-    ds, net = data_and_model(cfg, engine, progress=progress)
-    atks, left_out = minimal_attacks(cfg) if attacks is None else (list(attacks), {})
-    checkpoints = checkpoints_of(cfg)
-    for a in atks:
-        a.anytime = a.anytime or checkpoints
-    methods = {label(a): a for a in atks}
-    keys = [m.key for m in judges()]
-    evaluator = Evaluator.for_images(ds.images, saliency=None, defenses=[], keys=tuple(keys))
-    run = open_attack_run(out, job="bench minimal", config=identity(cfg), ds=ds, model=net, methods=methods,
+    plan = _plan_protocol(cfg, engine, progress) if cfg.protocol else _plan_default(cfg, engine, progress, attacks)
+    snapshot = int(plan.budget - polish_passes())
+    checkpoints = plan.checkpoints or checkpoints_of(plan.budget, cfg.anytime)
+    for m, a in plan.methods.items():
+        a.anytime = tuple(sorted(set(a.anytime) | set(checkpoints) | ({snapshot} if m in plan.polished.values() else set())))
+    keys = plan.keys
+    evaluator = Evaluator.for_images(plan.ds.images, saliency=None, defenses=[], keys=tuple(keys),
+                                     anytime_keys=plan.anytime_keys)
+    missing = [k for k in keys if k in evaluator.unavailable]
+    if missing and cfg.protocol:  # a protocol's judge that cannot be computed here is not silently dropped
+        raise ParameterError.of(MSG_PROTOCOL_JUDGE, path=cfg.protocol, run=cfg.run,
+                                got=f"{missing[0]} ({evaluator.unavailable[missing[0]]})")
+    all_methods = {**plan.methods, **{t: plan.methods[p] for t, p in plan.polished.items()}}
+    fp_config = {**identity(cfg), **plan.describe}
+    run = open_attack_run(out, job="bench minimal", config=fp_config, ds=plan.ds, model=plan.net, methods=all_methods,
                           evaluator=evaluator, engine=engine, overwrite=overwrite)
     if engine.is_main:
-        run.write_config({"job": "bench minimal", **record(cfg), "n_images": len(ds), "engine": engine.describe(),
-                          "checkpoints": list(checkpoints), "left_out": left_out,
-                          "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in methods.items()}})
+        run.write_config({"job": "bench minimal", **record(cfg), **plan.describe, "n_images": len(plan.ds),
+                          "ids": plan.ds.ids, "engine": engine.describe(), "checkpoints": list(checkpoints),
+                          "left_out": plan.left_out, "budget_enforced": plan.budget,
+                          "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in plan.methods.items()},
+                          "polished": plan.polished})
     failed: dict[str, str] = {}
-    for m, a in methods.items():
+    for m, a in plan.methods.items():
+        twins = {t: polished_twin(snapshot) for t, p in plan.polished.items() if p == m}
         try:
-            run_attack(run, m, a, net, ds, evaluator, batch_size=cfg.batch_size, progress=progress, engine=engine)
+            run_attack(run, m, a, plan.net, plan.ds, evaluator, batch_size=cfg.batch_size, progress=progress,
+                       engine=engine, derived=twins)
         except ImperceptibleError as e:
             if engine.world_size > 1:
                 raise
@@ -203,14 +381,40 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
             log.warning("%s: left out (%s)", m, e)
     if not engine.is_main:
         return None
-    done = [m for m in methods if m not in failed]
-    summary = minimal_summary(run.store, methods, done, ds, cfg, keys=[k for k in keys if k not in evaluator.unavailable],
-                              checkpoints=checkpoints, unavailable=evaluator.unavailable,
-                              left_out={**left_out, **failed})
+    done = [m for m in all_methods if m not in failed and plan.polished.get(m) not in failed]
+    keys = [k for k in keys if k not in evaluator.unavailable]
+    summary = minimal_summary(run.store, all_methods, done, plan.ds, keys=keys, checkpoints=checkpoints,
+                              budget=plan.budget, ours=plan.ours, peers=plan.peers, polished=list(plan.polished),
+                              variants=plan.variants, stats=plan.stats, unavailable=evaluator.unavailable,
+                              left_out={**plan.left_out, **failed},
+                              describe={"model": cfg.model, **plan.describe})
+    run.write_json("per_image.json", per_image_table(run.store, done, plan.ds.ids, keys))
+    if cfg.protocol and cfg.stage == "tune":
+        summary["tuning"] = tuning(load_protocol(cfg.protocol), cfg.run, summary)
+        run.write_json("tuning.json", summary["tuning"])
     run.write_json("summary.json", summary)
-    write_minimal_report(run, ds, summary, done)
+    write_minimal_report(run, plan.ds, summary, done)
     return summary
 
 
-__all__ = ["BenchMinimalConfig", "analyse", "bench_minimal", "checkpoints_of", "goal", "minimal_attacks",
-           "minimal_summary", "per_image"]
+def tuning(proto: Protocol, run_name: str, summary: dict) -> dict:
+    """The tune stage's choice per attack: each grid point scored by the protocol's rule (the mean optimality over the
+    run's judges against the ensemble of every grid point of every attack), the best chosen (ties: the earlier point,
+    the authors' default first)."""
+    run = proto.run(run_name)
+    judged = summary["minimal"]["judges"]
+    scores = {}
+    for m in summary["methods"]:
+        vals = [judged[k]["methods"][m]["optimality"] for k in judged if m in judged[k]["methods"]]
+        vals = [v for v in vals if v is not None and np.isfinite(v)]
+        scores[m] = float(np.mean(vals)) if vals else None
+    out = {"rule": proto.raw["tuning"]["rule"], "scores": scores, "chosen": {}}
+    for spec in proto.specs(run):
+        if spec.role in TUNED and (spec.tune or spec.modes):
+            lab, extra = choose({k: v for k, v in scores.items() if v is not None}, spec)
+            out["chosen"][spec.name] = {"label": lab, "settings": extra}
+    return out
+
+
+__all__ = ["BenchMinimalConfig", "analyse", "bench_minimal", "checkpoints_of", "minimal_attacks", "minimal_summary",
+           "per_image", "per_image_table", "polished_twin", "tuning"]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import check_int_option, option
+from ..config import MAX_IMAGE_SIZE, check_int_option, option
 from ..data import load as load_dataset
 from ..engine import Engine
 from ..models import get as get_model
 from ..models import input_size
 from ..models.probe import probe_model
-from ..validation import check_labels_below
+from ..validation import MSG_IMAGE_SIZE_FIXED, ParameterError, check_labels_below
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataModelOptions:
     """The data and model options every benchmark shares (their one source; a benchmark's config extends it)."""
 
@@ -29,7 +29,7 @@ class DataModelOptions:
     def __post_init__(self) -> None:
         check_int_option("batch_size", self.batch_size)
         check_int_option("limit", self.limit, allow_none=True)
-        check_int_option("image_size", self.image_size, minimum=8, allow_none=True)
+        check_int_option("image_size", self.image_size, minimum=8, maximum=MAX_IMAGE_SIZE, allow_none=True)
 
 
 def data_and_model(cfg, engine: Engine, *, progress: bool = True):
@@ -38,6 +38,9 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     a dataset of fixed size, such as MNIST, keeps its own), the model on the engine's device."""
     size = cfg.image_size or input_size(cfg.model)
     ds = load_dataset(cfg.dataset, limit=cfg.limit, size=size)
+    if cfg.image_size is not None and tuple(ds.images.shape[-2:]) != (cfg.image_size,) * 2 and min(ds.images.shape[-2:]) \
+            != cfg.image_size:  # a dataset of fixed size ignores the size: refuse it rather than record what did not run
+        raise ParameterError.of(MSG_IMAGE_SIZE_FIXED, name=cfg.dataset, size=int(ds.images.shape[-1]), got=cfg.image_size)
     net = get_model(cfg.model, weights=getattr(cfg, "weights", None), progress=progress and engine.is_main, data=ds)
     net = net.to(engine.device)
     k = getattr(net, "num_classes", None)

@@ -17,6 +17,11 @@ Models sampled from the same ``D`` are not independent, so a comparison whose p-
 :func:`adjusted_for_accuracy` answers "is one arm fairer at the same accuracy?": OLS of slope on the arm
 and the model's accuracy over every model, standard errors clustered by ``D``; the arm effect is the
 difference of slopes at matched accuracy.
+
+The protocol's analysis (issue 36), where every arm's K models share each world: :func:`paired_test` (the
+world-level paired t-test of the primary), :func:`tost_paired` (equivalence within a margin by two one-sided
+paired t-tests), :func:`aa_permutation` (the test's size, by permuting two same-attack families' labels within
+worlds) and :func:`dose_trend` (a trend over dose levels with the world as a block).
 """
 
 from __future__ import annotations
@@ -119,3 +124,132 @@ def adjusted_for_accuracy(models: pd.DataFrame, reference: str, *, confidence: f
 
 
 __all__ = ["adjusted_for_accuracy", "compare_arms", "d_level", "mixed_model"]
+
+
+# ----------------------------------------------------------------------------------------------
+# The protocol's paired analysis (issue 36): world-level pairs, TOST, the A/A size, the dose-response trend
+# ----------------------------------------------------------------------------------------------
+
+
+def world_pairs(models: pd.DataFrame, a: str, b: str, value: str = "beta") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per world (``replicate``) present in both arms, the mean ``value`` of ``a``'s models and of ``b``'s: the
+    arrays ``(worlds, mean_a, mean_b)``, sorted by world."""
+    t = models[models[value].notna()]
+    da = t[t.arm == a].groupby("replicate")[value].mean()
+    db = t[t.arm == b].groupby("replicate")[value].mean()
+    common = sorted(set(da.index) & set(db.index))
+    return np.asarray(common), da.loc[common].to_numpy(float), db.loc[common].to_numpy(float)
+
+
+def paired_test(models: pd.DataFrame, a: str, b: str, *, value: str = "beta", alternative: str = "less",
+                confidence: float = 0.95) -> dict | None:
+    """The protocol's primary test: per world the mean of ``a``'s K models minus that of ``b``'s, a paired t-test
+    (scipy's ``ttest_rel``) with ``H1`` in the direction ``alternative`` (``less``: ``a`` lower), the mean difference
+    with its two-sided ``confidence`` interval and the one-sided bound that matches the test (``less``: an upper
+    bound); ``None`` with fewer than 2 worlds."""
+    worlds, ya, yb = world_pairs(models, a, b, value)
+    if len(worlds) < 2:
+        return None
+    return {"a": a, "b": b, "value": value, **_paired(ya, yb, alternative, confidence)}
+
+
+def _paired(ya: np.ndarray, yb: np.ndarray, alternative: str, confidence: float) -> dict:
+    r = stats.ttest_rel(ya, yb, alternative=alternative)
+    lo, hi = _interval(ya - yb, confidence)
+    bound = r.confidence_interval(confidence)
+    return {"test": "paired t (world level)", "alternative": alternative, "t": float(r.statistic), "df": float(r.df),
+            "p": float(r.pvalue), "difference": float(np.mean(ya - yb)), "ci_low": lo, "ci_high": hi,
+            "confidence": confidence, "bound_one_sided": None if alternative == "two-sided" else
+            float(bound.high if alternative == "less" else bound.low), "sd_difference": float(np.std(ya - yb, ddof=1)),
+            "pairs": int(len(ya)), "mean_a": float(ya.mean()), "mean_b": float(yb.mean())}
+
+
+def tost_paired(models: pd.DataFrame, a: str, b: str, margin: float, *, value: str = "beta", alpha: float = 0.05) -> dict | None:
+    """Equivalence of ``a`` and ``b`` within ``+-margin`` by two one-sided paired t-tests (TOST, Schuirmann 1987)
+    on the world-level differences: ``H0: mean <= -margin`` against ``> -margin`` and ``H0: mean >= margin``
+    against ``< margin``; ``p`` is the larger of the two, and equivalence at ``alpha`` holds exactly when the
+    ``1 - 2 alpha`` interval lies inside the margins. ``None`` with fewer than 2 worlds."""
+    worlds, ya, yb = world_pairs(models, a, b, value)
+    if len(worlds) < 2:
+        return None
+    d = ya - yb
+    low = stats.ttest_1samp(d, -margin, alternative="greater")
+    high = stats.ttest_1samp(d, margin, alternative="less")
+    ci = stats.ttest_1samp(d, 0.0).confidence_interval(1 - 2 * alpha)
+    p = float(max(low.pvalue, high.pvalue))
+    return {"a": a, "b": b, "value": value, "margin": float(margin), "alpha": alpha, "p": p,
+            "equivalent": bool(p < alpha), "t_lower": float(low.statistic), "p_lower": float(low.pvalue),
+            "t_upper": float(high.statistic), "p_upper": float(high.pvalue), "df": float(len(d) - 1),
+            "difference": float(d.mean()), "ci_low": float(ci.low), "ci_high": float(ci.high),
+            "ci_level": 1 - 2 * alpha, "pairs": int(len(d))}
+
+
+def aa_permutation(models: pd.DataFrame, a: str, b: str, *, permutations: int = 1000, seed: int = 0,
+                   alpha: float = 0.05, value: str = "beta", alternative: str = "less") -> dict | None:
+    """The size of the primary's paired test, measured on two families of the same attack (``a``, ``b``: the A/A
+    pair). Each contrast pools each world's models of both families, splits them at random (seeded) into two
+    pseudo-families of the families' sizes, and runs the primary's paired t-test on the world-level differences;
+    the false-positive rate is the share of contrasts with ``p < alpha``, with its Clopper-Pearson interval.
+
+    What it measures: how often the paired t-test, on these worlds' real slope distributions (their spread, skew
+    and number), calls a difference where the labels carry none. What it does not: the contrasts share models, so
+    they are not independent and the interval is narrower than the rate's true uncertainty; a pseudo-family mixes
+    Algorithm 2 datasets ``D`` of both families, so the D-to-D part of the variation cancels in some splits (the
+    world-level t-test scales by the observed spread, so it stays calibrated, but a bias between two real families,
+    an effect of shared Algorithm 3 seeds, or a systematic difference between attacks is not measured). The direct
+    A/A contrast (``b`` against ``a`` as they were run, two-sided) is given beside it."""
+    t = models[models[value].notna() & models.arm.isin([a, b])]
+    groups = {key: g[value].to_numpy(float) for key, g in t.groupby(["replicate", "arm"])}
+    worlds = sorted({w for w, arm in groups if arm == a} & {w for w, arm in groups if arm == b})
+    if len(worlds) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    diffs = np.empty((permutations, len(worlds)))
+    for j, w in enumerate(worlds):
+        pooled, k = np.concatenate([groups[w, a], groups[w, b]]), groups[w, a].size
+        order = rng.permuted(np.tile(np.arange(pooled.size), (permutations, 1)), axis=1)
+        diffs[:, j] = pooled[order[:, :k]].mean(1) - pooled[order[:, k:]].mean(1)
+    p = stats.ttest_1samp(diffs, 0.0, axis=1, alternative=alternative).pvalue
+    hits = int((p < alpha).sum())
+    ci = stats.binomtest(hits, permutations).proportion_ci(0.95, method="exact")
+    ya, yb = (np.array([groups[w, f].mean() for w in worlds]) for f in (a, b))
+    direct = {"a": b, "b": a, "value": value, **_paired(yb, ya, "two-sided", 0.95)}
+    return {"a": a, "b": b, "permutations": permutations, "seed": seed, "alpha": alpha, "alternative": alternative,
+            "worlds": len(worlds), "false_positives": hits, "rate": hits / permutations, "rate_ci_low": float(ci.low),
+            "rate_ci_high": float(ci.high), "interval": "Clopper-Pearson 95% (contrasts treated as independent)",
+            "direct": direct}
+
+
+def dose_trend(models: pd.DataFrame, levels: dict[str, float], *, value: str = "beta", reference: str | None = None,
+               alternative: str = "less", confidence: float = 0.95) -> dict | None:
+    """A trend of the world-level ``value`` over the arms ``levels`` (arm -> lambda) with the world as a block:
+    OLS of the world mean on ``log10(1 + lambda)`` with world fixed effects (the within-world slope; residual df
+    = observations - worlds - 1), one-sided in the direction ``alternative`` (``less``: the value falls as lambda
+    grows). With ``reference`` (e.g. PGD-L2) the world-level value is the difference against the reference's world
+    mean, which a world's fixed effect absorbs: the trend is the same, the levels read as differences. Only worlds
+    that have every level count. ``None`` with fewer than 2 such worlds."""
+    t = models[models[value].notna()]
+    means = t[t.arm.isin(list(levels))].groupby(["replicate", "arm"])[value].mean().unstack("arm")
+    means = means.reindex(columns=list(levels)).dropna()
+    if reference is not None:
+        ref = t[t.arm == reference].groupby("replicate")[value].mean()
+        means = means.loc[means.index.intersection(ref.index)].sub(ref, axis=0).dropna()
+    if len(means) < 2:
+        return None
+    x = np.log10(1 + np.asarray([levels[a] for a in means.columns], float))
+    y = means.to_numpy(float)
+    xc, yc = np.broadcast_to(x - x.mean(), y.shape), y - y.mean(1, keepdims=True)
+    sxx = float((xc**2).sum())
+    slope = float((xc * yc).sum() / sxx)
+    df = y.size - y.shape[0] - 1
+    se = float(np.sqrt(((yc - slope * xc) ** 2).sum() / df / sxx))
+    tval = slope / se
+    p = {"less": stats.t.cdf(tval, df), "greater": stats.t.sf(tval, df), "two-sided": 2 * stats.t.sf(abs(tval), df)}
+    q = stats.t.ppf(0.5 + confidence / 2, df)
+    return {"value": value, "reference": reference, "levels": dict(levels), "x": "log10(1 + lambda)",
+            "model": "OLS, world fixed effects", "slope": slope, "se": se, "t": float(tval), "df": int(df),
+            "p": float(p[alternative]), "alternative": alternative, "ci_low": slope - q * se, "ci_high": slope + q * se,
+            "worlds": int(y.shape[0]), "level_means": {a: float(v) for a, v in means.mean().items()}}
+
+
+__all__ += ["aa_permutation", "dose_trend", "paired_test", "tost_paired", "world_pairs"]

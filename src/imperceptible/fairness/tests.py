@@ -24,6 +24,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from ..config import option
+from ..data.grouped import check_header, trimmed
 from ..validation import (
     MSG_DUPLICATE_GROUP,
     MSG_TABLE_ACCURACY_RANGE,
@@ -68,15 +69,17 @@ def accuracy_columns_of(table: pd.DataFrame) -> list[str]:
 
 
 def validate_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Check a ``group, covariate, n, accuracy[_*]`` table; raise :class:`TableError` saying what is wrong."""
+    """Check a ``group, covariate, n, accuracy[_*]`` table; raise :class:`TableError` saying what is wrong (group
+    names are compared after trimming surrounding whitespace: ``"g00 "`` repeats ``g00``)."""
     cols = list(table.columns)
     if not set(REQUIRED) <= set(cols) or not accuracy_columns_of(table):
         raise TableError.of(MSG_TABLE_MISSING_COLUMNS, expected=", ".join(REQUIRED), got=", ".join(map(str, cols)))
-    repeated = table["group"][table["group"].duplicated(keep=False)]
+    names = pd.Series(trimmed(table["group"]), index=table.index)
+    repeated = names[names.duplicated(keep=False)]
     if len(repeated):
         g = repeated.iloc[0]
-        rows = [int(i) + 1 for i in np.flatnonzero((table["group"] == g).to_numpy())]  # data rows, from 1
-        same = table[table["group"] == g].drop_duplicates()
+        rows = [int(i) + 1 for i in np.flatnonzero((names == g).to_numpy())]  # data rows, from 1
+        same = table[names == g].assign(group=g).drop_duplicates()
         how = " (identical: counted twice it would add a group)" if len(same) == 1 else " (with different values)"
         raise TableError.of(MSG_DUPLICATE_GROUP, group=g, rows=rows, how=how)
     for _, r in table.iterrows():
@@ -93,11 +96,16 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_table(path) -> pd.DataFrame:
-    """Read and validate a CSV table (``group,covariate,n,accuracy`` or one ``accuracy_*`` column per model)."""
+    """Read and validate a CSV table (``group,covariate,n,accuracy`` or one ``accuracy_*`` column per model): a
+    column named twice is refused, column and group names are trimmed."""
+    header = check_header(path)
     try:
-        t = pd.read_csv(path)
+        t = pd.read_csv(path, dtype=str)  # every cell as written; numbers converted below
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise TableError.of(MSG_TABLE_UNREADABLE, path=path, error=f"{type(e).__name__}: {e}") from None
+    t.columns = header
+    if "group" in t.columns:
+        t["group"] = trimmed(t["group"])
     for c in t.columns:
         if c != "group":
             t[c] = pd.to_numeric(t[c], errors="coerce")

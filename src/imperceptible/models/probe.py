@@ -1,20 +1,29 @@
 """One look at a model before a run, on the first images it will be given: is it the logit classifier the attacks
 assume? Refused: outputs that differ between two identical forward passes (dropout or other randomness left in
-the graph: every success would be a coin flip) and probabilities instead of logits (rows non-negative and summing
-to one: margins in probability units, so a confidence is never reached). Warned: a clean accuracy of 0 on these
-images (the usual causes: the input range, the normalisation, the label order).
+the graph: every success would be a coin flip) and probabilities instead of logits (every output in [0, 1], by a
+softmax or a sigmoid: margins in probability units, so a confidence is never reached and an attack pushes the
+images anywhere). Warned: a clean accuracy of 0 on these images, however few (the usual causes: the input range,
+the normalisation, the label order). :func:`probe_once` probes a model once (the Python API's attacks call it; the
+command line probes at load).
 
 Examples:
     >>> import torch
     >>> from imperceptible.models.probe import probe_model
     >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    >>> _ = torch.nn.init.constant_(net[1].bias, -2.0)  # logits, some negative
     >>> probe_model(net, torch.rand(5, 1, 2, 2), torch.zeros(5, dtype=torch.long))["deterministic"]
     True
+    >>> try:
+    ...     probe_model(torch.nn.Sequential(net, torch.nn.Softmax(1)), torch.rand(5, 1, 2, 2), torch.zeros(5).long())
+    ... except TypeError as e:  # a ModelOutputError
+    ...     print(str(e)[:40])
+    model: expected logits, got probabilitie
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 
 import torch
 
@@ -34,12 +43,29 @@ def probe_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, nam
         a, b = model(x).float(), model(x).float()
     if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
         raise ModelOutputError.of(MSG_NONDETERMINISTIC, name=name, diff=float((a - b).abs().max()))
-    if a.shape[1] > 1 and bool((a >= 0).all()) and torch.allclose(a.sum(1), torch.ones(len(a), device=dev), atol=1e-4):
+    if a.dim() == 2 and a.shape[1] > 1 and bool((a >= 0).all()) and bool((a <= 1).all()):
         raise ModelOutputError.of(MSG_PROBABILITIES, name=name)
-    accuracy = float((a.argmax(1) == y).float().mean())
-    if accuracy == 0 and len(y) >= 4:
+    accuracy = float((a.argmax(1) == y).float().mean()) if a.dim() == 2 else float("nan")
+    if accuracy == 0:
         log.warning(MSG_ZERO_ACCURACY.format(name=name, n=len(y)))
     return {"deterministic": True, "probabilities": False, "accuracy": accuracy, "images": len(y)}
 
 
-__all__ = ["PROBE_IMAGES", "probe_model"]
+_PROBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def probe_once(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, name: str = "model") -> dict:
+    """:func:`probe_model` the first time ``model`` is seen (while it lives), its stored answer afterwards."""
+    try:
+        return _PROBED[model]
+    except (KeyError, TypeError):
+        pass
+    out = probe_model(model, x, y, name=name)
+    try:
+        _PROBED[model] = out
+    except TypeError:  # an object that cannot be weakly referenced: probed every time
+        pass
+    return out
+
+
+__all__ = ["PROBE_IMAGES", "probe_model", "probe_once"]

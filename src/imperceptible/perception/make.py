@@ -12,9 +12,13 @@ method and the analysis can rank methods image by image); the same number per me
 Catch trials (``catch_trials``, default 4) show a visibly perturbed image - by default the original plus
 uniform noise of +-24/255 per pixel, or a method of the run given as ``catch`` (e.g. a large-budget PGD) - to
 find participants who do not attend. (The literal ``human-perc-ot[paper]`` is not a safe default: its images
-are not reliably visible, and on MNIST it mostly fails.) The study folder holds ``index.html`` (the page to send)
-and ``study.json`` (the definition
-with the answer key and each trial's automatic-judge values; keep it).
+are not reliably visible, and on MNIST it mostly fails.) A catch method must not also be tested, and its catch
+images are only those it attacked successfully that change the image by at least :data:`CATCH_MIN_RMS` (half the
+RMS change of the noise catch, ``(24/255)/sqrt(3)/2``, about 6.9 grey levels: our rule, so a failed or faint
+method is refused, not shown as "visible"). Each tested method is named once. The study folder holds
+``index.html`` (the page to send) and ``study.json`` (the definition with the answer key and each trial's
+automatic-judge values - finite ones; keep it); it is written under the one rule for output folders
+(:mod:`.folders`): ``--overwrite`` replaces a study folder's own files only.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import base64
 import hashlib
 import io
 import json
-import shutil
+import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,23 +38,28 @@ from PIL import Image
 
 from ..config import check_int_option, option, record
 from ..fileio import atomic_write_json, atomic_write_text
-from ..runs.rundir import RunDir
+from ..runs.rundir import RunDir, output_folder
 from ..runs.summary import DISTANCE_KEYS
 from ..seeds import derive
 from ..validation import (
     MSG_ONLY_CATCH,
     MSG_STUDY_ALTERED,
-    MSG_STUDY_EXISTS,
+    MSG_STUDY_CATCH_INVISIBLE,
+    MSG_STUDY_CATCH_TESTED,
+    MSG_STUDY_DUPLICATE_METHOD,
     MSG_STUDY_NOT_A_RUN,
     MSG_STUDY_TOO_FEW,
     MSG_STUDY_UNKNOWN_METHODS,
     MSG_STUDY_UNREADABLE,
     StudyError,
 )
+from .folders import STUDY, STUDY_FORMAT
 from .page import render_page
 
 PAPER_CATCH = "human-perc-ot[paper]"
 NOISE = 24 / 255
+#: the smallest RMS change (in [0, 1] units) of a catch method's image: half the noise catch's, NOISE / sqrt(3) / 2
+CATCH_MIN_RMS = NOISE / math.sqrt(3) / 2
 
 
 @dataclass(frozen=True)
@@ -107,18 +117,27 @@ def _instructions(cfg: StudyConfig, n: int) -> str:
 
 def _study_images(run_path: Path, cfg: StudyConfig) -> tuple[RunDir, dict, list[str], dict, list[str]]:
     """The run's directory, config, the methods to test, their rows and the images every one of them fooled
-    (refusing a run that is not one, unknown methods, or nothing to show)."""
+    (refusing a run that is not one, unknown or repeated methods, or nothing to show)."""
     cfg_json = run_path / "config.json"
     if not cfg_json.is_file() or not (run_path / "results.sqlite").is_file() or not (run_path / "images").is_dir():
         raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got="no config.json, results.sqlite and images/")
     rd = RunDir(run_path)
-    run_cfg = json.loads(cfg_json.read_text())
-    if run_cfg.get("job") not in ("attack", "bench attacks"):
-        raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got=f"a '{run_cfg.get('job')}' run")
+    try:
+        run_cfg = json.loads(cfg_json.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got=f"an unreadable config.json ({e})") from None
+    if not isinstance(run_cfg, dict) or run_cfg.get("job") not in ("attack", "bench attacks"):
+        job = run_cfg.get("job") if isinstance(run_cfg, dict) else None
+        raise StudyError.of(MSG_STUDY_NOT_A_RUN, path=run_path, got=f"a '{job}' run")
+    twice = [(m, k) for m, k in Counter(cfg.methods).items() if k > 1]
+    if twice:
+        raise StudyError.of(MSG_STUDY_DUPLICATE_METHOD, method=twice[0][0], times=twice[0][1])
     available = rd.store.methods()
     catch = cfg.catch
     if catch != "noise" and catch not in available:
         raise StudyError.of(MSG_STUDY_UNKNOWN_METHODS, choices=", ".join(available), got=catch)
+    if catch in cfg.methods:
+        raise StudyError.of(MSG_STUDY_CATCH_TESTED, catch=catch)
     methods = list(cfg.methods) or [m for m in available if m not in (catch, PAPER_CATCH)]
     if not methods:
         raise StudyError.of(MSG_ONLY_CATCH, catch=catch, available=", ".join(available))
@@ -137,7 +156,23 @@ def _study_images(run_path: Path, cfg: StudyConfig) -> tuple[RunDir, dict, list[
     return rd, run_cfg, methods, rows, common
 
 
-def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common: list[str],
+def catch_candidates(cfg: StudyConfig, rd: RunDir, rows: dict, common: list[str]) -> list[str]:
+    """The images catch trials may show: any of ``common`` for the noise catch; for a catch method, those it
+    attacked successfully whose change is visible (RMS at least :data:`CATCH_MIN_RMS`), refused if none is."""
+    if cfg.catch == "noise" or not cfg.catch_trials:
+        return common
+    hit = [i for i in common if rows[cfg.catch][i]["success"] and rows[cfg.catch][i]["clean_correct"]]
+    rms = {i: float((rd.load_image(cfg.catch, i) - rd.load_image("original", i)).pow(2).mean().sqrt()) for i in hit}
+    visible = [i for i in hit if rms[i] >= CATCH_MIN_RMS]
+    if not visible:
+        why = (f"it attacked {len(hit)} successfully, changing them by at most {max(rms.values()):.4f} RMS" if hit
+               else "it attacked none of them successfully")
+        raise StudyError.of(MSG_STUDY_CATCH_INVISIBLE, catch=cfg.catch, rms=CATCH_MIN_RMS, levels=255 * CATCH_MIN_RMS,
+                            n=len(common), why=why)
+    return visible
+
+
+def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common: list[str], catchable: list[str],
             rng: np.random.RandomState) -> tuple[list[dict], dict[str, str], int, int]:
     """The trials (test, catch and, in the single design, original), the images they show under opaque keys,
     the trials per method and the catch trials."""
@@ -155,7 +190,7 @@ def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common
         return keys[(kind, sid)]
 
     plan = [("test", m, sid) for m in methods for sid in ids]
-    catch_ids = rng.choice(common, cfg.catch_trials, replace=len(common) < cfg.catch_trials).tolist() \
+    catch_ids = rng.choice(catchable, cfg.catch_trials, replace=len(catchable) < cfg.catch_trials).tolist() \
         if cfg.catch_trials else []
     plan += [("catch", cfg.catch, sid) for sid in catch_ids]
     if cfg.design == "single":
@@ -174,8 +209,8 @@ def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common
         else:
             shown = key_for(method, sid, lambda m=method, s=sid: rd.load_image(m, s))
         metrics = rows[method][sid]["metrics"] if method in rows else {}
-        t = {"id": f"t{j:03d}", "kind": kind, "method": method, "image": sid,
-             "judges": {k: metrics[k] for k in DISTANCE_KEYS if metrics.get(k) is not None}}
+        t = {"id": f"t{j:03d}", "kind": kind, "method": method, "image": sid,  # finite judges only: strict JSON
+             "judges": {k: metrics[k] for k in DISTANCE_KEYS if metrics.get(k) is not None and math.isfinite(metrics[k])}}
         if cfg.design == "2afc":
             side = "a" if rng.rand() < 0.5 else "b"
             t.update(modified=side, a=shown if side == "a" else orig, b=orig if side == "a" else shown)
@@ -187,16 +222,15 @@ def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common
 
 def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str | Path, overwrite: bool = False,
                **settings) -> dict:
-    """Write the study folder ``out`` from the run directory ``run``; returns a short description."""
+    """Write the study folder ``out`` from the run directory ``run``; returns a short description. Every check
+    comes before ``out`` is touched; an existing study folder is replaced only with ``overwrite`` (its own files
+    only: see :mod:`.folders`)."""
     cfg = config or StudyConfig(**settings)
     run_path, out = Path(run), Path(out)
     rd, run_cfg, methods, rows, common = _study_images(run_path, cfg)
-    if out.exists():
-        if not overwrite:
-            raise StudyError.of(MSG_STUDY_EXISTS, path=out)
-        shutil.rmtree(out)
-    trials, images, n, n_catch = _trials(cfg, rd, methods, rows, common, np.random.RandomState(cfg.seed))
-    definition = {"format": "imperceptible-study/1", "config": record(cfg), "run": str(run_path.resolve()),
+    catchable = catch_candidates(cfg, rd, rows, common)
+    trials, images, n, n_catch = _trials(cfg, rd, methods, rows, common, catchable, np.random.RandomState(cfg.seed))
+    definition = {"format": STUDY_FORMAT, "config": record(cfg), "run": str(run_path.resolve()),
                   "run_config": {k: run_cfg.get(k) for k in ("job", "dataset", "model")}, "methods": methods,
                   "catch": cfg.catch, "trials_per_method": n, "trials": trials}
     definition["hash"] = study_hash(definition)
@@ -205,9 +239,9 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     page = render_page(title=cfg.title, instructions_html=_instructions(cfg, len(trials)), payload={
         "hash": definition["hash"], "design": cfg.design, "viewing_ms": cfg.viewing_ms, "trials": page_trials,
         "images": images})
-    out.mkdir(parents=True)
-    atomic_write_json(out / "study.json", definition)
-    atomic_write_text(out / "index.html", page)
+    with output_folder(out, STUDY, overwrite=overwrite):
+        atomic_write_json(out / "study.json", definition)
+        atomic_write_text(out / "index.html", page)
     return {"page": str(out / "index.html"), "definition": str(out / "study.json"), "n_trials": len(trials),
             "per_method": n, "n_catch": n_catch, "methods": methods, "catch": cfg.catch, "hash": definition["hash"]}
 
@@ -220,9 +254,9 @@ def load_study(path: str | Path) -> dict:
         d = json.loads(f.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise StudyError.of(MSG_STUDY_UNREADABLE, path=f, error=e) from None
-    if d.get("format") != "imperceptible-study/1" or study_hash(d) != d.get("hash"):
+    if not isinstance(d, dict) or d.get("format") != STUDY_FORMAT or study_hash(d) != d.get("hash"):
         raise StudyError.of(MSG_STUDY_ALTERED, path=f)
     return d
 
 
-__all__ = ["StudyConfig", "StudyError", "load_study", "make_study", "study_hash"]
+__all__ = ["CATCH_MIN_RMS", "StudyConfig", "StudyError", "catch_candidates", "load_study", "make_study", "study_hash"]

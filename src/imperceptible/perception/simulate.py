@@ -7,20 +7,40 @@ it picks the modified image with probability ``1/2 + p(d)/2``, in the single des
 probability ``false_alarm + (1 - false_alarm) p(d)`` (originals: ``false_alarm``); a lapse rate ``lapse`` mixes in
 random answers, and a share ``inattentive`` of the observers answers at random throughout (the catch trials
 should exclude them). Catch trials count as ``d = infinity``.
+
+The judge must be one the study recorded (a typo would make every answer a coin flip: refused, naming the
+judges), ``threshold`` and ``slope`` finite and positive, and the three shares in [0, 1]. The answers go into an
+empty folder or a folder of simulated answers (:mod:`.folders`), whose earlier files are replaced.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import check_int_option, option
+from ..config import check_int_option, check_number_option, option
 from ..fileio import atomic_write_json
+from ..runs.rundir import output_folder
+from ..validation import MSG_PARAM, MSG_UNKNOWN_SUGGEST, ParameterError, UnknownNameError
 from .answers import FORMAT, checksum
+from .folders import SIMULATED, SIMULATED_PATTERN, is_simulated_answers
 from .make import load_study
+
+
+def check_rate(name: str, value, *, closed: bool = True) -> float:
+    """A share: a finite number in [0, 1] (``closed=False``: strictly between 0 and 1), naming its flag."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+        0 <= value <= 1 if closed else 0 < value < 1)
+    if not ok:
+        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"),
+                                expected="a number in [0, 1]" if closed else "a number between 0 and 1 (exclusive)",
+                                got=value)
+    return float(value)
 
 
 def detection_probability(d: float, threshold: float, slope: float) -> float:
@@ -45,6 +65,20 @@ class SimulateConfig:
     def __post_init__(self) -> None:
         check_int_option("participants", self.participants)
         check_int_option("seed", self.seed, minimum=0)
+        check_number_option("threshold", self.threshold, allow_none=True)
+        check_number_option("slope", self.slope)
+        for name in ("lapse", "false_alarm", "inattentive"):
+            check_rate(name, getattr(self, name))
+
+
+def check_judge(study: dict, judge: str) -> None:
+    """Refuse a judge the study's test trials did not record (naming the close ones and all of them)."""
+    recorded = sorted({k for t in study["trials"] if t["kind"] == "test" for k in t["judges"]})
+    if judge not in recorded:
+        close = difflib.get_close_matches(judge, recorded, n=3, cutoff=0.5)
+        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+        raise UnknownNameError.of(MSG_UNKNOWN_SUGGEST, kind="--judge (a judge this study recorded)", name=judge,
+                                  hint=hint, choices=", ".join(recorded))
 
 
 _S = SimulateConfig
@@ -55,7 +89,10 @@ def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: in
                      lapse: float = _S.lapse, false_alarm: float = _S.false_alarm, inattentive: float = _S.inattentive,
                      seed: int = _S.seed) -> list[Path]:
     """Write one answers file per simulated participant into ``out``; returns their paths."""
+    SimulateConfig(participants=participants, judge=judge, threshold=threshold, slope=slope, lapse=lapse,
+                   false_alarm=false_alarm, inattentive=inattentive, seed=seed)  # its checks
     study = load_study(study_dir)
+    check_judge(study, judge)
     design = study["config"]["design"]
     tests = [t for t in study["trials"] if t["kind"] == "test"]
     values = np.array([t["judges"].get(judge, np.nan) for t in tests], float)
@@ -64,8 +101,7 @@ def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: in
         threshold = float(np.median(finite)) if finite.size else 1.0
     rng = np.random.RandomState(seed)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    files = []
     for i in range(participants):
         careless = rng.rand() < inattentive
         order = rng.permutation(len(study["trials"]))
@@ -89,10 +125,15 @@ def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: in
         data = {"format": FORMAT, "study": study["hash"], "participant": f"simulated-{i + 1:02d}", "started": now,
                 "finished": now, "user_agent": f"simulation ({judge}, threshold {threshold:.4g}, slope {slope:g})",
                 "viewport": [0, 0], "answers": answers, "checksum": checksum(study["hash"], answers)}
-        p = out / f"answers-simulated-{i + 1:02d}.json"
-        atomic_write_json(p, data)
-        paths.append(p)
+        files.append((out / f"answers-simulated-{i + 1:02d}.json", data))
+    with output_folder(out, SIMULATED):
+        for p, data in files:
+            atomic_write_json(p, data)
+        paths = [p for p, _ in files]
+        for old in set(out.glob(SIMULATED_PATTERN)) - set(paths):  # an earlier simulation's extra participants
+            if is_simulated_answers(old):
+                old.unlink()
     return paths
 
 
-__all__ = ["detection_probability", "simulate_answers"]
+__all__ = ["SimulateConfig", "check_judge", "check_rate", "detection_probability", "simulate_answers"]

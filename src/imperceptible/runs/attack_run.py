@@ -35,14 +35,15 @@ def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackRe
 def anytime_metrics(evaluator: Evaluator, res: AttackResult, x: torch.Tensor, final: dict) -> dict:
     """Per checkpoint of ``res.anytime``, per sample, the distances of the best adversarial queried by then (a
     list of dicts, ``None`` where none was found); an image equal to the final one reuses its distances."""
-    keys = [k for k in final if k in evaluator.meter.keys_computed()]
+    meter = evaluator.anytime_meter
+    keys = [k for k in final if k in meter.keys_computed()]
     out = {}
     for c, snap in res.anytime.items():
         adv, found = snap["adv"], snap["found"].cpu()
         same = (adv == res.adv).flatten(1).all(1).cpu()
         rows: list = [None] * len(found)
         todo = (found & ~same).nonzero().squeeze(1)
-        fresh = evaluator.meter(adv[todo], x[todo]) if len(todo) else {}
+        fresh = meter(adv[todo], x[todo]) if len(todo) else {}
         for j in range(len(found)):
             if not found[j]:
                 continue
@@ -54,13 +55,16 @@ def anytime_metrics(evaluator: Evaluator, res: AttackResult, x: torch.Tensor, fi
 
 def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset, evaluator: Evaluator, *,
                batch_size: int = 8, progress: bool = True, save_images: bool = True,
-               engine: Engine | None = None) -> int:
+               engine: Engine | None = None, derived: dict | None = None) -> int:
     """Attack every sample of ``ds`` not yet in the store under ``method`` (this rank's share of the
-    batches); returns how many this rank ran."""
+    batches); returns how many this rank ran. ``derived``: ``{method: fn(model, x, y, result) -> AttackResult}``,
+    results computed from each batch's result (a polished twin) and stored under their own method; a sample is done
+    when ``method`` and every derived method hold it."""
     engine = engine or Engine()
-    done = run.store.done(method)
-    if save_images:  # a result whose image was lost is run again (attacks are deterministic per sample)
-        done = {sid for sid in done if run.has_image(method, sid)}
+    derived = derived or {}
+    done = set.intersection(*[_done(run, m, save_images) for m in (method, *derived)])
+    if save_images and engine.is_main:  # lost originals (a deleted images/original/) are saved again from the dataset
+        run.save_missing_originals(ds.ids, ds.images)
     engine.barrier()  # everyone has read the store before anyone writes to it
     todo = [i for i, sid in enumerate(ds.ids) if sid not in done]
     batches = engine.shard([todo[s : s + batch_size] for s in range(0, len(todo), batch_size)])
@@ -81,28 +85,51 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
         if engine.mixed_precision:
             res = verify_full_precision(model, x, y, res)
         attack_time = time.perf_counter() - t0
-        metrics = evaluator(model, x, y, res, ids=ids)
-        anytime = anytime_metrics(evaluator, res, x, metrics) if res.anytime else None
-        rows = []
-        for j, i in enumerate(idx):
-            rows.append({
-                "id": ds.ids[i], "label": int(y[j]),
-                "success": bool(res.success[j]), "success_float": bool(res.success_float[j]),
-                "reached": bool(res.reached[j]), "clean_correct": bool(res.clean_correct[j]),
-                "steps": int(res.steps[j]), "margin": float(res.margin[j]), "margin_float": float(res.margin_float[j]),
-                "clean_margin": float(res.clean_margin[j]), "time_s": attack_time / len(idx),
-                "forwards": float(res.forwards[j]), "backwards": float(res.backwards[j]),
-                "metrics": {k: float(v[j]) for k, v in metrics.items()},
-            })
-            if anytime is not None:
-                rows[-1]["metrics"]["anytime"] = {c: (v[j] if v is not None else None) for c, v in anytime.items()}
-        if save_images:
-            run.save_images(method, ids, res.adv)
-        run.store.put_many(method, rows)
+        results = {method: (res, attack_time)}
+        for name, fn in derived.items():
+            t1 = time.perf_counter()
+            results[name] = (fn(model, x, y, res), attack_time + time.perf_counter() - t1)
+        for name, (r, secs) in results.items():
+            _store(run, name, r, secs, ids, x, y, evaluator, model, save_images)
         bar.update(len(idx))
     bar.close()
     engine.barrier()  # the store holds every rank's rows before anyone summarises
     return mine
+
+
+def _done(run: RunDir, method: str, save_images: bool) -> set[str]:
+    done = run.store.done(method)
+    if save_images:  # a result whose image was lost is run again (attacks are deterministic per sample)
+        done = {sid for sid in done if run.has_image(method, sid)}
+    return done
+
+
+def result_rows(res: AttackResult, ids: list[str], y: torch.Tensor, metrics: dict, secs: float,
+                anytime: dict | None = None) -> list[dict]:
+    """The store's rows of one batch's result: the per-sample record and every measurement."""
+    rows = []
+    for j, sid in enumerate(ids):
+        rows.append({
+            "id": sid, "label": int(y[j]),
+            "success": bool(res.success[j]), "success_float": bool(res.success_float[j]),
+            "reached": bool(res.reached[j]), "clean_correct": bool(res.clean_correct[j]),
+            "steps": int(res.steps[j]), "margin": float(res.margin[j]), "margin_float": float(res.margin_float[j]),
+            "clean_margin": float(res.clean_margin[j]), "time_s": secs / len(ids),
+            "forwards": float(res.forwards[j]), "backwards": float(res.backwards[j]),
+            "metrics": {k: float(v[j]) for k, v in metrics.items()},
+        })
+        if anytime is not None:
+            rows[-1]["metrics"]["anytime"] = {c: (v[j] if v is not None else None) for c, v in anytime.items()}
+    return rows
+
+
+def _store(run: RunDir, method: str, res: AttackResult, secs: float, ids: list[str], x, y, evaluator: Evaluator, model,
+           save_images: bool) -> None:
+    metrics = evaluator(model, x, y, res, ids=ids)
+    anytime = anytime_metrics(evaluator, res, x, metrics) if res.anytime else None
+    if save_images:
+        run.save_images(method, ids, res.adv)
+    run.store.put_many(method, result_rows(res, ids, y, metrics, secs, anytime))
 
 
 def open_attack_run(out, *, job: str, config: dict, ds: ImageDataset, model, methods: dict[str, Attack],

@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
+from ..fileio import save_figure  # noqa: E402
+
 SIM = " [simulation]"
 
 
@@ -40,7 +42,7 @@ def regression_plot(table: pd.DataFrame, slope: dict, path: Path, *, title: str 
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title((title or "Accuracy per group") + (SIM if simulation else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -73,7 +75,7 @@ def slopes_plot(betas: dict[str, list[float]], beta0: float, path: Path, *,
                   f"95% CI [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -91,6 +93,6 @@ def frontier_plot(models: pd.DataFrame, theta0: tuple[float, float], path: Path,
     ax.legend(fontsize=8, loc="best")
     ax.set_title("Accuracy and fairness together: every sampled model" + (SIM if simulation else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

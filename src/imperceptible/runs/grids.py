@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from ..fileio import save_figure  # noqa: E402
+
 
 def _show(ax, t: torch.Tensor, title: str = "", cmap=None) -> None:
     a = t.detach().cpu().clamp(0, 1)
@@ -48,6 +50,6 @@ def image_grid(original: torch.Tensor, advs: dict[str, torch.Tensor], path: Path
     if caption:
         fig.suptitle(caption, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -1,4 +1,4 @@
-"""The report of ``bench minimal``: per judge the medians, optimality and paired tests, the goal, the anytime
+"""The report of ``bench minimal``: per judge the medians, optimality and paired tests, the decision, the anytime
 curves and the robust-accuracy curves, and image grids."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..costs.metrics import METRICS  # noqa: E402
+from ..fileio import save_figure  # noqa: E402
 from .grids import image_grid  # noqa: E402
 from .report import Html, esc, write_report  # noqa: E402
 from .rundir import RunDir, safe_name  # noqa: E402
@@ -24,18 +25,19 @@ def _cell(v, show: float = 1.0, digits: int = 3) -> str:
 
 def judge_table(summary: dict) -> str:
     """One row per method; per judge its median (x the display factor; † where it optimises the judge), its
-    optimality, and the paired test's p against ours."""
+    optimality, and the Holm-corrected paired p against ours (peers of the decision)."""
     m = summary["minimal"]["judges"]
     keys = list(m)
+    dec = summary["minimal"].get("decision") or {"judges": {}}
     methods = list(summary["methods"])
     head = "".join(f"<th colspan='3'>{esc(METRICS[k].label)}</th>" for k in keys)
-    sub = "".join("<th>median</th><th>optimality</th><th>p vs ours</th>" for _ in keys)
+    sub = "".join("<th>median</th><th>optimality</th><th>p (Holm)</th>" for _ in keys)
     body = []
     for meth in methods:
         cells = []
         for k in keys:
             r = m[k]["methods"].get(meth, {})
-            p = (r.get("vs_ours") or {}).get("p")
+            p = ((dec["judges"].get(k) or {}).get("peers", {}).get(meth) or {}).get("p_holm")
             cells.append(f"<td>{_cell(r.get('median'), METRICS[k].show)}{'†' if r.get('optimises') else ''}</td>"
                          f"<td>{_cell(r.get('optimality'))}</td><td>{'' if p is None else _p(p)}</td>")
         body.append(f"<tr><th class='m'>{esc(meth)}</th>{''.join(cells)}</tr>")
@@ -46,21 +48,58 @@ def _p(p) -> str:
     return "n/a" if p is None else f"{p:.2g}"
 
 
-def goal_html(summary: dict) -> str:
-    g = summary["minimal"]["goal"]
+def _ci(ci) -> str:
+    return "n/a" if not ci or ci[0] is None else f"{ci[0]:+.3f} .. {ci[1]:+.3f}"
+
+
+def decision_html(summary: dict, key: str = "decision", title: str = "The decision") -> str:
+    """Per judge ours does not optimise: held or not, and against which peers it falls short and by how much."""
+    dec = summary["minimal"].get(key)
+    if not dec:
+        return ""
+    ours = summary.get("ours", "ours")
     items = []
-    for k, r in g["judges"].items():
-        if r["met"]:
-            items.append(f"<li>{esc(METRICS[k].label)}: met (the highest optimality, every paired p &lt; "
-                         f"{g['alpha']})</li>")
-        else:
-            short = "; ".join(f"{esc(p)} (optimality {_cell(v.get('peer_optimality'))}, median "
-                              f"{_cell(v['peer_median'], METRICS[k].show)}, p {_p(v['p'])})" for p, v in r["short_of"].items())
-            items.append(f"<li>{esc(METRICS[k].label)}: <b>not met</b>, ours: optimality "
-                         f"{_cell(r.get('ours_optimality'))}, median {_cell(r['ours_median'], METRICS[k].show)}; "
-                         f"short of {short}</li>")
-    verdict = {True: "met on every judge", False: "not met on every judge", None: "not evaluable"}[g["met"]]
-    return f"<h2>The goal: {esc(verdict)}</h2><ul>{''.join(items)}</ul>"
+    for k, r in dec["judges"].items():
+        lab = esc(METRICS[k].label)
+        if r["held"]:
+            items.append(f"<li>{lab}: <b>held</b> (optimality {_cell(r['ours_optimality'])}, the highest; every interval "
+                         f"of the difference above 0; every tested peer Holm p &lt; {dec['alpha']})</li>")
+            continue
+        untested = f"not tested (success below {dec['min_success']:.0%})"
+        short = "; ".join(f"{esc(p)}: optimality difference {v['optimality_difference']:+.3f} (95% CI "
+                          f"{_ci(v['difference_ci'])}), Holm p {_p(v['p_holm']) if v['tested'] else untested}, "
+                          f"median ratio {_cell(v['median_ratio'])}" for p, v in r["short_of"].items())
+        items.append(f"<li>{lab}: <b>not held</b> (optimality {_cell(r['ours_optimality'])}"
+                     f"{'' if r['highest'] else ', not the highest'}); short of {short}</li>")
+    return (f"<h2>{esc(title)}: {esc(ours)} held on {len(dec['held'])} of {len(dec['judges'])} judges</h2>"
+            f"<p>Rule: the highest optimality with a bootstrap 95% interval of the difference above 0 against each peer, and "
+            f"a one-sided paired Wilcoxon test on log(ours / peer), Holm-corrected over {dec['tests']} judge x peer tests, "
+            f"p &lt; {dec['alpha']} against every peer that fooled at least {dec['min_success']:.0%} of the images.</p>"
+            f"<ul>{''.join(items)}</ul>")
+
+
+def visibility_html(summary: dict) -> str:
+    """Per method, the share of the images it fooled whose change each human-vision judge predicts to be below its
+    visibility threshold, with its bootstrap interval (how often a person would not notice)."""
+    vis = summary["minimal"].get("visibility") or {}
+    keys = sorted({k for v in vis.values() for k in v}, key=list(METRICS).index)
+    if not keys:
+        return ""
+    head = "".join(f"<th>{esc(METRICS[k].label)} &lt; {METRICS[k].threshold:g}</th>" for k in keys)
+    body = []
+    for m, v in vis.items():
+        cells = "".join(f"<td>{_pct(v[k])}</td>" if k in v else "<td></td>" for k in keys)
+        body.append(f"<tr><th class='m'>{esc(m)}</th>{cells}</tr>")
+    sources = "".join(f"<li>{esc(METRICS[k].label)}: {esc(METRICS[k].threshold_source)}</li>" for k in keys)
+    return ("<h2>Would a person notice? Share of fooled images below each judge's visibility threshold</h2>"
+            f"<table><tr><th>method</th>{head}</tr>{''.join(body)}</table><p>95% bootstrap intervals in brackets. "
+            f"Thresholds and their sources:</p><ul>{sources}</ul>")
+
+
+def _pct(r: dict) -> str:
+    if not r.get("used"):
+        return "<span class='na'>n/a</span>"
+    return f"{100 * r['share']:.0f}% [{100 * r['low']:.0f}, {100 * r['high']:.0f}] (n {r['used']})"
 
 
 def anytime_plot(summary: dict, path: Path) -> Path:
@@ -100,7 +139,7 @@ def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -134,14 +173,23 @@ def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_g
     grids = [image_grid(run.load_image("original", sid), {m: run.load_image(m, sid) for m in shown},
                         run.path / "plots" / f"grid_{safe_name(sid)}.png", caption=f"{ds.name} / {sid}")
              for sid in common]
-    intro = Html(f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
-                 f"<code>{esc(summary['model'])}</code>, a budget of {summary['budget']} passes per image for every "
-                 "attack (forward and backward passes of the model, counted). Medians over the images each method "
-                 "fooled (x1000 where the judge's label says); optimality after AttackBench, against the per-image "
-                 "best of all attacks; p: one-sided paired Wilcoxon signed-rank test, H1: ours lower. † = the judge "
-                 "the method optimises.")
+    proto = summary.get("protocol")
+    origin = (f" Governed by the protocol <code>{esc(proto['path'])}</code> (sha256 {esc(proto['sha256'][:12])}), run "
+              f"<code>{esc(summary['protocol_run'])}</code>, stage <code>{esc(summary['stage'])}</code>."
+              if proto else " No protocol: an exploratory run (not a held-out claim).")
+    intro = Html(f"Which attack fools the model with the least perceptible 8-bit change? Every attack had the same budget of "
+                 f"{summary['budget']} passes per image (forward and backward passes of the model, counted and enforced), "
+                 f"and each change is judged by perceptual judges, most of which no attack optimises.{origin} "
+                 f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
+                 f"<code>{esc(summary['model'])}</code>. Medians over the images each method fooled (x1000 where the "
+                 "judge's label says); optimality after AttackBench, against the per-image best of all attacks (1: the "
+                 "best on every image); p: one-sided paired Wilcoxon signed-rank test on log(ours / peer), H1: ours "
+                 "lower, Holm-corrected. † = the judge the method optimises.")
     notes = [f"Left out: {m} - {why}." for m, why in summary.get("left_out", {}).items()]
-    extra = Html(goal_html(summary) + "<h2>Judges</h2>" + judge_table(summary))
+    variants = "".join(decision_html({**summary, "ours": v, "minimal": {"decision": d}}, title=f"Variant {v}")
+                       for v, d in (summary["minimal"].get("decision_variants") or {}).items())
+    extra = Html(decision_html(summary) + decision_html(summary, "decision_polished", "Against the polished peers")
+                 + variants + visibility_html(summary) + "<h2>Judges</h2>" + judge_table(summary))
     return write_report(run.path / "report.html", title="imperceptible: perceptual minimal-attack benchmark",
                         intro=intro, summary=summary, plots=plots, grids=grids, notes=notes, extra_html=extra,
                         tables={"Success and cost": [("success_rate", "success", "pct"),
@@ -149,4 +197,4 @@ def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_g
                                                      ("passes_max", "most passes", 1), ("time_s", "time (s)", 1)]})
 
 
-__all__ = ["anytime_plot", "goal_html", "judge_table", "robustness_plot", "write_minimal_report"]
+__all__ = ["anytime_plot", "decision_html", "visibility_html", "judge_table", "robustness_plot", "write_minimal_report"]

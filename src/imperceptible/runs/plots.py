@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..costs.metrics import METRICS  # noqa: E402
+from ..fileio import save_figure  # noqa: E402
 
 #: axis labels: the metric table's, without the display factor (plots show the stored values)
 LABELS = {k: m.label.replace(" x1000", "") + (" (x1000)" if m.factor == 1000.0 else "") for k, m in METRICS.items()}
@@ -39,7 +40,7 @@ def distance_plot(values: dict[str, list[float]], key: str, path: Path, title: s
     ax2.legend(fontsize=8, loc="lower right")
     fig.suptitle(title or f"{LABELS.get(key, key)} between attacked and original images (lower is better)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -62,6 +63,6 @@ def defense_plot(summary: dict, defenses: list[str], path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("Attack success after JPEG compression and bit-depth reduction")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

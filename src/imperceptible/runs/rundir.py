@@ -12,11 +12,25 @@
 :meth:`RunDir.open` is how every job starts: it checks the path, takes the directory's lock, and either
 starts a fresh directory or checks that a resumed one was made by the same job with the same settings,
 refusing with the list of differences otherwise (``overwrite=True`` starts again from nothing).
+
+**One rule for every folder the tool writes** (run directories, and through :func:`output_folder` the study,
+analysis and simulated-answers folders), each kind described by a :class:`Contract`: the tool writes only into
+a folder that is empty (or new) or is its own kind of output; ``--overwrite`` removes only the entries its
+contract names and refuses, naming them, when anything else is there; it never follows a symbolic link out of
+the folder (a contract entry that is a link, or of the wrong type - ``summary.json`` a folder - is refused
+before anything is written or deleted; the ``.lock`` too, see :mod:`.lock`); the checks of the path come before
+the lock, and a refusal hands the lock back and removes what taking it created (the lock file, a new
+``--out`` folder), so a refused command leaves nothing behind. A job refused after it opened a new run
+directory (before it computed anything) leaves nothing either: at exit, a run directory this process started
+that still holds only its bookkeeping (fingerprint, config, empty folders) is removed again.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as _dt
+import fnmatch
 import hashlib
 import json
 import logging
@@ -24,6 +38,8 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -32,20 +48,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..fileio import atomic_write_json, atomic_write_text, json_default
+from ..fileio import atomic_write_json, atomic_write_text, read_json, save_image, to_json
 from ..validation import (
+    MSG_OUT_CWD,
     MSG_OUT_EMPTY,
+    MSG_OUT_EXISTS,
     MSG_OUT_FILE,
     MSG_OUT_FINGERPRINT_EDITED,
     MSG_OUT_FOREIGN,
+    MSG_OUT_FOREIGN_KIND,
     MSG_OUT_IN_DATA,
+    MSG_OUT_LINK,
     MSG_OUT_MISMATCH,
     MSG_OUT_NOT_A_RUN,
+    MSG_OUT_NOT_KIND,
     MSG_OUT_NOT_OURS,
     MSG_OUT_OTHER_JOB,
     MSG_OUT_SAMPLES_CHANGED,
     MSG_OUT_UNREADABLE_FINGERPRINT,
     MSG_OUT_UNWRITABLE,
+    MSG_OUT_WRONG_TYPE,
     RunDirError,
 )
 from . import lock as run_lock
@@ -61,11 +83,155 @@ PACKAGES = ("imperceptible", "torch", "torchvision", "numpy", "scipy", "piq", "l
 #: the top-level entries of every run directory (the contract above), besides the lock; a job adds its own
 #: (``RunDir.open(owned=...)``: the fairness study's stage folders and tables)
 CONTRACT = ("fingerprint.json", "config.json", "results.sqlite", "results.sqlite-wal", "results.sqlite-shm",
-            "results.sqlite.damaged", "images", "plots", "summary.json", "report.html")
+            "results.sqlite.damaged", "images", "plots", "summary.json", "report.html",
+            "per_image.json", "tuning.json")  # the last two: bench minimal's tables
 #: what files inside a run directory's own folders may be (images, plots, stage records, models, temporaries)
 OWNED_SUFFIXES = (".png", ".json", ".pt", ".csv", ".html", ".jpg", ".tmp")
 #: files that mark a folder as a run directory of this tool (the loaders never read one as data)
 MARKERS = ("fingerprint.json", ".lock")
+#: what a run directory holds right after a fresh start, before the job computed anything
+BOOKKEEPING = ("fingerprint.json", "config.json", "plots", "images")
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file of an atomic write in progress (or left by a killed one): never the user's."""
+    return name.startswith(".") and name.endswith(".tmp") or name.startswith(".write-test-")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What one kind of output folder holds: its top-level ``files`` and ``folders`` (whose files end in
+    :data:`OWNED_SUFFIXES`), the top-level file-name ``patterns`` it writes, the sub-folders of other kinds it may
+    hold (``nested``: a study's ``analysis/``), and ``marker``, which says whether a folder is one of this kind.
+    ``error``/``exists``: the error type of its refusals and the message refusing an existing folder of its kind
+    when the command was not told to ``--overwrite`` it (``None``: a resumable kind)."""
+
+    kind: str
+    files: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    nested: tuple[Contract, ...] = ()
+    marker: Callable[[Path], bool] | None = None
+    error: type = RunDirError
+    exists: str | None = MSG_OUT_EXISTS
+
+    def expects(self, name: str) -> str | None:
+        """``"file"`` or ``"folder"`` for a top-level entry of the contract, else ``None``."""
+        if name in self.files or any(fnmatch.fnmatchcase(name, p) for p in self.patterns):
+            return "file"
+        return "folder" if name in self.folders else None
+
+    def is_ours(self, path: Path) -> bool:
+        try:
+            return bool(self.marker and self.marker(Path(path)))
+        except (OSError, ValueError):  # an unreadable marker file: not recognisably ours
+            return False
+
+
+def _is_run(path: Path) -> bool:
+    return any(os.path.lexists(path / n) for n in ("fingerprint.json", "config.json"))
+
+
+def run_contract(owned: tuple[str, ...] = ()) -> Contract:
+    """The run directory's contract, with a job's own top-level entries (names with a suffix are files)."""
+    names = CONTRACT + tuple(owned)
+    return Contract(kind="run directory", files=tuple(n for n in names if "." in n),
+                    folders=tuple(n for n in names if "." not in n), marker=_is_run)
+
+
+@dataclass
+class Survey:
+    """What a folder holds against a contract (relative paths): links and wrongly typed entries of the contract,
+    entries it does not name, and its own top-level entries (what ``--overwrite`` removes)."""
+
+    links: list[tuple[str, str]] = field(default_factory=list)
+    wrong: list[tuple[str, str, str]] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    ours: list[str] = field(default_factory=list)
+
+    def absorb(self, name: str, inner: Survey) -> None:
+        self.links += [(f"{name}/{e}", t) for e, t in inner.links]
+        self.wrong += [(f"{name}/{e}", x, g) for e, x, g in inner.wrong]
+        self.foreign += [f"{name}/{e}" for e in inner.foreign]
+
+
+def _kind_of(entry: os.DirEntry) -> str:
+    if entry.is_symlink():
+        return "symbolic link"
+    if entry.is_dir(follow_symlinks=False):
+        return "folder"
+    return "file" if entry.is_file(follow_symlinks=False) else "special file"
+
+
+def _walk(top: Path, rel: str = "") -> Iterator[tuple[str, str, str | None]]:
+    """Every entry under ``top`` (``relative path, kind, link target``), never following a link."""
+    with os.scandir(top) as it:
+        for e in sorted(it, key=lambda e: e.name):
+            r, k = rel + e.name, _kind_of(e)
+            if k == "folder":
+                yield from _walk(Path(e.path), r + "/")
+            else:
+                yield r, k, os.readlink(e.path) if k == "symbolic link" else None
+
+
+def content(path: Path) -> list[str]:
+    """A folder's entries but its lock and the temporaries of writes in progress (sorted; none if it is absent)."""
+    if not path.is_dir():
+        return []
+    return sorted(n for n in os.listdir(path) if n != run_lock.LOCK and not _is_temporary(n))
+
+
+def survey(path: Path, contract: Contract) -> Survey:
+    """``path`` against ``contract`` (see :class:`Survey`); links are listed, never followed."""
+    s = Survey()
+    with os.scandir(path) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        name, kind, expected = e.name, _kind_of(e), contract.expects(e.name)
+        if name == run_lock.LOCK or _is_temporary(name):
+            continue
+        if kind == "symbolic link":
+            s.links.append((name, os.readlink(e.path))) if expected else s.foreign.append(name)
+        elif expected is None:
+            sub = next((c for c in contract.nested if kind == "folder" and c.is_ours(Path(e.path))), None)
+            inner = survey(Path(e.path), sub) if sub is not None else None
+            if inner is not None and not (inner.links or inner.wrong or inner.foreign):
+                s.ours.append(name)
+            elif inner is not None:
+                s.absorb(name, inner)
+            else:
+                s.foreign.append(name + ("/" if kind == "folder" else ""))
+        elif kind != expected:
+            s.wrong.append((name, expected, kind))
+        else:
+            s.ours.append(name)
+            for rel, k, target in _walk(Path(e.path)) if kind == "folder" else ():
+                if k == "symbolic link":
+                    s.links.append((f"{name}/{rel}", target or ""))
+                elif k != "file" or not rel.endswith(OWNED_SUFFIXES):
+                    s.foreign.append(f"{name}/{rel}")
+    return s
+
+
+def check_survey(path: Path, contract: Contract, s: Survey) -> None:
+    """Refuse a folder whose contract entries include a symbolic link or an entry of the wrong type."""
+    if s.links:
+        entry, target = s.links[0]
+        raise contract.error.of(MSG_OUT_LINK, path=path, kind=contract.kind, entry=entry, target=target)
+    if s.wrong:
+        entry, expected, got = s.wrong[0]
+        raise contract.error.of(MSG_OUT_WRONG_TYPE, path=path, kind=contract.kind, entry=entry, expected=expected,
+                                got=got)
+
+
+def remove_own(path: Path, names: list[str]) -> None:
+    """Delete the top-level entries ``names`` of ``path`` (checked by :func:`survey`: no link among them)."""
+    for n in names:
+        p = path / n
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def is_run_dir(path: Path) -> bool:
@@ -75,19 +241,9 @@ def is_run_dir(path: Path) -> bool:
 
 def foreign_entries(path: Path, owned: tuple[str, ...] = ()) -> list[str]:
     """What ``path`` holds that no job of this tool writes there: top-level entries outside the contract and
-    ``owned``, and files of other kinds inside the contract's folders (relative paths, sorted)."""
-    names = set(CONTRACT) | set(owned) | {".lock"}
-    out = []
-    for p in sorted(path.iterdir()):
-        if p.name.startswith(".") and p.name.endswith(".tmp") or p.name.startswith(".write-test-"):
-            continue
-        if p.name not in names:
-            out.append(p.name + ("/" if p.is_dir() else ""))
-        elif p.is_dir():
-            for q in sorted(p.rglob("*")):
-                if q.is_symlink() or (q.is_file() and not q.name.endswith(OWNED_SUFFIXES)):
-                    out.append(q.relative_to(path).as_posix())
-    return out
+    ``owned``, files of other kinds inside the contract's folders, and symbolic links (relative paths, sorted)."""
+    s = survey(Path(path), run_contract(owned))
+    return sorted(s.foreign + [e for e, _ in s.links] + [e for e, _, _ in s.wrong])
 
 
 def check_outside(path: Path, roots) -> None:
@@ -128,27 +284,124 @@ def safe_name(s: str) -> str:
     return f"{clean.lstrip('.')}-{hashlib.blake2b(s.encode(), digest_size=4).hexdigest()}"
 
 
-def check_out(path: Path, data_roots=()) -> None:
-    """Refuse an ``--out`` that is empty, a file, not writable or inside the dataset; create the folder."""
-    if str(path) in ("", "."):
+def check_out(path: str | Path, data_roots=(), *, kind: str = "run directory") -> None:
+    """Refuse an ``--out`` that is empty, the working directory itself, a file, inside the dataset or not writable.
+    Creates nothing: the folder is made when its lock is taken (:func:`claimed`)."""
+    if str(path) == "":
         raise RunDirError(MSG_OUT_EMPTY)
+    path = Path(path)
+    if path.expanduser().resolve() == Path.cwd().resolve():
+        raise RunDirError.of(MSG_OUT_CWD, path=path, kind=kind)
     check_outside(path, data_roots)
     if path.exists() and not path.is_dir():
         raise RunDirError.of(MSG_OUT_FILE, path=path)
+    near = path.expanduser().absolute()
+    while not os.path.lexists(near):
+        near = near.parent
+    if near.is_dir() and not os.access(near, os.W_OK | os.X_OK):
+        raise RunDirError.of(MSG_OUT_UNWRITABLE, path=path, error="permission denied")
+
+
+@contextlib.contextmanager
+def claimed(path: Path) -> Iterator[bool]:
+    """Hold ``path``'s lock (made with the folder if needed) while the body checks the folder; a refusal (or any
+    error) in the body hands the lock back and removes what taking it created. Yields whether this call took it
+    (``False``: this process held it already - a launcher's reservation, an earlier job - and keeps it)."""
+    took = not run_lock.holds(path)
+    run_lock.acquire(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise RunDirError.of(MSG_OUT_UNWRITABLE, path=path, error=e.strerror or e) from None
+        yield took
+    except BaseException:
+        if took:
+            run_lock.release(path, discard=True)
+        raise
+
+
+@contextlib.contextmanager
+def output_folder(out: str | Path, contract: Contract, *, overwrite: bool | None = None,
+                  data_roots=()) -> Iterator[Path]:
+    """The folder ``out`` of a command that writes its results in one go (``study make``, ``study analyze``,
+    ``study simulate``), under the rule of the module docstring, locked while the body writes into it.
+
+    ``overwrite``: ``None`` for a command without the option, which writes into its own kind of folder again
+    (replacing its own files only); ``False``: an existing folder of its kind is refused with ``contract.exists``;
+    ``True``: that folder's own entries are removed first, after checking that it holds nothing else."""
+    check_out(out, data_roots, kind=contract.kind)
+    path = Path(out)
+    with claimed(path) as took:
+        there = content(path)
+        if there:
+            if not contract.is_ours(path):
+                raise contract.error.of(MSG_OUT_NOT_KIND, path=path, kind=contract.kind, example=", ".join(there[:3]))
+            s = survey(path, contract)
+            check_survey(path, contract, s)
+            if overwrite is False and contract.exists:
+                raise contract.error.of(contract.exists, path=path, kind=contract.kind)
+            if overwrite:
+                if s.foreign:
+                    n = len(s.foreign)
+                    raise contract.error.of(MSG_OUT_FOREIGN_KIND, path=path, kind=contract.kind, n=n,
+                                            ies="y" if n == 1 else "ies", example=", ".join(s.foreign[:5]))
+                remove_own(path, s.ours)
+        yield path
+    if took:
+        run_lock.release(path)
+
+
+def data_roots(dataset: str | None) -> list:
+    """The folder of a dataset given by path (``folder:PATH``...), which no ``--out`` may be inside."""
+    if not dataset:
+        return []
+    from ..data.registry import root
+
+    r = root(dataset)
+    return [r] if r else []
+
+
+def reserve(out: str | Path | None, *, processes: int, dataset: str | None = None) -> None:
+    """What a command calls before it loads anything: check ``out`` (creating nothing) and, for a job of several
+    processes, take its lock now, so that the other ranks never start on a folder another job holds (they share
+    this lock; a job of one process takes it in :meth:`RunDir.open`, after every input check). Secondary ranks do
+    nothing. A job refused before it wrote anything leaves nothing: the lock and any folder made for it go at exit."""
+    if out is None or run_lock.is_secondary_rank():
+        return
+    check_out(out, data_roots(dataset))
+    if processes > 1:
+        run_lock.acquire(out)
+
+
+_FRESH: set[Path] = set()
+
+
+def _unused(path: Path) -> bool:
+    """True for a folder this process locked that holds nothing (a run directory it started: only the
+    bookkeeping of a fresh start - fingerprint, config, folders without a file)."""
+    allowed = BOOKKEEPING if path in _FRESH else ()
+    for n in content(path):
+        p = path / n
+        if n not in allowed or p.is_symlink() or (p.is_dir() and next(_walk(p), None) is not None):
+            return False
+    return True
+
+
+def _discard_unused() -> None:
+    """At exit: remove again what this process made for a job that wrote nothing but its bookkeeping."""
+    for p in run_lock.held():
+        with contextlib.suppress(OSError):
+            if run_lock.created(p) and _unused(p):
+                remove_own(p, content(p))
+                run_lock.release(p, discard=True)
+
+
+atexit.register(_discard_unused)
 
 
 def _read_json(p: Path) -> dict | None:
     try:
-        return json.loads(p.read_text()) if p.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        d = read_json(p) if p.is_file() else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    return d if isinstance(d, dict) else None
 
 
 class RunDir:
@@ -181,39 +434,52 @@ class RunDir:
 
         ``overwrite`` deletes only what a run directory of this tool holds: a folder that is not one (no
         fingerprint or config), or that holds anything else, is refused, naming what it would have deleted."""
-        path = Path(path)
         run = cls(path)
-        fp = canonical({"job": job, **fingerprint})
-        run.fingerprint = fp
+        run.fingerprint = canonical({"job": job, **fingerprint})
         run.owned = tuple(owned)
         if not main:
             return run
-        check_out(path, data_roots)
-        run_lock.acquire(path)
-        old = run._stored_fingerprint()
-        if overwrite and (old is not None or run._has_content()):
-            run._wipe()
-            old = None
+        check_out(path, data_roots)  # the raw value: "" is refused as empty, not taken for the working directory
+        path = run.path
+        with claimed(path):
+            run._start(job, overwrite)
+        return run
+
+    def _start(self, job: str, overwrite: bool) -> None:
+        """Check the (locked) folder and write the fingerprint of a fresh start, or check a resume against it."""
+        path, fp, contract = self.path, self.fingerprint, run_contract(self.owned)
+        there = content(path)
+        if there and not contract.is_ours(path):
+            if overwrite:
+                raise RunDirError.of(MSG_OUT_NOT_OURS, path=path, example=", ".join(there[:3]))
+            raise RunDirError.of(MSG_OUT_NOT_A_RUN, path=path, example=there[0])
+        s = survey(path, contract) if there else Survey()
+        check_survey(path, contract, s)
+        if overwrite and there:
+            if s.foreign:
+                n = len(s.foreign)
+                raise RunDirError.of(MSG_OUT_FOREIGN, path=path, n=n, ies="y" if n == 1 else "ies",
+                                     example=", ".join(s.foreign[:5]))
+            remove_own(path, s.ours)
+            there = []
+        old = self._stored_fingerprint() if there else None
         if old is None:
-            if run._has_content():
-                example = next(p.name for p in sorted(path.iterdir()) if not p.name.startswith("."))
-                if (path / "config.json").exists() or (path / "fingerprint.json").exists():
-                    raise RunDirError.of(MSG_OUT_UNREADABLE_FINGERPRINT, path=path)
-                raise RunDirError.of(MSG_OUT_NOT_A_RUN, path=path, example=example)
+            if there:
+                raise RunDirError.of(MSG_OUT_UNREADABLE_FINGERPRINT, path=path)
             atomic_write_json(path / "fingerprint.json", fp)
+            _FRESH.add(run_lock.lock_path(path).parent)
         elif old.get("job") != job:
             raise RunDirError.of(MSG_OUT_OTHER_JOB, path=path, job=job, other=old.get("job"))
         else:
             diffs = differences(old, fp)
-            if diffs and run._config_fingerprint() == fp:  # fingerprint.json edited; config.json's copy agrees
+            if diffs and self._config_fingerprint() == fp:  # fingerprint.json edited; config.json's copy agrees
                 log.warning(MSG_OUT_FINGERPRINT_EDITED.format(path=path, diffs="; ".join(diffs)))
                 atomic_write_json(path / "fingerprint.json", fp)
             elif diffs:
                 raise RunDirError.of(MSG_OUT_MISMATCH, path=path, diffs="\n  ".join(diffs))
-            if not (path / "fingerprint.json").is_file() or _read_json(path / "fingerprint.json") is None:
+            if _read_json(path / "fingerprint.json") is None:
                 atomic_write_json(path / "fingerprint.json", fp)  # repaired from config.json
         (path / "plots").mkdir(exist_ok=True)
-        return run
 
     def _config_fingerprint(self) -> dict | None:
         cfg = _read_json(self.path / "config.json")
@@ -222,23 +488,6 @@ class RunDir:
     def _stored_fingerprint(self) -> dict | None:
         fp = _read_json(self.path / "fingerprint.json")
         return fp if fp is not None else self._config_fingerprint()
-
-    def _has_content(self) -> bool:
-        return self.path.is_dir() and any(not p.name.startswith(".") for p in self.path.iterdir())
-
-    def _wipe(self) -> None:
-        """Delete this run directory's results, after checking that it is one and holds nothing else."""
-        visible = [p.name for p in sorted(self.path.iterdir()) if not p.name.startswith(".")]
-        if not any((self.path / n).exists() for n in ("fingerprint.json", "config.json")):
-            raise RunDirError.of(MSG_OUT_NOT_OURS, path=self.path, example=", ".join(visible[:3]))
-        foreign = foreign_entries(self.path, self.owned)
-        if foreign:
-            raise RunDirError.of(MSG_OUT_FOREIGN, path=self.path, n=len(foreign), ies="y" if len(foreign) == 1 else "ies",
-                                 example=", ".join(foreign[:5]))
-        for p in self.path.iterdir():
-            if p.name == ".lock":
-                continue
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     @cached_property
     def store(self) -> ResultStore:
@@ -262,7 +511,7 @@ class RunDir:
         cfg = dict(config, fingerprint=self.fingerprint, command=" ".join(sys.argv), versions=versions(),
                    machine=machine(), started=old.get("started", now),
                    resumed=old.get("resumed", []) + ([now] if old else []))
-        atomic_write_text(p, json.dumps(cfg, indent=2, default=json_default))
+        atomic_write_text(p, to_json(cfg, indent=2))
 
     def write_json(self, name: str, data: dict) -> Path:
         return atomic_write_json(self.path / name, data)
@@ -279,10 +528,15 @@ class RunDir:
         """Save ``[0, 1]`` images as 8-bit lossless PNG (written to a temporary name, then renamed)."""
         arr = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         for i, a in zip(ids, arr):
-            p = self.image_path(method, i)
-            tmp = p.with_name(f".{p.name}.tmp.png")
-            Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(tmp)
-            tmp.replace(p)
+            save_image(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a), self.image_path(method, i))
+
+    def save_missing_originals(self, ids: list[str], images: torch.Tensor) -> int:
+        """Save again the originals whose file is missing (a deleted ``images/original/`` is repaired as other
+        damage is: the dataset still holds them); returns how many."""
+        missing = [j for j, i in enumerate(ids) if not self.has_image("original", i)]
+        if missing:
+            self.save_images("original", [ids[j] for j in missing], images[missing])
+        return len(missing)
 
     def load_image(self, method: str, sample_id: str) -> torch.Tensor:
         with Image.open(self.image_path(method, sample_id)) as im:
@@ -290,5 +544,6 @@ class RunDir:
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
 
-__all__ = ["CONTRACT", "RunDir", "RunDirError", "check_out", "check_outside", "foreign_entries", "is_run_dir", "machine",
-           "safe_name", "versions"]
+__all__ = ["CONTRACT", "Contract", "RunDir", "RunDirError", "Survey", "check_out", "check_outside", "claimed", "content",
+           "data_roots", "foreign_entries", "is_run_dir", "machine", "output_folder", "remove_own", "reserve", "run_contract",
+           "safe_name", "survey", "versions"]

@@ -63,7 +63,7 @@ def summarize_rows(rows: list[dict]) -> dict:
     t = sum(r["time_s"] for r in rows)
     out["time_s"] = t
     out["time_per_image_s"] = t / n if n else None
-    out["mean_steps"] = _mean([r["steps"] for r in correct])
+    out["mean_steps"] = _mean([r["steps"] for r in correct if r["steps"] >= 0])  # -1: ended by the pass budget
     out["forwards_per_image"] = _mean([r["forwards"] for r in rows])
     out["backwards_per_image"] = _mean([r.get("backwards") or 0.0 for r in rows])
     passes = [(r["forwards"] + (r.get("backwards") or 0.0)) / 2 for r in rows]

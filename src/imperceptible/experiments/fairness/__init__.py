@@ -11,10 +11,16 @@ Stages (:mod:`.stages`), each written as it finishes (paths: :mod:`.layout`): pe
 (:mod:`.worlds`) - the pre-trained model and Algorithm 2 per family; the gates (:mod:`.gates`), fixed before any
 Algorithm 3 run; Algorithm 3 for every arm (:mod:`.datasets`), replicate and seed; then the summary
 (:mod:`.summary`: the primary endpoint, the secondary outcomes, Holm) and the report (:mod:`.report`).
+
+``--arms protocol`` runs the arms of the protocol fixed before the run (:mod:`.protocol`, a TOML file given with
+``--protocol``; issue 36): a positive control, the refined and the paper's presets, a dose-response in lambda and
+the A/A family beside the primary pair; its analysis (:mod:`.analysis`) is paired by world and ends in the
+protocol's verdict.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +30,10 @@ from ...config import identity, record
 from ...data.registry import root
 from ...engine import Engine
 from ...runs.rundir import RunDir
+from .analysis import protocol_analysis
 from .config import ARM_SETS, FairnessConfig
 from .layout import OWNED, StudyLayout
+from .protocol import Protocol, ProtocolAnalysis, apply_protocol, check_arms, check_resume, given_settings, load_protocol
 from .report import print_study, study_plots, write_study_report
 from .stages import (
     AA,
@@ -46,29 +54,48 @@ from .summary import models_table, summarize_study
 from .worlds import Worlds
 
 
-def _open(cfg: FairnessConfig, out, families, overwrite: bool, engine: Engine) -> RunDir:
+def _open(cfg: FairnessConfig, out, families, overwrite: bool, engine: Engine, protocol: Protocol | None) -> RunDir:
+    if engine.is_main:
+        check_resume(out, protocol, overwrite)  # one line, before the run directory's own (longer) comparison
+    fingerprint = {"config": identity(cfg), "version": __version__,
+                   "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()}}
+    if protocol is not None:  # only then: the fingerprints of studies run without one are unchanged
+        fingerprint["protocol"] = protocol.fingerprint()
     run = RunDir.open(out, job="fairness study", main=engine.is_main, overwrite=overwrite, owned=OWNED,
-                      data_roots=[root(cfg.dataset)] if root(cfg.dataset) else [], fingerprint={
-                          "config": identity(cfg), "version": __version__,
-                          "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()}})
+                      data_roots=[root(cfg.dataset)] if root(cfg.dataset) else [], fingerprint=fingerprint)
     if engine.is_main:
         run.write_config({"job": "fairness study", **record(cfg), "engine": engine.describe(),
                           "families": {f: {"class": type(a).__name__, **a.params()} for f, a in families.items()},
                           "arms": arms_of(cfg, list(families)), "draws_per_pass": cfg.draws,
-                          "pretrain": {**PRETRAIN, "epochs": cfg.pretrain_epochs}})
+                          "pretrain": {**PRETRAIN, "epochs": cfg.pretrain_epochs},
+                          **({"protocol": protocol.record()} if protocol is not None else {})})
     return run
 
 
-def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, attacks: dict | None = None,
-                   overwrite: bool = False, progress: bool = True, engine: Engine | None = None, **settings) -> dict | None:
-    """Run (or resume) the study into ``out``; returns the summary on rank 0 (other ranks: ``None``). ``attacks``
-    replaces the families' attacks (tests). With several processes Algorithm 2 runs data-parallel and the Algorithm 3
-    models are spread over the ranks."""
+def _configure(config: FairnessConfig | None, protocol, settings: dict) -> tuple[FairnessConfig, Protocol | None]:
+    """The study's settings: ``config`` (or the ``settings`` keywords) with a protocol file's ``[study]`` applied
+    (a setting given both ways with different values is refused, naming both)."""
     cfg = config or FairnessConfig(**settings)
+    if protocol is None:
+        return cfg, None
+    proto = load_protocol(protocol)
+    return apply_protocol(cfg, proto, set(settings) if config is None else given_settings(cfg)), proto
+
+
+def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, attacks: dict | None = None,
+                   overwrite: bool = False, progress: bool = True, engine: Engine | None = None,
+                   protocol: str | Path | None = None, **settings) -> dict | None:
+    """Run (or resume) the study into ``out``; returns the summary on rank 0 (other ranks: ``None``). ``attacks``
+    replaces the families' attacks (tests). ``protocol``: a protocol file (:mod:`.protocol`) whose settings the run
+    takes and whose sha256 its fingerprint holds. With several processes Algorithm 2 runs data-parallel and the
+    Algorithm 3 models are spread over the ranks."""
+    cfg, proto = _configure(config, protocol, settings)
     engine = engine or Engine()
     families = attacks if attacks is not None else default_families(cfg)
-    run = _open(cfg, out, families, overwrite, engine)
-    study = Study(cfg, StudyLayout(run.path), engine, families, Worlds(cfg), progress)
+    if proto is not None and attacks is None:
+        check_arms(proto, cfg, families)
+    run = _open(cfg, out, families, overwrite, engine, proto)
+    study = Study(cfg, StudyLayout(run.path), engine, families, Worlds(cfg), progress, protocol=proto)
     replicates = range(1, cfg.dro_seeds + 1)
     pre, alg2 = {}, {f: {} for f in families}
     for r in replicates:
@@ -94,6 +121,11 @@ def finish(study: Study, pre: dict, alg2: dict, gate: dict, results: list[dict])
         _accuracy_csv(L, r, pre[r], [x for x in results if x["replicate"] == r])
     first = study.worlds[next(iter(pre))]
     summary = summarize_study(record(cfg), pre, alg2, gate, results, list(study.families), study.arms, test_groups)
+    if cfg.arms == "protocol":
+        proto = study.protocol
+        summary.update(protocol_analysis(table, results, test_groups, gate, proto.analysis if proto else
+                                         ProtocolAnalysis(), proto.record() if proto else {"file": None, "sha256": None,
+                                         "analysis": asdict(ProtocolAnalysis())}))
     summary.update(dataset=cfg.dataset, simulation=first.simulation, note=first.note, covariate=first.covariate_name,
                    n_train=len(first.train), n_test=len(first.test))
     atomic = RunDir(L.root)
@@ -113,5 +145,5 @@ def _accuracy_csv(L: StudyLayout, r: int, pre: dict, results: list[dict]) -> Non
     pd.concat([t, pd.DataFrame(cols, index=t.index)], axis=1).to_csv(L.accuracy_csv(r), index=False)
 
 
-__all__ = ["AA", "ARM_SETS", "BASELINE", "OURS", "FairnessConfig", "default_families", "fairness_study", "finish",
-           "load_model", "make_model", "print_study"]
+__all__ = ["AA", "ARM_SETS", "BASELINE", "OURS", "FairnessConfig", "Protocol", "default_families", "fairness_study",
+           "finish", "load_model", "load_protocol", "make_model", "print_study"]

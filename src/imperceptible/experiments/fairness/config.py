@@ -12,8 +12,11 @@ from ...fairness.tests import MIN_COUNT
 
 #: which arms a study trains (beside theta0): ``full`` - ERM, both DRO families, their no-attack controls, the
 #: oracle and the matched-noise arm; ``powered`` - ERM, both DRO families and the A/A family (a second, independent
-#: Human_Perc_OT family: the test's false-positive rate), the arms the primary endpoint and the gates need
-ARM_SETS = ("full", "powered")
+#: Human_Perc_OT family: the test's false-positive rate), the arms the primary endpoint and the gates need;
+#: ``protocol`` - the protocol's arms (issue 36: benchmarks/protocols/fairness.toml): ERM, the primary
+#: (first-success, lambda 10), the refined and the paper's presets, lambda 0 and 100, the A/A family, the positive
+#: control and PGD-L2
+ARM_SETS = ("full", "powered", "protocol")
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,9 @@ class FairnessConfig:
     dro_seeds: int = option(3, "independent replicates: each its own simulated world (countries and cue draws), "
                             "pre-trained model, training subset and Algorithm 2 dataset per family", type=int)
     dro_size: int = option(2000, "training images per replicate (Algorithm 2's N)", type=int)
-    arms: str = option("full", "full (ERM, both families, their no-attack controls, the oracle, matched noise) or "
-                       "powered (ERM, both families, an A/A second Human_Perc_OT family)", choices=ARM_SETS)
+    arms: str = option("full", "full (ERM, both families, their no-attack controls, the oracle, matched noise), "
+                       "powered (ERM, both families, an A/A second Human_Perc_OT family) or protocol (the protocol's: "
+                       "also the refined and paper presets, lambda 0 and 100, a positive control)", choices=ARM_SETS)
     reading: str = option("eq3", "Algorithm 2: eq3 (attack the row's original, keep successful attacks) or literal "
                           "(re-attack the sampled row, keep every output)", choices=READINGS)
     weighting: str = option("sample", "where the weights P act: sample (draws), gradient (loss scale) or both (the "

@@ -25,17 +25,70 @@ def gates_html(g: dict) -> str:
                    for k, c in g["checks"].items())
     verdict, note = VERDICTS[g["passed"]], f"<p>{esc(g['remeasured'])}.</p>" if g.get("remeasured") else ""
     return (f"<h2>Gates (fixed before Algorithm 3)</h2><p><b>{esc(verdict)}</b></p><table><tr><th>check</th><th>value"
-            f"</th><th>rule</th><th></th></tr>{rows}</table>{note}")
+            f"</th><th>rule</th><th></th></tr>{rows}</table>{note}{family_gates_html(g)}")
 
 
 def _num(v) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
+def family_gates_html(g: dict) -> str:
+    """Every Human_Perc_OT-type family's gates against PGD-L2 (one row per family)."""
+    fams = g.get("families") or {}
+    if not fams:
+        return ""
+    keys = list(next(iter(fams.values()))["checks"])
+    word = {True: "passed", False: "FAILED", None: "n/a"}
+    rows = "".join(f"<tr><th class='m'>{esc(f)}</th>" + "".join(
+        f"<td>{_num(x['checks'][k]['value'])} ({word[x['checks'][k]['passed']]})</td>" for k in keys)
+        + f"<td>{word[x['passed']]}</td></tr>" for f, x in fams.items())
+    head = "".join(f"<th>{esc(k)} (&gt;= {fams[next(iter(fams))]['checks'][k]['threshold']:g})</th>" for k in keys)
+    note = f"<p>{esc(g['families_added'])}.</p>" if g.get("families_added") else ""
+    return f"<h3>Gates of every family against pgd-l2</h3><table><tr><th>family</th>{head}<th>all</th></tr>{rows}</table>{note}"
+
+
+PAIRED_COLS = [("difference", "difference", 4), ("ci_low", "95% CI low", 4), ("ci_high", "95% CI high", 4),
+               ("t", "t", 2), ("df", "df", 1), ("p", "p (H1 as named)", "g"), ("p_holm", "Holm p", "g")]
+
+
+def protocol_html(s: dict) -> str:
+    """The protocol's sections: the verdict, the primary, equivalence, positive control, size and dose-response."""
+    v, proto = s["verdict"], s.get("protocol") or {}
+    parts = [f"<h2>Verdict (the protocol's rule)</h2><p>Protocol <code>{esc(proto.get('file'))}</code>, sha256 "
+             f"<code>{esc(proto.get('sha256'))}</code></p><ul>" + "".join(f"<li>{esc(x)}</li>" for x in v["sentences"])
+             + "</ul>"]
+    tests = {"primary: " + s["primary_endpoint"].get("name", ""): s["primary_endpoint"],
+             "positive control vs pgd-l2": (s.get("positive_control") or {}).get("test") or {}}
+    parts.append("<h2>Primary and positive control (paired by world)</h2>" + table_html(tests, PAIRED_COLS))
+    e = s.get("equivalence")
+    if e:
+        parts.append(f"<h2>Equivalence (TOST)</h2><p>margin +-{e['margin']:.4f}; {e['ci_level']:.0%} CI "
+                     f"{e['ci_low']:+.4f} .. {e['ci_high']:+.4f}; p (larger of the two one-sided) {e['p']:.3g}: "
+                     f"{'equivalent' if e['equivalent'] else 'equivalence not shown'}</p>")
+    z = s.get("size")
+    if z:
+        d = z.get("direct") or {}
+        parts.append(f"<h2>The test's size (A/A)</h2><p>{z['permutations']} contrasts (family labels of {esc(z['a'])} "
+                     f"and {esc(z['b'])} permuted within {z['worlds']} worlds): false-positive rate at {z['alpha']:g} "
+                     f"{z['rate']:.3f} (95% CI {z['rate_ci_low']:.3f} .. {z['rate_ci_high']:.3f}, {esc(z['interval'])})"
+                     + (f"; direct A/A {d['difference']:+.4f}, two-sided p {d['p']:.3g}" if d else "") + "</p>")
+    dr = s.get("dose_response")
+    if dr:
+        rows = {f"{a} (lambda {x['lambda']:g})": {**(x["slope_vs_pgd"] or {}), "reliance": x["reliance_mean"]}
+                for a, x in dr["levels"].items()}
+        trend = {k: dr[k] for k in ("slope_trend", "reliance_trend") if dr.get(k)}
+        parts.append("<h2>Dose-response</h2>" + table_html(rows, [("difference", "slope minus pgd-l2", 4),
+                     ("p", "one-sided p", "g"), ("reliance", "cue reliance", 3)]) + table_html(trend, [
+                     ("slope", "trend per log10(1 + lambda)", 4), ("ci_low", "95% CI low", 4),
+                     ("ci_high", "95% CI high", 4), ("t", "t", 2), ("df", "df", 0), ("p", "one-sided p", "g")]))
+    return "".join(parts)
+
+
 def write_study_report(layout: StudyLayout, summary: dict, plots: list) -> None:
     p = summary["primary_endpoint"]
-    parts = [gates_html(summary["gates"]), f"<h2>Primary endpoint</h2><p>{esc(p['name'])}</p>"
-             + (table_html({"primary": p}, TEST_COLS) if "difference" in p else "<p>not computable (one replicate)</p>")]
+    parts = [protocol_html(summary)] if summary.get("verdict") else []
+    parts += [gates_html(summary["gates"]), f"<h2>Primary endpoint</h2><p>{esc(p['name'])}</p>"
+              + (table_html({"primary": p}, TEST_COLS) if "difference" in p else "<p>not computable (one replicate)</p>")]
     if summary["secondary"]:
         parts.append("<h2>Secondary outcomes (Holm-corrected together)</h2>" + table_html(summary["secondary"], TEST_COLS))
     comps = {k: c["d_level_welch"] for k, c in summary["comparisons"].items() if c.get("d_level_welch")}
@@ -87,14 +140,39 @@ def print_study(s: dict) -> None:
     for arm, a in s["arms"].items():
         print(f"{arm:26s} mean beta {a['beta_mean']:.4f} (95% CI {_num(a['beta_ci_low'])} .. {_num(a['beta_ci_high'])}), "
               f"accuracy {a['accuracy_mean']:.4f}, reliance {_num(a['reliance_mean'])}, {a['models']} models")
+    for f, x in (g.get("families") or {}).items():
+        print(f"gates of {f} against pgd-l2: " + ", ".join(f"{k} {_num(c['value'])}" for k, c in x["checks"].items())
+              + f": {({True: 'passed', False: 'FAILED', None: 'n/a'})[x['passed']]}")
     p = s["primary_endpoint"]
     if "difference" in p:
         print(f"primary: {p['name']}: {p['difference']:+.4f} (95% CI {p['ci_low']:+.4f} .. {p['ci_high']:+.4f}), "
               f"t = {p['t']:.2f}, df = {p['df']:.3g}, p = {p['p']:.3g}")
+    if s.get("verdict"):
+        print_protocol(s)
     for k, v in s["secondary"].items():
         print(f"secondary {k}: {_num(v.get('difference', v.get('estimate')))}, p = {_num(v.get('p'))}, "
               f"Holm p = {_num(v.get('p_holm'))}")
     print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items()))
 
 
-__all__ = ["print_study", "study_plots", "write_study_report"]
+def print_protocol(s: dict) -> None:
+    """The protocol's numbers and its verdict on the terminal."""
+    e, z, dr = s.get("equivalence"), s.get("size"), s.get("dose_response")
+    if e:
+        print(f"equivalence (TOST, margin +-{e['margin']:.4f}): p = {e['p']:.3g}, {e['ci_level']:.0%} CI "
+              f"{e['ci_low']:+.4f} .. {e['ci_high']:+.4f}")
+    if z:
+        d = z.get("direct") or {}
+        print(f"size (A/A, {z['permutations']} permuted contrasts): false-positive rate {z['rate']:.3f} (95% CI "
+              f"{z['rate_ci_low']:.3f} .. {z['rate_ci_high']:.3f})"
+              + (f"; direct A/A {d['difference']:+.4f}, two-sided p = {d['p']:.3g}" if d else ""))
+    for k in ("slope_trend", "reliance_trend"):
+        t = (dr or {}).get(k)
+        if t:
+            print(f"dose-response {k.replace('_', ' ')} per log10(1 + lambda): {t['slope']:+.4f} (95% CI "
+                  f"{t['ci_low']:+.4f} .. {t['ci_high']:+.4f}), t = {t['t']:.2f}, df = {t['df']}, one-sided p = {t['p']:.3g}")
+    for line in s["verdict"]["sentences"]:
+        print(f"verdict: {line}")
+
+
+__all__ = ["family_gates_html", "print_protocol", "print_study", "protocol_html", "study_plots", "write_study_report"]

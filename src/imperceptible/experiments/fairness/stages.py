@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -17,7 +18,7 @@ from ...attacks.base import Attack
 from ...dro import BatchAttacker, KMeansCache, WeightedDataset, build_adversarial_dataset, sample_model
 from ...dro.algorithms import WEIGHT_DECAY
 from ...engine import Engine
-from ...fileio import atomic_save, atomic_write_json
+from ...fileio import atomic_save, atomic_write_json, read_json
 from ...models.layout import fast_layout
 from ...models.small_cnn import cnn_any_size
 from ...models.training import train_classifier
@@ -32,6 +33,24 @@ from .worlds import Worlds
 
 log = logging.getLogger(__name__)
 OURS, BASELINE, AA = "human-perc-ot", "pgd-l2", "human-perc-ot-aa"
+#: the protocol's further families (``--arms protocol``): the refined default preset, the paper's literal Algorithm 1,
+#: the primary attack at lambda 0 and 100 (the dose-response; lambda 10 is the primary) and the positive control
+REFINED, PAPER, LAMBDA0, LAMBDA100, POSITIVE = ("human-perc-ot[refined]", "human-perc-ot[paper]",
+                                                "human-perc-ot[lambda=0]", "human-perc-ot[lambda=100]", "positive-control")
+#: the dose-response's arms and their lambda (the first-success preset's calibrated lambda for 1 - SSIM is 10)
+DOSE = {LAMBDA0: 0.0, OURS: 10.0, LAMBDA100: 100.0}
+#: the refined preset's budget in passes per image inside Algorithm 2: the preset's own 200. Measured in Algorithm 2
+#: (one world of 30,000 images, 400 rows, CPU time against the first-success preset's in the same world): budget 200
+#: 2.5x, 100 1.3x, 50 1.1x; at 50 the refinement has too few passes to refine (1 - SSIM 0.102 against the
+#: first-success preset's 0.080), at 100 and 200 it does (0.074, 0.075)
+REFINED_BUDGET = 200
+#: the positive control: Human_Perc_OT's first-success preset with the oracle cost ``illumination-l2`` (changes along
+#: the ramp cue's span are free), its gradient refreshed every step (``reuse`` 1: with the preset's 5 a strong L2-norm
+#: cost overshoots and oscillates off the span), no lambda decay (the preset's halving let rows leave the span) and a
+#: margin of 2 (the decoded cue then changes in about 97 % of the rows, against 89 % at margin 0; 200 training images
+#: of a reduced world, attacked on its pre-trained model). As the preset's own (lambda decay, cost every 5 steps) it
+#: failed gate 2 (1.39x PGD-L2's cue changes); a larger lambda (30, 100) made rows stall before the boundary
+POSITIVE_SETTINGS = {"cost": "illumination-l2", "reuse": 1, "lam_decay": 1.0, "confidence": 2.0}
 #: the pre-trained model's optimiser (Adam), learning rate and batch size: used and recorded from here
 PRETRAIN = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
 
@@ -39,16 +58,24 @@ PRETRAIN = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
 def default_families(cfg: FairnessConfig) -> dict[str, Attack]:
     """The DRO families' attacks: Algorithm 1's calibrated first-success preset (1 - SSIM; the refinement would
     multiply Algorithm 2's cost by about ten) and PGD-L2 with the usual 28x28 budget (``eps`` 2, 10 steps of
-    ``eps / 5``); with the ``powered`` arms, the A/A family: the same Human_Perc_OT, its own Algorithm 2 draws."""
+    ``eps / 5``); with the ``powered`` arms, the A/A family: the same Human_Perc_OT, its own Algorithm 2 draws; with
+    the ``protocol`` arms also the refined and the paper's presets, the dose-response's lambda 0 and 100 and the
+    positive control (:data:`POSITIVE_SETTINGS`)."""
     fams: dict[str, Attack] = {OURS: HumanPercOT.from_preset("first-success"),
                                BASELINE: PGDL2(eps=cfg.pgd_eps, alpha=0.2 * cfg.pgd_eps, steps=10)}
     if cfg.arms == "powered":
         fams[AA] = HumanPercOT.from_preset("first-success")
+    if cfg.arms == "protocol":
+        fams = {OURS: fams[OURS], REFINED: HumanPercOT.from_preset("refined", budget=REFINED_BUDGET),
+                PAPER: HumanPercOT.from_preset("paper"), LAMBDA0: HumanPercOT.from_preset("first-success", lam=0.0),
+                LAMBDA100: HumanPercOT.from_preset("first-success", lam=100.0),
+                AA: HumanPercOT.from_preset("first-success"),
+                POSITIVE: HumanPercOT.from_preset("first-success", **POSITIVE_SETTINGS), BASELINE: fams[BASELINE]}
     return fams
 
 
 def arms_of(cfg: FairnessConfig, families: list[str]) -> list[str]:
-    if cfg.arms == "powered":
+    if cfg.arms in ("powered", "protocol"):
         return [ERM, *families]
     out = [ERM] + [a for f in families for a in (f, f + CONTROL)]
     if OURS not in families:
@@ -66,15 +93,21 @@ class Study:
     families: dict[str, Attack]
     worlds: Worlds
     progress: bool = True
+    protocol: Any = None  # the protocol file (:class:`~.protocol.Protocol`) the study runs under, if any
 
     @property
     def arms(self) -> list[str]:
         return arms_of(self.cfg, list(self.families))
 
 
+#: the mark of a gates.json whose per-family gates were added to a record written before them
+FAMILIES_ADDED = ("the per-family gates were added after this record was first written (a later version); the "
+                  "thresholds are those fixed before, the values are from the same Algorithm 2 records")
+
+
 def read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_json(path) if path.is_file() else None  # with its NaN/infinities back (strict JSON holds null)
     except json.JSONDecodeError:  # a damaged stage file is redone
         return None
 
@@ -172,13 +205,18 @@ def algorithm2(s: Study, r: int, family: str) -> dict:
 
 def gate_stage(s: Study, pre: dict, alg2: dict) -> dict:
     """The gates from every replicate's pre-trained model and Algorithm 2, written before Algorithm 3 (their
-    thresholds fixed in :mod:`.gates`); rewritten, and marked, only where a record was re-measured since."""
+    thresholds fixed in :mod:`.gates`): those of ``human-perc-ot`` against ``pgd-l2`` and, under ``families``, of
+    every other family against ``pgd-l2``; rewritten, and marked, only where a record was re-measured since (or
+    written before the per-family gates, which are then added and marked)."""
     mech = {f: [alg2[f][r]["mechanism"] for r in alg2[f]] for f in alg2}
     rec = gates(list(pre.values()), mech, OURS, BASELINE)
+    rec["families"] = {f: gates(list(pre.values()), mech, f, BASELINE) for f in alg2 if f != BASELINE}
     stored = read(s.layout.gates)
-    if stored is not None and stored.get("checks") == rec["checks"]:
+    if stored is not None and stored.get("checks") == rec["checks"] and stored.get("families") == rec["families"]:
         return stored
-    if stored is not None:
+    if stored is not None and stored.get("checks") == rec["checks"] and "families" not in stored:  # an older record
+        rec = {**stored, "families": rec["families"], "families_added": FAMILIES_ADDED}
+    elif stored is not None:
         rec["remeasured"] = ("Algorithm 2's mechanism was re-measured on the saved datasets after these gates were "
                              "first written (the cue's span found by rank); the thresholds are those fixed before")
         rec["first_written"] = stored.get("first_written", stored.get("checks"))
@@ -230,5 +268,7 @@ def algorithm3(s: Study) -> list[dict]:
     return [read(L.algorithm3(*j)) for j in jobs]
 
 
-__all__ = ["AA", "BASELINE", "OURS", "PRETRAIN", "Study", "algorithm2", "algorithm3", "arm_data", "arms_of",
-           "default_families", "gate_stage", "load_model", "make_model", "pretrain", "read", "remeasure", "stale_mechanism"]
+__all__ = ["AA", "BASELINE", "DOSE", "FAMILIES_ADDED", "LAMBDA0", "LAMBDA100", "OURS", "PAPER", "POSITIVE",
+           "POSITIVE_SETTINGS", "PRETRAIN", "REFINED", "REFINED_BUDGET", "Study", "algorithm2", "algorithm3", "arm_data",
+           "arms_of", "default_families", "gate_stage", "load_model", "make_model", "pretrain", "read", "remeasure",
+           "stale_mechanism"]

@@ -78,6 +78,7 @@ def comparison_pairs(families: list[str], arms: list[str]) -> list[tuple[str, st
     pairs = [(OURS, BASELINE)] if {OURS, BASELINE} <= set(families) else []
     pairs += [(f, f + CONTROL) for f in families if f + CONTROL in arms] + [(f, ERM) for f in families]
     pairs += [(a, ERM) for a in (ORACLE, NOISE) if a in arms] + ([(OURS, NOISE)] if NOISE in arms else [])
+    pairs += [(f, BASELINE) for f in families if f not in (OURS, BASELINE, AA) and BASELINE in families]
     return pairs + ([(AA, OURS)] if AA in arms else [])
 
 
@@ -107,12 +108,18 @@ def secondary(table: pd.DataFrame, results, test_groups, a: str, b: str) -> dict
     il = image_level(results, test_groups, a, b) if test_groups else None
     if il:
         out["image_level_slope"] = {**il, "p": il["p_less"], "alternative": "less"}
-    keys = [k for k in out if out[k].get("p") is not None and np.isfinite(out[k]["p"])]
+    return holm(out)
+
+
+def holm(tests: dict) -> dict:
+    """``tests`` (name -> a test's dict with ``p``) with Holm's correction over every finite ``p``, in place:
+    ``p_holm`` and ``significant_holm`` (at 0.05)."""
+    keys = [k for k in tests if tests[k].get("p") is not None and np.isfinite(tests[k]["p"])]
     if keys:
-        reject, p_holm, _, _ = multipletests([out[k]["p"] for k in keys], method="holm")
+        reject, p_holm, _, _ = multipletests([tests[k]["p"] for k in keys], method="holm")
         for k, ph, rj in zip(keys, p_holm, reject):
-            out[k].update(p_holm=float(ph), significant_holm=bool(rj))
-    return out
+            tests[k].update(p_holm=float(ph), significant_holm=bool(rj))
+    return tests
 
 
 def algorithm2_summary(alg2: dict) -> dict:
@@ -152,5 +159,5 @@ def summarize_study(cfg_record: dict, pre: dict, alg2: dict, gate: dict, results
     }
 
 
-__all__ = ["OUTCOMES", "SECONDARY", "arm_summary", "comparison_pairs", "levelling", "models_table", "secondary",
-           "summarize_study"]
+__all__ = ["OUTCOMES", "SECONDARY", "arm_summary", "comparison_pairs", "holm", "image_level", "levelling", "models_table",
+           "secondary", "summarize_study"]

@@ -1,0 +1,169 @@
+"""The least-perceptible decision of a minimal-attack benchmark, fixed before the runs it governs
+(``benchmarks/protocols/minimal.toml``): per judge, does ours hold against every peer?
+
+Inputs are per-image judge values in AttackBench's convention (:func:`~.optimality.optimality`): ``inf`` where an
+attack failed, ``0`` where the clean image was already misclassified, else the judge's value (lower is better).
+
+Per judge that ours does not optimise, ours *holds* when
+
+1. its optimality against the ensemble is the highest of all compared attacks, and for each peer the percentile
+   bootstrap 95 % interval of ``optimality(ours) - optimality(peer)`` lies above 0 (images resampled with
+   replacement, the ensemble recomputed on each resample);
+2. against every peer that fooled at least ``min_success`` of the correctly classified images, the one-sided
+   paired Wilcoxon signed-rank test on ``log(ours / peer)`` over the images both fooled (H1: ours lower) has a
+   Holm-corrected p below ``alpha`` (Holm over every judge x peer pair of the decision); a peer below
+   ``min_success`` is compared by optimality alone, which already charges its failures.
+
+Reported beside it, per pair: the median paired ratio ``ours / peer`` with its bootstrap interval, and AttackBench's
+own trapezoid optimality (:func:`trapezoid_optimality`, its ``eval_optimality`` formula) beside the exact form.
+
+Examples:
+    >>> import numpy as np
+    >>> from imperceptible.evaluate.decision import holm
+    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+    [0.03, 0.06, 0.06]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from .optimality import ensemble, optimality
+
+
+def trapezoid_optimality(d: np.ndarray, best: np.ndarray) -> float:
+    """AttackBench's optimality as its code computes it (``analysis/utils.py::eval_optimality``): each robust-accuracy
+    curve integrated by trapezoids through its distinct distances (the attack's clipped at the largest ensemble
+    distance). It can exceed 1 on few images (the exact form, :func:`~.optimality.optimality`, cannot); printed beside
+    it so that numbers can be compared with AttackBench's tables."""
+    d, best = np.asarray(d, float), np.asarray(best, float)
+    if not np.isfinite(best).any() or np.nanmax(best[np.isfinite(best)]) == 0:
+        return float("nan")
+    b_vals, b_counts = np.unique(best, return_counts=True)
+    top = float(b_vals[np.isfinite(b_vals)].max())
+    clean = np.count_nonzero(best) / len(best)
+    keep = np.isfinite(b_vals)
+    best_area = np.trapezoid((1 - b_counts.cumsum() / len(best))[keep], b_vals[keep])
+    a_vals, a_counts = np.unique(np.minimum(d, top), return_counts=True)
+    area = np.trapezoid(1 - a_counts.cumsum() / len(d), a_vals)
+    denom = clean * top - best_area
+    return float(1 - (area - best_area) / denom) if denom > 0 else float("nan")
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (statsmodels' ``multipletests(method="holm")``)."""
+    if not len(pvalues):
+        return []
+    return [float(v) for v in multipletests(np.asarray(pvalues, float), method="holm")[1]]
+
+
+def log_ratio_test(ours: np.ndarray, other: np.ndarray) -> dict:
+    """The one-sided paired Wilcoxon signed-rank test (scipy) on ``log(ours / other)`` over the images both fooled (a
+    clean misclassification, 0 for both, is no pair), H1: ours lower; and the median paired ratio."""
+    a, b = np.asarray(ours, float), np.asarray(other, float)
+    keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    lr = np.log(a[keep] / b[keep])
+    out = {"n": int(keep.sum()), "median_ratio": float(np.exp(np.median(lr))) if lr.size else None,
+           "statistic": None, "p": None}
+    if lr.size >= 2 and np.any(lr != 0):
+        r = stats.wilcoxon(lr, alternative="less")
+        out.update(statistic=float(r.statistic), p=float(r.pvalue))
+    return out
+
+
+def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str], *, n_boot: int = 2000,
+              random_state: int = 0, confidence: float = 0.95) -> dict:
+    """Percentile bootstrap intervals, images resampled with replacement (the same draw for every attack): of each
+    attack's optimality (the ensemble of ``values`` recomputed per resample), of ``optimality(ours) - optimality(peer)``
+    and of the median paired ratio ``ours / peer`` over the images both fooled."""
+    rng = np.random.default_rng(random_state)
+    names = list(values)
+    mat = np.stack([np.asarray(values[m], float) for m in names])  # (methods, images)
+    n = mat.shape[1]
+    opt = {m: [] for m in names}
+    ratio = {p: [] for p in peers}
+    io = names.index(ours)
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        sample = mat[:, idx]
+        best = sample.min(0)
+        for j, m in enumerate(names):
+            opt[m].append(optimality(sample[j], best))
+        for p in peers:
+            a, b = sample[io], sample[names.index(p)]
+            keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+            ratio[p].append(float(np.exp(np.median(np.log(a[keep] / b[keep])))) if keep.any() else np.nan)
+    lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
+
+    def interval(v) -> list[float | None]:
+        v = np.asarray(v, float)
+        v = v[np.isfinite(v)]
+        return [float(np.percentile(v, lo)), float(np.percentile(v, hi))] if v.size else [None, None]
+
+    return {"optimality": {m: interval(opt[m]) for m in names},
+            "difference": {p: interval(np.asarray(opt[ours]) - np.asarray(opt[p])) for p in peers},
+            "median_ratio": {p: interval(ratio[p]) for p in peers}, "n_boot": n_boot, "random_state": random_state,
+            "confidence": confidence}
+
+
+def success_share(v: np.ndarray) -> float:
+    """Of the correctly classified images (value not 0), the share the attack fooled (finite value)."""
+    v = np.asarray(v, float)
+    correct = v != 0
+    return float(np.isfinite(v[correct]).mean()) if correct.any() else float("nan")
+
+
+def decide(per_judge: Mapping[str, Mapping[str, np.ndarray]], ours: str, peers: Sequence[str], *,
+           optimises: Mapping[str, Sequence[str]], alpha: float = 0.01, min_success: float = 0.9, n_boot: int = 2000,
+           random_state: int = 0) -> dict:
+    """The decision (see the module docstring) over the judges of ``per_judge`` (``{judge: {method: values}}``, every
+    compared method on the same images) that ``ours`` does not optimise. ``peers`` are the attacks ours is compared
+    with; every method of ``per_judge`` belongs to the ensemble."""
+    judges = [k for k in per_judge if k not in optimises.get(ours, ())]
+    rows: dict[str, dict] = {}
+    tests: list[tuple[str, str]] = []
+    for k in judges:
+        vals = {m: np.asarray(v, float) for m, v in per_judge[k].items()}
+        best = ensemble(vals)
+        opt = {m: optimality(v, best) for m, v in vals.items()}
+        trap = {m: trapezoid_optimality(v, best) for m, v in vals.items()}
+        boot = bootstrap(vals, ours, peers, n_boot=n_boot, random_state=random_state)
+        pairs = {}
+        for p in peers:
+            t = log_ratio_test(vals[ours], vals[p])
+            share = success_share(vals[p])
+            tested = share >= min_success
+            pairs[p] = {**t, "peer_success": share, "tested": tested, "optimality_difference": opt[ours] - opt[p],
+                        "difference_ci": boot["difference"][p], "median_ratio_ci": boot["median_ratio"][p],
+                        "peer_optimality": opt[p], "peer_optimality_trapezoid": trap[p], "optimises": k in optimises.get(p, ())}
+            if tested and t["p"] is not None:
+                tests.append((k, p))
+        rows[k] = {"ours_optimality": opt[ours], "ours_optimality_trapezoid": trap[ours],
+                   "ours_optimality_ci": boot["optimality"][ours], "optimality": opt, "optimality_ci": boot["optimality"],
+                   "optimality_trapezoid": trap, "peers": pairs}
+    adjusted = holm([rows[k]["peers"][p]["p"] for k, p in tests]) if tests else []
+    for (k, p), ph in zip(tests, adjusted):
+        rows[k]["peers"][p]["p_holm"] = ph
+    for r in rows.values():
+        short = {}
+        for p, c in r["peers"].items():
+            lo = c["difference_ci"][0]
+            by_opt = c["optimality_difference"] > 0 and lo is not None and lo > 0
+            by_test = (not c["tested"]) or (c.get("p_holm") is not None and c["p_holm"] < alpha)
+            if c["tested"] and c["p"] is None:
+                by_test = False  # fewer than two pairs, or every pair tied: no test, so not shown
+            if not (by_opt and by_test):
+                short[p] = {"optimality_difference": c["optimality_difference"], "difference_ci": c["difference_ci"],
+                            "p_holm": c.get("p_holm"), "median_ratio": c["median_ratio"], "tested": c["tested"]}
+        highest = all(r["ours_optimality"] > v for m, v in r["optimality"].items() if m in peers)
+        r.update(held=bool(highest and not short), highest=bool(highest), short_of=short)
+    return {"judges": rows, "held": [k for k in judges if rows[k]["held"]],
+            "not_held": [k for k in judges if not rows[k]["held"]], "alpha": alpha, "min_success": min_success,
+            "tests": len(tests), "correction": "Holm over judges x peers", "n_boot": n_boot, "random_state": random_state}
+
+
+__all__ = ["bootstrap", "decide", "holm", "log_ratio_test", "success_share", "trapezoid_optimality"]

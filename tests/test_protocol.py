@@ -1,0 +1,194 @@
+"""Benchmark protocols (``bench minimal --protocol``): the file decides the images, attacks and statistics, its hash is
+in the run's fingerprint, the tune stage chooses by the rule, the test stage runs only what was chosen; and the
+decision's statistics against hand computations and their reference implementations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from imperceptible.cli.main import main
+from imperceptible.evaluate.decision import bootstrap, decide, holm, log_ratio_test, trapezoid_optimality
+from imperceptible.evaluate.optimality import ensemble, optimality
+from imperceptible.experiments.protocol import budget_settings, choose, grid, load_protocol
+
+from .test_minimal import _attackbench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """
+[protocol]
+name = "small"
+[splits.digits]
+dataset = "mnist-test20"
+tune = ["mnist_00_7", "mnist_01_2"]
+tune_used = 2
+test = ["mnist_02_1", "mnist_03_0", "mnist_04_4"]
+[runs.cnn-30]
+split = "digits"
+model = "mnist-cnn"
+budget = 30
+n_test = 2
+judges = ["ssim_distance", "ciede2000", "gmsd"]
+[attacks.human-perc-ot]
+attack = "human-perc-ot"
+role = "ours"
+source = "test"
+budget = {key = "budget", factor = 1}
+tune = {key = "gamma", values = [0.05, 0.1]}
+[attacks.perc-al]
+attack = "perc-al"
+role = "peer"
+source = "test"
+budget = {key = "max_iterations", factor = 2}
+tune = {key = "alpha_c_init", values = [0.1, 0.3]}
+polish = true
+[attacks."human-perc-ot[no-lattice]"]
+attack = "human-perc-ot"
+role = "ablation"
+settings = {prune_rounds = 0}
+source = "test"
+budget = {key = "budget", factor = 1}
+[attacks.pgd-l2]
+attack = "pgd-l2"
+role = "reference"
+settings = {eps = 3.0, steps = 5}
+source = "test"
+[tuning]
+rule = "highest mean optimality"
+[statistics]
+alpha = 0.01
+min_success = 0.9
+n_boot = 50
+random_state = 0
+[decision]
+rule = "as minimal.toml"
+"""
+
+
+def test_the_committed_protocol_is_complete():
+    """``benchmarks/protocols/minimal.toml``: 100 tune and 900 test ids per split, disjoint; every run's judges are in the
+    metric table; every attack builds from the registry; the test stage of every run has a choice for every tuned
+    attack once the tune stage is done (before, it is refused)."""
+    from imperceptible.costs.metrics import METRICS
+
+    p = load_protocol(ROOT / "benchmarks" / "protocols" / "minimal.toml")
+    for sp in p.raw["splits"].values():
+        assert len(sp["tune"]) == 100 and len(sp["test"]) == 900 and not set(sp["tune"]) & set(sp["test"])
+    for name in p.raw["runs"]:
+        run = p.run(name)
+        assert set(run.judges) <= set(METRICS) and set(run.anytime_judges) <= set(run.judges)
+        tune = p.attacks(run, "tune")
+        assert all(a.max_passes == run.budget for a in tune.values())
+        assert {m.split("|")[0] for m in tune} == {s.name for s in p.specs(run) if s.role in ("ours", "variant", "peer")
+                                                 and (s.tune or s.modes)}
+
+
+def test_grids_budgets_and_the_tuning_rule():
+    spec = load_protocol(_write(SMALL)).specs(load_protocol(_write(SMALL)).run("cnn-30"))[1]
+    assert [lab for lab, _ in grid(spec)] == ["alpha_c_init=0.1", "alpha_c_init=0.3"]
+    assert budget_settings({"key": "steps", "factor": 1}, 200) == {"steps": 200} and budget_settings(None, 200) == {}
+    # the highest score wins; a tie goes to the earlier grid point (the authors' default comes first)
+    assert choose({"perc-al|alpha_c_init=0.1": 0.5, "perc-al|alpha_c_init=0.3": 0.6}, spec)[1] == {"alpha_c_init": 0.3}
+    assert choose({"perc-al|alpha_c_init=0.1": 0.6, "perc-al|alpha_c_init=0.3": 0.6}, spec)[1] == {"alpha_c_init": 0.1}
+
+
+_files: list[Path] = []
+
+
+def _write(text: str, path: Path | None = None) -> Path:
+    import tempfile
+
+    path = path or Path(tempfile.mkdtemp()) / "protocol.toml"
+    path.write_text(text)
+    return path
+
+
+def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys):
+    """The tune stage runs every grid point on the tune ids and writes its choice; the test stage is refused until the
+    choice is in the file, then runs the chosen settings (and the polished twin) on the test ids; the run's fingerprint
+    holds the file's sha256, so a resumed run whose protocol changed is refused in one line, exit 2."""
+    proto = _write(SMALL, tmp_path / "p.toml")
+    out = tmp_path / "tune"
+    assert main(["bench", "minimal", "--protocol", str(proto), "--run", "cnn-30", "--stage", "tune", "--out", str(out),
+                 "--quiet"]) == 0
+    tuning = json.loads((out / "tuning.json").read_text())
+    assert set(tuning["chosen"]) == {"human-perc-ot", "perc-al"}
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["protocol"]["sha256"] == load_protocol(proto).sha256 and cfg["ids"] == ["mnist_00_7", "mnist_01_2"]
+    test_out = tmp_path / "test"
+    args = ["bench", "minimal", "--protocol", str(proto), "--run", "cnn-30", "--stage", "test", "--out", str(test_out),
+            "--quiet"]
+    capsys.readouterr()
+    assert main(args) == 2 and "[chosen.cnn-30.human-perc-ot]" in capsys.readouterr().err
+    chosen = "\n".join(f'[chosen.cnn-30."{a}"]\n' + "\n".join(f"{k} = {json.dumps(v)}" for k, v in c["settings"].items())
+                       for a, c in tuning["chosen"].items())
+    _write(SMALL + chosen + "\n", proto)
+    assert main(args) == 0
+    s = json.loads((test_out / "summary.json").read_text())
+    assert set(s["methods"]) == {"human-perc-ot", "perc-al", "perc-al+polish", "human-perc-ot[no-lattice]", "pgd-l2"}
+    assert s["peers"] == ["perc-al"] and s["polished"] == ["perc-al+polish"] and "decision" in s["minimal"]
+    assert json.loads((test_out / "per_image.json").read_text())["ids"] == ["mnist_02_1", "mnist_03_0"]
+    _write(SMALL.replace("n_boot = 50", "n_boot = 60") + chosen + "\n", proto)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "sha256" in "\n".join(err) and "made with other settings" in err[0]
+
+
+def test_holm_equals_statsmodels_and_a_hand_computation():
+    p = [0.01, 0.04, 0.03, 0.002]
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
+    assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.008])  # 4 x 0.002; 3 x 0.01; max(2 x 0.03, .03); 0.06
+
+
+def test_trapezoid_optimality_is_attackbenchs_formula():
+    rng = np.random.default_rng(3)
+    for n in (4, 17, 200):
+        a, b = rng.exponential(1.0, n), rng.exponential(1.3, n)
+        b[: max(1, n // 10)] = np.inf
+        a[:1] = b[:1] = 0.0
+        best = ensemble({"a": a, "b": b})
+        assert trapezoid_optimality(b, best) == pytest.approx(_attackbench(b, best))
+        assert trapezoid_optimality(a, best) == pytest.approx(_attackbench(a, best))
+
+
+def test_the_log_ratio_test_is_scipys_wilcoxon_and_the_bootstrap_is_a_percentile_interval():
+    rng = np.random.default_rng(4)
+    ours, peer = rng.exponential(1.0, 30) + 0.1, rng.exponential(1.4, 30) + 0.1
+    peer[2], ours[:2], peer[:2] = np.inf, 0.0, 0.0
+    t = log_ratio_test(ours, peer)
+    keep = np.isfinite(peer) & (ours > 0)
+    ref = stats.wilcoxon(np.log(ours[keep] / peer[keep]), alternative="less")
+    assert t["n"] == 27 and t["p"] == pytest.approx(ref.pvalue) and t["median_ratio"] == pytest.approx(
+        np.exp(np.median(np.log(ours[keep] / peer[keep]))))
+    b = bootstrap({"ours": ours, "peer": peer}, "ours", ["peer"], n_boot=400, random_state=0)
+    # by hand: the same resamples (numpy's generator with the same seed), the same statistic, the 2.5/97.5 percentiles
+    rng2 = np.random.default_rng(0)
+    diffs = []
+    for _ in range(400):
+        idx = rng2.integers(0, 30, 30)
+        best = np.minimum(ours[idx], peer[idx])
+        diffs.append(optimality(ours[idx], best) - optimality(peer[idx], best))
+    assert b["difference"]["peer"] == pytest.approx(list(np.percentile(diffs, [2.5, 97.5])))
+
+
+def test_the_decision_rule_on_constructed_cases():
+    """Ours ten percent below a peer on every image: held (the interval above 0, p tiny); a peer that fools 80% of the
+    images is compared by optimality alone; a peer equal to ours: not held, and the short-of entry says by how much."""
+    rng = np.random.default_rng(5)
+    ours = rng.exponential(1.0, 60) + 0.05
+    better = ours * 1.1
+    weak = ours * 1.2
+    weak[:12] = np.inf  # 80% success
+    d = decide({"j": {"ours": ours, "a": better, "w": weak}, "own": {"ours": ours, "a": better, "w": weak}}, "ours",
+               ["a", "w"], optimises={"ours": ("own",)}, n_boot=200)
+    assert list(d["judges"]) == ["j"] and d["held"] == ["j"]
+    assert d["judges"]["j"]["peers"]["w"]["tested"] is False and d["judges"]["j"]["peers"]["a"]["p_holm"] < 1e-6
+    same = decide({"j": {"ours": ours, "a": ours.copy()}}, "ours", ["a"], optimises={}, n_boot=100)
+    assert same["not_held"] == ["j"] and "a" in same["judges"]["j"]["short_of"]
