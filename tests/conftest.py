@@ -8,7 +8,9 @@ in subprocesses) so a busy machine does not slow the suite by oversubscription.
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -128,15 +130,52 @@ def load_asset(name: str):
     return t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None].contiguous()
 
 
-#: fixtures that bring real data, real models or real weights: a test using one is an integration test
-INTEGRATION_FIXTURES = {"random_backbones", "effnet", "imagenet_samples", "imagenet_correct", "mnist_cnn",
-                        "mnist_test", "mnist_correct", "digits", "geo", "grouped_folder", "bench_run", "attack_run",
-                        "timm_file", "robustbench_file", "single_process_run", "capsys", "tmp_path"}
+#: what a test loads, found in its own source and in the source of every fixture it uses (transitively): a real model,
+#: real data, network weights, or a subprocess (the command line run in-process counts, its jobs load models and data)
+LOADS = {
+    "model": re.compile(r"""\bget\(\s*["'](mnist-cnn|efficientnet|timm:|robustbench:|torchvision:|torchscript:)|"""
+                        r"""get_model\(|models import get\b|["']--model["']|model=["']|fairness_study\(|bench_\w+\(|"""
+                        r"""train_classifier\(|pretrain\(|sample_model\(|build_adversarial_dataset\("""),
+    "data": re.compile(r"""\bload\(\s*["']|load_dataset\(|["']--dataset["']|dataset=["']|geo_fashion|fashion_mnist|"""
+                       r"""IMAGENET_COMPATIBLE|require_imagenet_compatible|Worlds\(|gdp_table|gapminder"""),
+    "weights": re.compile(r"random_backbones|safetensors|load_features\(|torch\.load\("),
+    "subprocess": re.compile(r"subprocess\.|\bmain\(\[|Popen\("),
+}
+
+
+def _sources(item) -> str:
+    """The test function's source, that of every fixture it uses, and that of the helpers of its module they call (three
+    levels deep)."""
+    info = getattr(item, "_fixtureinfo", None)
+    fns = [getattr(item, "function", None)] + ([d.func for defs in info.name2fixturedefs.values() for d in defs]
+                                               if info is not None else [])
+    module = getattr(item, "module", None)
+    parts, seen = [], set()
+    for _ in range(3):
+        more = []
+        for fn in fns:
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            try:
+                src = inspect.getsource(fn)
+            except (OSError, TypeError):
+                continue
+            parts.append(src)
+            for name in set(re.findall(r"\b(_\w+)\(", src)):  # the module's helpers it calls
+                helper = getattr(module, name, None)
+                if inspect.isfunction(helper):
+                    more.append(helper)
+        fns = more
+    return "\n".join(parts)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test ``unit`` or ``integration``: integration when it uses a
-    fixture of real data, models or files (:data:`INTEGRATION_FIXTURES`), unit otherwise."""
+    """Mark every test by what it loads (:data:`LOADS`: ``model``, ``data``, ``weights``, ``subprocess``), and ``integration``
+    when it loads any of them, ``unit`` otherwise (a temporary folder alone does not make a test an integration test)."""
     for item in items:
-        real = INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
-        item.add_marker(pytest.mark.integration if real else pytest.mark.unit)
+        src = _sources(item)
+        loads = [k for k, pat in LOADS.items() if pat.search(src)]
+        for k in loads:
+            item.add_marker(getattr(pytest.mark, k))
+        item.add_marker(pytest.mark.integration if loads else pytest.mark.unit)

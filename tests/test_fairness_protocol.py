@@ -173,6 +173,18 @@ def test_dose_trend_matches_ols_with_world_fixed_effects():
     assert dose_trend(table[table.replicate == 1], levels) is None  # one world: no trend
 
 
+def test_accuracy_adjusted_effects_keep_arm_names_with_brackets():
+    """The protocol's arms are named ``human-perc-ot[refined]``, ``human-perc-ot[lambda=0]``: the regression's term
+    ``C(arm, ...)[T.human-perc-ot[lambda=0]]`` gives the whole name back (its last bracket only is the term's)."""
+    from imperceptible.fairness.arms import adjusted_for_accuracy
+
+    rng = np.random.default_rng(0)
+    arms = ["erm", "human-perc-ot[lambda=0]", "human-perc-ot[refined]", "pgd-l2"]
+    t = pd.DataFrame([{"arm": a, "replicate": r, "seed": k, "beta": rng.normal(), "accuracy": rng.uniform()}
+                      for a in arms for r in range(3) for k in range(2)])
+    assert sorted(adjusted_for_accuracy(t, "erm")["effects"]) == sorted(arms[1:])
+
+
 # --- the verdict rule ----------------------------------------------------------------------------------------------
 
 
@@ -259,10 +271,10 @@ def test_protocol_settings_apply_and_conflicts_are_refused(tmp_path):
     import dataclasses
 
     from imperceptible.errors import (
-        MSG_PROTOCOL_ARM_SETTING,
-        MSG_PROTOCOL_CONFLICT,
-        MSG_PROTOCOL_UNKNOWN_SETTING,
-        ProtocolError,
+        MSG_FAIRNESS_PROTOCOL_ARM_SETTING,
+        MSG_FAIRNESS_PROTOCOL_CONFLICT,
+        MSG_FAIRNESS_PROTOCOL_UNKNOWN_SETTING,
+        FairnessProtocolError,
     )
     from imperceptible.experiments.fairness import FairnessConfig, default_families
     from imperceptible.experiments.fairness.protocol import apply_protocol, check_arms, given_settings, load_protocol
@@ -274,18 +286,18 @@ def test_protocol_settings_apply_and_conflicts_are_refused(tmp_path):
     assert apply_protocol(FairnessConfig(dro_seeds=9), proto, {"dro_seeds"}).dro_seeds == 9  # the same value: fine
     given = FairnessConfig(dro_seeds=5)
     assert given_settings(given) == {"dro_seeds"}
-    with pytest.raises(ProtocolError) as e:
+    with pytest.raises(FairnessProtocolError) as e:
         apply_protocol(given, proto, given_settings(given))
-    assert str(e.value) == MSG_PROTOCOL_CONFLICT.format(name="--dro-seeds", got=5, expected=9, path=PROTOCOL)
+    assert str(e.value) == MSG_FAIRNESS_PROTOCOL_CONFLICT.format(name="--dro-seeds", got=5, expected=9, path=PROTOCOL)
     bad = tmp_path / "p.toml"
     bad.write_text(PROTOCOL.read_text().replace("seed = 0\n\n# Each", "seed = 0\nepochs = 3\n\n# Each"))
-    with pytest.raises(ProtocolError) as e:
+    with pytest.raises(FairnessProtocolError) as e:
         load_protocol(bad)
-    assert str(e.value).startswith(MSG_PROTOCOL_UNKNOWN_SETTING.format(path=bad, name="epochs", choices="")[:-2])
+    assert str(e.value).startswith(MSG_FAIRNESS_PROTOCOL_UNKNOWN_SETTING.format(path=bad, name="epochs", choices="")[:-2])
     bad.write_text(PROTOCOL.read_text().replace("budget = 200", "budget = 50"))
-    with pytest.raises(ProtocolError) as e:
+    with pytest.raises(FairnessProtocolError) as e:
         check_arms(load_protocol(bad), cfg, default_families(cfg))
-    assert str(e.value) == MSG_PROTOCOL_ARM_SETTING.format(path=bad, arm="human-perc-ot[refined]", name="budget",
+    assert str(e.value) == MSG_FAIRNESS_PROTOCOL_ARM_SETTING.format(path=bad, arm="human-perc-ot[refined]", name="budget",
                                                            got=50, expected=200)
     assert dataclasses.asdict(load_protocol(bad).analysis) == dataclasses.asdict(proto.analysis)
 

@@ -424,22 +424,23 @@ MSG_DUPLICATE_COVARIATE = ("{path}: expected each group once, got {group!r} in r
 # the fairness study's protocol file (issue 36: imperceptible fairness --protocol FILE)
 
 
-class ProtocolError(ImperceptibleError, ValueError):
+class FairnessProtocolError(ImperceptibleError, ValueError):
     """A study protocol file that cannot be read, or that disagrees with the command line, the code or the run."""
 
 
-MSG_PROTOCOL_UNREADABLE = "--protocol {path}: expected a readable TOML protocol file, got {error}"
-MSG_PROTOCOL_UNKNOWN_SETTING = ("--protocol {path}: expected settings of 'imperceptible fairness' in [study], got "
-                                "{name!r}; expected one of: {choices}")
-MSG_PROTOCOL_VALUE = "--protocol {path}: [{table}] {name}: expected {expected}, got {got!r}"
-MSG_PROTOCOL_CONFLICT = ("{name}: given as {got!r} on the command line and as {expected!r} in the protocol {path}; "
-                         "leave the option out (the protocol's value is used), or use another protocol")
-MSG_PROTOCOL_ARMS = "--protocol {path}: expected the arms this version runs for --arms {arms} ({expected}), got {got}"
-MSG_PROTOCOL_ARM_SETTING = ("--protocol {path}: [arms.{arm}] {name}: the protocol says {got!r}, this version runs "
-                            "{expected!r}; a protocol must describe the attacks as they are run")
-MSG_PROTOCOL_CHANGED = ("{path}: this run directory was started under the protocol with sha256 {expected}, got {file} "
-                        "with sha256 {got}; a protocol fixed before the run cannot change during it: restore the file, "
-                        "use another --out, or --overwrite to start again")
+MSG_FAIRNESS_PROTOCOL_UNREADABLE = "--protocol {path}: expected a readable TOML protocol file, got {error}"
+MSG_FAIRNESS_PROTOCOL_UNKNOWN_SETTING = ("--protocol {path}: expected settings of 'imperceptible fairness' in "
+                                         "[study], got {name!r}; expected one of: {choices}")
+MSG_FAIRNESS_PROTOCOL_VALUE = "--protocol {path}: [{table}] {name}: expected {expected}, got {got!r}"
+MSG_FAIRNESS_PROTOCOL_CONFLICT = ("{name}: given as {got!r} on the command line and as {expected!r} in the protocol "
+                                  "{path}; leave the option out (the protocol's value is used), or use another protocol")
+MSG_FAIRNESS_PROTOCOL_ARMS = ("--protocol {path}: expected the arms this version runs for --arms {arms} ({expected}), "
+                              "got {got}")
+MSG_FAIRNESS_PROTOCOL_ARM_SETTING = ("--protocol {path}: [arms.{arm}] {name}: the protocol says {got!r}, this version "
+                                     "runs {expected!r}; a protocol must describe the attacks as they are run")
+MSG_FAIRNESS_PROTOCOL_CHANGED = ("{path}: this run directory was started under the protocol with sha256 {expected}, got "
+                                 "{file} with sha256 {got}; a protocol fixed before the run cannot change during it: "
+                                 "restore the file, use another --out, or --overwrite to start again")
 
 #: every error class and message of this module (derived: a new one is exported the moment it is defined)
 __all__ = sorted(n for n, v in list(globals().items())

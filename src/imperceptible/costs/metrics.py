@@ -44,11 +44,7 @@ class Metric:
     extra: str | None = None        # the pip extra (or system package) its cost needs, when not a core dependency
     threshold: float | None = None  # visibility threshold in stored units: below it, the judge predicts no one sees it
     threshold_source: str | None = None  # the sentence of the judge's documentation the threshold comes from, and where
-
-    @property
-    def unit(self) -> str:
-        """The display suffix: ``x1000`` when a value is multiplied for display or stored multiplied."""
-        return "x1000" if 1000.0 in (self.factor, self.show) else ""
+    plot: bool = False              # drawn as box plots and CDFs in the attack reports
 
 
 #: where each human-vision judge's visibility threshold comes from: the sentence quoted from its documentation, and
@@ -76,30 +72,31 @@ THRESHOLD_SOURCES = {
 
 _TABLE = [
     Metric("l1", "L1", "distance", "l1", digits=3),
-    Metric("l2", "L2", "distance", "l2", digits=4),
+    Metric("l2", "L2", "distance", "l2", digits=4, plot=True),
     Metric("linf", "Linf", "distance", "linf", digits=4),
     Metric("ssim", "SSIM", "distance", None, digits=6),
-    Metric("ssim_distance", "1-SSIM x1000", "distance", "ssim", show=1000.0, judge=True, exact=True),
-    Metric("ms_ssim_distance", "1-MS-SSIM x1000", "distance", "ms-ssim", show=1000.0, judge=True, exact=True),
-    Metric("ciede2000", "CIEDE2000 C2", "distance", "ciede2000", digits=2, judge=True),
-    Metric("lpips_x1000", "LPIPS x1000", "distance", "lpips", {"net": "alex"}, factor=1000.0, judge=True, learned=True),
+    Metric("ssim_distance", "1-SSIM x1000", "distance", "ssim", show=1000.0, judge=True, exact=True, plot=True),
+    Metric("ms_ssim_distance", "1-MS-SSIM x1000", "distance", "ms-ssim", show=1000.0, judge=True, exact=True, plot=True),
+    Metric("ciede2000", "CIEDE2000 C2", "distance", "ciede2000", digits=2, judge=True, plot=True),
+    Metric("lpips_x1000", "LPIPS x1000", "distance", "lpips", {"net": "alex"}, factor=1000.0, judge=True, learned=True,
+           plot=True),
     Metric("lpips_vgg_x1000", "LPIPS-vgg x1000", "distance", "lpips", {"net": "vgg"}, factor=1000.0, judge=True,
            learned=True),
-    Metric("dists_x1000", "DISTS x1000", "distance", "dists", factor=1000.0, judge=True, learned=True),
-    Metric("ssim_y_distance", "1-SSIM_Y x1000", "judge", "ssim-y", show=1000.0, judge=True, exact=True),
-    Metric("fsim_distance", "1-FSIM x1000", "judge", "fsim", show=1000.0, judge=True, exact=True),
+    Metric("dists_x1000", "DISTS x1000", "distance", "dists", factor=1000.0, judge=True, learned=True, plot=True),
+    Metric("ssim_y_distance", "1-SSIM_Y x1000", "judge", "ssim-y", show=1000.0, judge=True, exact=True, plot=True),
+    Metric("fsim_distance", "1-FSIM x1000", "judge", "fsim", show=1000.0, judge=True, exact=True, plot=True),
     Metric("gmsd", "GMSD x1000", "judge", "gmsd", show=1000.0, digits=2, judge=True, exact=True),
     Metric("vsi_distance", "1-VSI x1000", "judge", "vsi", show=1000.0, judge=True, exact=True),
     Metric("haarpsi_distance", "1-HaarPSI x1000", "judge", "haarpsi", show=1000.0, digits=2, judge=True, exact=True),
     # models of human vision (costs/vision.py; extra `vision`, butteraugli from Debian's libjxl-devtools)
     Metric("cvvdp_distance", "ColorVideoVDP 10-JOD x1000", "judge", "cvvdp", show=1000.0, digits=2, judge=True,
-           extra="vision", threshold=1.0, threshold_source=THRESHOLD_SOURCES["cvvdp_distance"]),
+           extra="vision", threshold=1.0, threshold_source=THRESHOLD_SOURCES["cvvdp_distance"], plot=True),
     Metric("flip", "FLIP x1000", "judge", "flip", show=1000.0, digits=2, judge=True, extra="vision",
            threshold_source=THRESHOLD_SOURCES["flip"]),
     Metric("ssimulacra2_distance", "100-SSIMULACRA2", "judge", "ssimulacra2", digits=2, judge=True, extra="vision",
            threshold=10.0, threshold_source=THRESHOLD_SOURCES["ssimulacra2_distance"]),
     Metric("butteraugli", "butteraugli (max-norm)", "judge", "butteraugli", digits=3, judge=True,
-           extra="libjxl-devtools", threshold=1.0, threshold_source=THRESHOLD_SOURCES["butteraugli"]),
+           extra="libjxl-devtools", threshold=1.0, threshold_source=THRESHOLD_SOURCES["butteraugli"], plot=True),
     Metric("saliency_l1", "saliency L1", "saliency", digits=1),
     Metric("saliency_l2", "saliency L2", "saliency", digits=3),
     Metric("saliency_linf", "saliency Linf", "saliency", digits=4),

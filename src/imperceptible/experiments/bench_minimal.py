@@ -14,8 +14,8 @@ semantics), ranked by its own distance. For every judge of the run:
 * the *anytime* curve: the median, over the correctly classified images (``inf`` for one not fooled yet), of the best
   adversarial each attack had queried within 10, 25, 50, ... passes;
 * per attack and human-vision judge with a visibility threshold (ColorVideoVDP, SSIMULACRA2, butteraugli), the share of
-  the images it fooled whose change the judge predicts to be below its threshold (:mod:`~imperceptible.evaluate.
-  visibility`), with a bootstrap interval: how often a person would not notice;
+  the images it fooled whose change the judge predicts to be below its threshold, with a bootstrap interval (in each
+  method's summary, :mod:`imperceptible.runs.summary`): how often a person would not notice;
 * the *decision* (:mod:`imperceptible.evaluate.decision`): per judge ours does not optimise, does ours hold against
   every peer (the highest optimality with a bootstrap interval of the difference above 0, and Holm-corrected paired
   p below 0.01 against every peer that fooled at least 90 % of the images)?
@@ -70,7 +70,6 @@ from ..engine import Engine
 from ..evaluate.decision import decide
 from ..evaluate.evaluator import Evaluator
 from ..evaluate.optimality import ensemble, optimality
-from ..evaluate.visibility import visibility_by_judge
 from ..models import get as get_model
 from ..models import input_size
 from ..models.probe import probe_model
@@ -167,11 +166,7 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
         per_judge[k] = entry
     anytime = {m: {str(c): {k: _median([_snapshot(r, c, k) for r in rs if r["clean_correct"]]) for k in keys}
                    for c in checkpoints} for m, rs in rows.items()}
-    fooled_values = {m: {k: [v for v in values[k][m] if np.isfinite(v) and v > 0] for k in keys} for m in rows}
-    visibility = {m: visibility_by_judge(fooled_values[m], n_boot=st["n_boot"], random_state=st["random_state"])
-                  for m in rows}
-    out = {"judges": per_judge, "anytime": anytime if checkpoints else {}, "statistics": st,
-           "visibility": {m: v for m, v in visibility.items() if v}}
+    out = {"judges": per_judge, "anytime": anytime if checkpoints else {}, "statistics": st}
     judged = {k: values[k] for k in per_judge}
     kw = dict(optimises=optimises, alpha=st["alpha"], min_success=st["min_success"], n_boot=st["n_boot"],
               random_state=st["random_state"])

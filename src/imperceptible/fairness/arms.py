@@ -114,7 +114,7 @@ def adjusted_for_accuracy(models: pd.DataFrame, reference: str, *, confidence: f
     effects = {}
     for name in fit.params.index:
         if name.startswith("C(arm"):
-            arm = name.split("[T.")[1].rstrip("]")
+            arm = name.split("[T.", 1)[1][:-1]  # the arm name may hold brackets itself: drop only the last
             effects[arm] = {"effect": float(fit.params[name]), "se": float(fit.bse[name]),
                             "p_two_sided": float(fit.pvalues[name]), "ci_low": float(ci.loc[name, 0]),
                             "ci_high": float(ci.loc[name, 1])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..costs.metrics import METRICS
 from ..evaluate.evaluator import DEFENSES
 from ..evaluate.saliency import default_saliency
 from .grids import image_grid
@@ -12,8 +13,8 @@ from .plots import defense_plot, distance_plot
 from .report import Html, esc, write_report
 from .rundir import RunDir, safe_name
 
-PLOT_KEYS = ("ssim_distance", "lpips_x1000", "dists_x1000", "fsim_distance", "ssim_y_distance", "ms_ssim_distance",
-             "ciede2000", "l2")
+#: the metrics drawn as box plots and CDFs (the metric table's ``plot``)
+PLOT_KEYS = tuple(m.key for m in METRICS.values() if m.plot)
 
 #: what each dataset's images are, for the report's notes
 DATASET_NOTES = {

@@ -81,7 +81,7 @@ def decision_html(summary: dict, key: str = "decision", title: str = "The decisi
 def visibility_html(summary: dict) -> str:
     """Per method, the share of the images it fooled whose change each human-vision judge predicts to be below its
     visibility threshold, with its bootstrap interval (how often a person would not notice)."""
-    vis = summary["minimal"].get("visibility") or {}
+    vis = {m: r["visibility"] for m, r in summary["methods"].items() if r.get("visibility")}
     keys = sorted({k for v in vis.values() for k in v}, key=list(METRICS).index)
     if not keys:
         return ""

@@ -18,6 +18,9 @@ Per method (keys are stable, snake_case):
   classified images), ``forwards_per_image``, ``backwards_per_image`` and ``passes_per_image`` (counted passes
   through the model, AttackBench's; a pass is a forward and a backward) with ``passes_max``,
   ``time_ratio_to_pgd_l2`` (same run);
+* ``visibility`` - per human-vision judge with a visibility threshold (ColorVideoVDP, SSIMULACRA2, butteraugli): the
+  share of the fooled images whose change it predicts to be below its threshold, with a bootstrap interval
+  (:func:`~imperceptible.evaluate.visibility.visibility_by_judge`);
 * ``optimises`` - the metric keys the method minimises or bounds (its own objective), when the caller knows.
 """
 
@@ -28,6 +31,7 @@ import statistics
 
 from ..costs.metrics import KEYS, SALIENCY_KEYS
 from ..evaluate.evaluator import DEFENSES
+from ..evaluate.visibility import visibility_by_judge
 from .store import ResultStore
 
 DISTANCE_KEYS = KEYS + SALIENCY_KEYS
@@ -57,6 +61,8 @@ def summarize_rows(rows: list[dict]) -> dict:
         finite = [v for v in vals if v is not None and math.isfinite(v)]
         medians[k] = statistics.median(finite) if finite else None
     out["median"] = medians
+    out["visibility"] = visibility_by_judge({k: [r["metrics"].get(k) for r in fooled] for k in DISTANCE_KEYS
+                                             if any(k in r["metrics"] for r in fooled)})
     for d in DEFENSES:
         vals = [r["metrics"].get(f"defense_{d}") for r in correct]
         out[f"defense_{d}"] = _mean(vals) if any(v is not None for v in vals) else None

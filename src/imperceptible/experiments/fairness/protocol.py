@@ -28,14 +28,14 @@ from pathlib import Path
 import tomllib
 
 from ...errors import (
-    MSG_PROTOCOL_ARM_SETTING,
-    MSG_PROTOCOL_ARMS,
-    MSG_PROTOCOL_CHANGED,
-    MSG_PROTOCOL_CONFLICT,
-    MSG_PROTOCOL_UNKNOWN_SETTING,
-    MSG_PROTOCOL_UNREADABLE,
-    MSG_PROTOCOL_VALUE,
-    ProtocolError,
+    MSG_FAIRNESS_PROTOCOL_ARM_SETTING,
+    MSG_FAIRNESS_PROTOCOL_ARMS,
+    MSG_FAIRNESS_PROTOCOL_CHANGED,
+    MSG_FAIRNESS_PROTOCOL_CONFLICT,
+    MSG_FAIRNESS_PROTOCOL_UNKNOWN_SETTING,
+    MSG_FAIRNESS_PROTOCOL_UNREADABLE,
+    MSG_FAIRNESS_PROTOCOL_VALUE,
+    FairnessProtocolError,
 )
 from .config import FairnessConfig
 
@@ -112,7 +112,8 @@ class Protocol:
 
 
 def _value_error(path, table, name, expected, got):
-    return ProtocolError.of(MSG_PROTOCOL_VALUE, path=path, table=table, name=name, expected=expected, got=got)
+    return FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_VALUE, path=path, table=table, name=name, expected=expected,
+                                    got=got)
 
 
 def _analysis(path: Path, raw: dict) -> ProtocolAnalysis:
@@ -136,7 +137,8 @@ def _study(path: Path, study: dict) -> dict:
     out = {}
     for name, v in study.items():
         if name not in fields:
-            raise ProtocolError.of(MSG_PROTOCOL_UNKNOWN_SETTING, path=path, name=name, choices=", ".join(fields))
+            raise FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_UNKNOWN_SETTING, path=path, name=name,
+                                           choices=", ".join(fields))
         meta = fields[name].metadata
         kind, choices = meta.get("type") or str, meta.get("choices")
         if kind is float and isinstance(v, int) and not isinstance(v, bool):
@@ -156,7 +158,8 @@ def load_protocol(path: str | Path) -> Protocol:
         data = path.read_bytes()
         raw = tomllib.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ProtocolError.of(MSG_PROTOCOL_UNREADABLE, path=path, error=f"{type(e).__name__}: {e}") from None
+        raise FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_UNREADABLE, path=path,
+                                       error=f"{type(e).__name__}: {e}") from None
     for table in ("study", "arms"):
         if not isinstance(raw.get(table, {}), dict):
             raise _value_error(path, table, "(table)", "a TOML table", raw[table])
@@ -176,8 +179,8 @@ def apply_protocol(cfg: FairnessConfig, protocol: Protocol, given: set[str]) -> 
     protocol's is refused, naming both."""
     for name, v in protocol.study.items():
         if name in given and getattr(cfg, name) != v:
-            raise ProtocolError.of(MSG_PROTOCOL_CONFLICT, name="--" + name.replace("_", "-"), got=getattr(cfg, name),
-                                   expected=v, path=protocol.path)
+            raise FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_CONFLICT, name="--" + name.replace("_", "-"),
+                                           got=getattr(cfg, name), expected=v, path=protocol.path)
     return dataclasses.replace(cfg, **protocol.study)
 
 
@@ -187,8 +190,8 @@ def check_arms(protocol: Protocol, cfg: FairnessConfig, families: dict) -> None:
         return
     declared = {a for a in protocol.arms if a != "erm"}
     if declared != set(families):
-        raise ProtocolError.of(MSG_PROTOCOL_ARMS, path=protocol.path, arms=cfg.arms, expected=", ".join(families),
-                               got=", ".join(sorted(declared)))
+        raise FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_ARMS, path=protocol.path, arms=cfg.arms,
+                                       expected=", ".join(families), got=", ".join(sorted(declared)))
     for arm, spec in protocol.arms.items():
         if arm == "erm":
             continue
@@ -198,8 +201,8 @@ def check_arms(protocol: Protocol, cfg: FairnessConfig, families: dict) -> None:
             if key in ("description", "role"):
                 continue
             if key not in run or not _same(run[key], v):
-                raise ProtocolError.of(MSG_PROTOCOL_ARM_SETTING, path=protocol.path, arm=arm, name=key, got=v,
-                                       expected=run.get(key, "(no such parameter)"))
+                raise FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_ARM_SETTING, path=protocol.path, arm=arm, name=key,
+                                               got=v, expected=run.get(key, "(no such parameter)"))
 
 
 def _same(a, b) -> bool:
@@ -220,8 +223,9 @@ def check_resume(out: str | Path, protocol: Protocol | None, overwrite: bool) ->
         return  # the run directory's own checks report a damaged fingerprint
     new = protocol.sha256 if protocol is not None else None
     if old != new:
-        raise ProtocolError.of(MSG_PROTOCOL_CHANGED, path=out, expected=old or "none (started without --protocol)",
-                               file=protocol.path if protocol is not None else "no --protocol", got=new or "none")
+        raise FairnessProtocolError.of(MSG_FAIRNESS_PROTOCOL_CHANGED, path=out,
+                                       expected=old or "none (started without --protocol)",
+                                       file=protocol.path if protocol is not None else "no --protocol", got=new or "none")
 
 
 __all__ = ["ANALYSIS_KEYS", "PAPER_K", "PAPER_T", "POWERED_PAIRED_SD", "POWERED_SD", "Protocol", "ProtocolAnalysis",
