@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 
 def toml_value(v) -> str:
