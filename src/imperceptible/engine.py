@@ -17,14 +17,21 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import typing
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from .validation import MSG_NO_GPU, ParameterError, check_int, check_option
+from .errors import MSG_NO_GPU, ParameterError
+from .validation import check_int, check_option
+
+if TYPE_CHECKING:
+    from lightning.fabric.strategies import Strategy
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+Precision = Literal["32-true", "bf16-mixed", "16-mixed"]  # Fabric's names, the ones offered here
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def make_engine(config: EngineConfig | None = None) -> Engine:
                            devices=int(env.get("LT_DEVICES", "1")), num_nodes=int(env.get("LT_NUM_NODES", "1")),
                            strategy=env.get("LT_STRATEGY", "auto"), precision=env.get("LT_PRECISION", "32-true"))
         return Engine(Fabric(), cfg)  # the processes exist already; Fabric sets up the process group itself
-    strategy = cfg.strategy
+    strategy: str | Strategy = cfg.strategy
     if cfg.devices * cfg.num_nodes > 1 and strategy in ("auto", "ddp"):
         from lightning.fabric.strategies import DDPStrategy
 
@@ -139,7 +146,7 @@ def make_engine(config: EngineConfig | None = None) -> Engine:
         strategy = DDPStrategy(timeout=_dt.timedelta(hours=48))
     accel = "cuda" if cfg.accelerator == "gpu" else cfg.accelerator
     fabric = Fabric(accelerator=accel, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy,
-                    precision=cfg.precision)
+                    precision=typing.cast(Precision, cfg.precision))  # one of PRECISIONS: EngineConfig checks
     fabric.launch()
     return Engine(fabric, cfg)
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .validation import MSG_UNKNOWN_PLACEHOLDER, MSG_UNKNOWN_SUGGEST, UnknownNameError
+from .errors import MSG_UNKNOWN_PLACEHOLDER, MSG_UNKNOWN_SUGGEST, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Entry:
     tags: Any = None  # the kind's typed tags (an attack's :class:`~imperceptible.attacks.tags.AttackTags` ...)
 
     @classmethod
-    def of_class(cls, c: type) -> Entry:
+    def of_class(cls, c: Any) -> Entry:
         """The entry a class declares beside itself: its ``name``, and its ``TAGS`` (description, needs)."""
         return cls(c.name, c.TAGS.description, c, needs=tuple(c.TAGS.needs), tags=c.TAGS)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .validation import (
+from .errors import (
     MSG_WEIGHTS_BAD_FILE,
     MSG_WEIGHTS_MISMATCH,
     MSG_WEIGHTS_NOT_FOUND,

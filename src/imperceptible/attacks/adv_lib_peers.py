@@ -52,17 +52,9 @@ import torch
 from torch import nn
 
 from ..costs.metrics import for_cost
+from ..errors import MSG_NO_ADV_LIB, MSG_PARAM, AdvLibMissingError, ParameterError
 from ..pixels import quantize_8bit
-from ..validation import (
-    MSG_NO_ADV_LIB,
-    MSG_PARAM,
-    AdvLibMissingError,
-    ParameterError,
-    check_bool,
-    check_int,
-    check_option,
-    check_positive,
-)
+from ..validation import check_bool, check_int, check_option, check_positive
 from .base import Attack
 from .counting import BudgetExhausted, rows
 from .tags import AttackTags

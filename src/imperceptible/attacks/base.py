@@ -27,24 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import MSG_MODEL_LOGITS, MSG_NO_GRADIENT, MSG_NONFINITE_ATTACK, MSG_ROUND_FIRST, ModelOutputError, NonFiniteError
 from ..models.probe import probe_once
 from ..pixels import quantize_8bit
 from ..seeds import derive
-from ..validation import (
-    MSG_MODEL_LOGITS,
-    MSG_NO_GRADIENT,
-    MSG_NONFINITE_ATTACK,
-    MSG_ROUND_FIRST,
-    ModelOutputError,
-    NonFiniteError,
-    check_8bit,
-    check_bool,
-    check_eval_mode,
-    check_images,
-    check_int,
-    check_labels,
-    check_positive,
-)
+from ..validation import check_8bit, check_bool, check_eval_mode, check_images, check_int, check_labels, check_positive
 from .anytime import Anytime
 from .counting import BudgetExhausted, CountingModel
 from .margins import classified_correctly, margin
@@ -139,8 +126,9 @@ class Attack(ABC):
     name = "attack"
     #: what the attack declares about itself (:class:`~.tags.AttackTags`): its description, threat model, the metric
     #: keys it minimises or bounds (its own objective, marked in the tables so that the judges it does not see are the
-    #: fair ones), the packages it needs and its settings for the registry-wide tests
-    TAGS: ClassVar[AttackTags] = AttackTags("an attack", "bounded")
+    #: fair ones), the packages it needs and its settings for the registry-wide tests (an instance may carry its own:
+    #: :class:`~.polish.Polished` takes its attack's)
+    TAGS: AttackTags = AttackTags("an attack", "bounded")
     #: a frozen dataclass whose fields are keywords of the constructor too (Human_Perc_OT's :class:`Settings`)
     SETTINGS: ClassVar[type | None] = None
 
@@ -269,7 +257,7 @@ class Attack(ABC):
                 raise NonFiniteError.of(MSG_NONFINITE_ATTACK, attack=self.label())
             adv = self.returned(adv_float)
             if budget is not None:  # the best 8-bit adversarial queried within the budget (AttackBench 2.0)
-                best = counted.tracker.results()[budget]
+                best = typing.cast(Anytime, counted.tracker).results()[budget]  # a budget is a checkpoint
                 adv = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv)
                 adv_float = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv_float)
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical

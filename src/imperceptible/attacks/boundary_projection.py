@@ -70,8 +70,9 @@ import math
 
 import torch
 
+from ..errors import MSG_PARAM, ParameterError
 from ..pixels import quantize_8bit
-from ..validation import MSG_PARAM, ParameterError, check_int, check_positive
+from ..validation import check_int, check_positive
 from .base import Attack, l2_norm
 from .margins import margin
 from .polish import margin_slack

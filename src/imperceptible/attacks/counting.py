@@ -37,12 +37,15 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from ..validation import MSG_MODEL_OUTPUT, ModelOutputError
+from ..errors import MSG_MODEL_OUTPUT, ModelOutputError
+
+if TYPE_CHECKING:
+    from .anytime import Anytime
 
 
 def inner_network(model: nn.Module) -> nn.Module:
@@ -73,7 +76,7 @@ class CountingModel(nn.Module):
         self.backwards = torch.zeros(n, dtype=torch.float64)
         self._rows = [torch.arange(n)]
         self._hooks: list = []
-        self.tracker = None  # an :class:`~.anytime.Anytime` watching every query, when one is attached
+        self.tracker: Anytime | None = None  # an :class:`~.anytime.Anytime` watching every query, when one is attached
 
     def __enter__(self) -> CountingModel:
         net = inner_network(self.model)

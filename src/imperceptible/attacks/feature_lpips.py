@@ -18,7 +18,8 @@ import torchvision
 from torch import nn
 
 from ..costs.lpips import torchvision_features
-from ..validation import MSG_PARAM, ParameterError, check_option
+from ..errors import MSG_PARAM, ParameterError
+from ..validation import check_option
 
 #: AlexNet's smallest input: its third max-pooling needs a 3x3 map
 ALEXNET_MIN_SIZE = 63
@@ -36,6 +37,9 @@ def normalize_features(feats: list[torch.Tensor]) -> torch.Tensor:
 
 class AlexNetFeatures(nn.Module):
     """AlexNet's five ReLU outputs on ImageNet-normalised ``[0, 1]`` input."""
+
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
 
     def __init__(self, weights=None) -> None:
         super().__init__()

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 
 import torch
@@ -71,17 +72,9 @@ from torch import nn
 from ..costs import Cost
 from ..costs import get as get_cost
 from ..costs.metrics import for_cost
+from ..errors import MSG_PARAM, MSG_UNKNOWN_SETTING, ParameterError, UnknownNameError
 from ..pixels import quantize_8bit
-from ..validation import (
-    MSG_PARAM,
-    MSG_UNKNOWN_SETTING,
-    ParameterError,
-    UnknownNameError,
-    check_bool,
-    check_int,
-    check_option,
-    check_positive,
-)
+from ..validation import check_bool, check_int, check_option, check_positive
 from .base import Attack, l2_norm, margin
 from .counting import CountingModel, rows
 from .loop import EarlyStop
@@ -274,7 +267,7 @@ class HumanPercOT(Attack):
 
     def _lambda(self, x0: torch.Tensor, g0: torch.Tensor) -> torch.Tensor:
         s = self.settings
-        lam = torch.full((x0.shape[0],), float(s.lam), device=x0.device, dtype=x0.dtype)
+        lam = torch.full((x0.shape[0],), typing.cast(float, s.lam), device=x0.device, dtype=x0.dtype)  # set in __init__
         if not s.calibrate or s.lam == 0:
             return lam
         u = self.sample_randn(x0)
@@ -297,7 +290,7 @@ class HumanPercOT(Attack):
             k, i, g, m = st.k, st.idx, st.grad, st.margin
             if lam is None:  # at k = 0 every sample runs (run() gets only those not yet done at x0)
                 lam = self._lambda(x0, g)
-            if s.lam > 0:
+            if typing.cast(float, s.lam) > 0:  # set in __init__
                 scheduled = k % s.reuse == 0
                 if scheduled:
                     if k > 0 and (s.lam_decay < 1 or s.eps_growth > 1):
@@ -382,10 +375,11 @@ class Refinement:
     @torch.no_grad()
     def _record(self, i: torch.Tensor, q: torch.Tensor, adv: torch.Tensor) -> None:
         """Keep ``q`` where it is adversarial and cheaper than the best so far."""
-        if not len(i):
+        if not len(i) or not bool(adv.any()):
             return
+        i, q = i[adv], q[adv]  # the cost of the adversarial ones only (the others cannot be kept)
         c = self.cost(q, self.x0[i]).to(self.best_cost.dtype)
-        keep = adv & (c < self.best_cost[i])
+        keep = c < self.best_cost[i]
         self.best[i[keep]] = q[keep]
         self.best_cost[i[keep]] = c[keep]
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import torch
 
 from ..costs.ssim import ssim_raw
-from ..validation import MSG_DENSE_TOO_BIG, ParameterError, check_int, check_option, check_positive
+from ..errors import MSG_DENSE_TOO_BIG, ParameterError
+from ..validation import check_int, check_option, check_positive
 from .base import Attack, l2_norm
 from .linalg import conjugate_gradient
 from .tags import AttackTags

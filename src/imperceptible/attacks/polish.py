@@ -39,16 +39,8 @@ from torch import nn
 
 from ..costs import Cost
 from ..costs import get as get_cost
-from ..validation import (
-    MSG_POLISH_ROUND,
-    check_8bit,
-    check_eval_mode,
-    check_images,
-    check_int,
-    check_labels,
-    check_positive,
-    check_same_shape,
-)
+from ..errors import MSG_POLISH_ROUND
+from ..validation import check_8bit, check_eval_mode, check_images, check_int, check_labels, check_positive, check_same_shape
 from .base import Attack
 from .counting import CountingModel
 from .margins import margin

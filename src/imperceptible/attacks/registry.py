@@ -16,8 +16,10 @@ Examples:
 
 from __future__ import annotations
 
+import typing
+
+from ..errors import MSG_UNKNOWN_PARAM, UnknownNameError
 from ..registry import Entry, Registry
-from ..validation import MSG_UNKNOWN_PARAM, UnknownNameError
 from .adv_lib_peers import ALMA, DDN, FMN, CarliniWagnerL2, SuperDeepFool
 from .base import Attack
 from .boundary_projection import BoundaryProjection
@@ -40,7 +42,7 @@ def names() -> list[str]:
 
 def attack_class(name: str) -> type[Attack]:
     """The class registered as ``name`` (an unknown name is refused with the closest known ones)."""
-    return ATTACKS.entry(name).factory
+    return typing.cast("type[Attack]", ATTACKS.entry(name).factory)
 
 
 def parameters(name: str) -> list[str]:

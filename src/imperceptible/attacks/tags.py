@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..validation import MSG_PARAM, MSG_PARAM_TYPE, ParameterError
+from ..errors import MSG_PARAM, MSG_PARAM_TYPE, ParameterError
 
 #: the threat models: a *minimal* attack looks for the smallest perturbation that fools the model (and keeps the
 #: best it found for its whole budget); a *bounded* one stops at its first success inside a fixed radius; a
@@ -89,8 +89,9 @@ def parse_text(name: str, text: str, tp) -> Any:
     low = text.strip().lower()
     if optional and low in ("none", "null"):
         return None
-    expected = {bool: "true or false (also yes/no, on/off, 1/0)", int: "an integer", float: "a number",
-                str: "a string", None: "a value"}[t]
+    names: dict[type | None, str] = {bool: "true or false (also yes/no, on/off, 1/0)", int: "an integer",
+                                     float: "a number", str: "a string", None: "a value"}
+    expected = names[t]
     try:
         if t is bool:
             if low in TRUE or low in FALSE:

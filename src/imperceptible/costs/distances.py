@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..validation import MSG_LPIPS_SIZE, ImperceptibleError, check_images, check_same_shape
+from ..errors import MSG_LPIPS_SIZE, ImperceptibleError
+from ..validation import check_images, check_same_shape
 from .lpips import LPIPS_MIN_SIZE
 from .metrics import KEYS, METRICS
 from .registry import get as get_cost

@@ -20,7 +20,8 @@ import torch
 import torchvision
 
 from ..backbones import load_features
-from ..validation import MSG_PARAM, ParameterError, check_option
+from ..errors import MSG_PARAM, ParameterError
+from ..validation import check_option
 from .base import Cost, to_rgb
 
 #: the smallest image side AlexNet's pooling stages take (LPIPS-alex); smaller images are refused

@@ -14,7 +14,8 @@ from __future__ import annotations
 import piq
 import torch
 
-from ..validation import MSG_TOO_SMALL, ParameterError, check_images, check_same_shape
+from ..errors import MSG_TOO_SMALL, ParameterError
+from ..validation import check_images, check_same_shape
 from .base import as_full_precision, full_precision
 from .ssim import WindowedCost, reduce
 
@@ -37,11 +38,11 @@ def _ms_ssim_raw(x: torch.Tensor, y: torch.Tensor, kernel_size: int, sigma: floa
         h, w = x.shape[-2:]
         raise ParameterError.of(MSG_TOO_SMALL, metric="MS-SSIM", k=kernel_size, h=h, w=w)
     x, y = as_full_precision(x), as_full_precision(y)
-    w = torch.tensor(SCALE_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
-    w = w / w.sum()
+    sw = torch.tensor(SCALE_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
+    sw = sw / sw.sum()
     with full_precision(x.device):
         return piq.multi_scale_ssim(x, y, kernel_size=kernel_size, kernel_sigma=sigma, data_range=1.0,
-                                    reduction="none", scale_weights=w)
+                                    reduction="none", scale_weights=sw)
 
 
 def ms_ssim(

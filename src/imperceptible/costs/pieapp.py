@@ -17,7 +17,7 @@ import torch
 from piq.pieapp import PieAPP, PieAPPModel
 from torch.nn.modules.loss import _Loss
 
-from ..validation import MSG_PARAM, ParameterError
+from ..errors import MSG_PARAM, ParameterError
 from ..weights import WeightSpec, load_state_dict
 from .base import Cost, to_rgb
 

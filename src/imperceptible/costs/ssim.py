@@ -16,7 +16,8 @@ import piq
 import torch
 import torch.nn.functional as F
 
-from ..validation import MSG_PARAM, MSG_TOO_SMALL, ParameterError, check_images, check_same_shape
+from ..errors import MSG_PARAM, MSG_TOO_SMALL, ParameterError
+from ..validation import check_images, check_same_shape
 from .base import Cost, as_full_precision, full_precision
 
 

@@ -52,8 +52,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..pixels import LEVELS, off_grid
-from ..validation import (
+from ..errors import (
     MSG_VISION_PACKAGE,
     MSG_VISION_PROGRAM,
     MSG_VISION_PROGRAM_FAILED,
@@ -63,8 +62,9 @@ from ..validation import (
     ExternalProgramError,
     OptionalPackageError,
     ParameterError,
-    check_choice,
 )
+from ..pixels import LEVELS, off_grid
+from ..validation import check_choice
 from .base import Cost, to_rgb
 
 #: the pip extra that installs the Python judges (pyproject.toml pins the versions tested)

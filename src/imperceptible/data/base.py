@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..validation import MSG_PARAM, ShapeError, check_8bit, check_images, check_labels
+from ..errors import MSG_PARAM, ShapeError
+from ..validation import check_8bit, check_images, check_labels
 
 
 @dataclass
@@ -74,7 +75,7 @@ def pil_to_tensor(img: Image.Image, size: int | tuple[int, int] | None = None, g
     if size is not None:
         hw = (size, size) if isinstance(size, int) else tuple(size)
         if img.size != (hw[1], hw[0]):
-            img = img.resize((hw[1], hw[0]), Image.BICUBIC)
+            img = img.resize((hw[1], hw[0]), Image.Resampling.BICUBIC)
     arr = np.asarray(img, dtype=np.float32) / 255.0
     if arr.ndim == 2:
         arr = arr[None]
@@ -87,7 +88,8 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int = 0) ->
     """Deterministic per-class split; returns (train_index, test_index), each in a fixed shuffled order
     so that the first ``k`` of a split mix the classes."""
     rng = np.random.RandomState(seed)
-    train, test = [], []
+    train: list[int] = []
+    test: list[int] = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         idx = idx[rng.permutation(len(idx))]

@@ -52,7 +52,8 @@ POSITIONS = {"interior": INTERIOR_POSITIONS, "border": BORDER_POSITIONS}
 
 
 def _grid(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    return yy, xx
 
 
 def ramp_patterns(size=(28, 28)) -> torch.Tensor:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, check_option
+from ..errors import MSG_DATASET_NOT_FOUND, DatasetNotFoundError
+from ..validation import check_option
 from .base import ImageDataset
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..pixels import quantize_array
-from ..validation import (
+from ..errors import (
     MSG_DATASET_NOT_FOUND,
     MSG_FOLDER_CLASS_LINK,
     MSG_FOLDER_COLUMNS,
@@ -50,6 +49,7 @@ from ..validation import (
     ImageFileError,
     TableError,
 )
+from ..pixels import quantize_array
 from .base import ImageDataset
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def resize_crop(a: np.ndarray, size: int) -> np.ndarray:
         return a
     s = size / min(h, w)
     nh, nw = max(size, round(h * s)), max(size, round(w * s))
-    chans = [np.asarray(Image.fromarray(a[..., c]).resize((nw, nh), Image.BICUBIC), dtype=np.float32)
+    chans = [np.asarray(Image.fromarray(a[..., c]).resize((nw, nh), Image.Resampling.BICUBIC), dtype=np.float32)
              for c in range(a.shape[2])]
     r = np.clip(np.stack(chans, -1), 0, 1)
     top, left = (nh - size) // 2, (nw - size) // 2
@@ -106,7 +106,8 @@ def _rows_from_csv(root: Path, table: Path) -> list[dict]:
         if not {"file", "label"} <= {c.strip() for c in fields}:
             raise TableError.of(MSG_FOLDER_COLUMNS, table=table, got=",".join(fields) or "no header")
         raw = [{k.strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
-    rows, seen = [], {}
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
     base = root.resolve()
     for n, r in enumerate(raw, start=2):  # row 1 is the header
         file = r["file"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..validation import MSG_PARAM, ParameterError
+from ..errors import MSG_PARAM, ParameterError
 
 
 def gdp_table(year: int = 2007) -> pd.DataFrame:

@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..validation import MSG_PARAM, ParameterError, check_int, check_option
+from ..errors import MSG_PARAM, ParameterError
+from ..validation import check_int, check_option
 from .base import ImageDataset, stratified_split
 from .cues import LABELS, LEGACY_GRATING_AMPLITUDE, Cue, Grating, Marker, Ramp, paint_all
 from .fashion_mnist import CLASSES, fashion_mnist

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..validation import (
+from ..errors import (
     MSG_COVARIATE_COLUMNS,
     MSG_DUPLICATE_COVARIATE,
     MSG_MISSING_COVARIATE,

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..validation import MSG_DATASET_NOT_FOUND, MSG_IDS_MISSING, DatasetNotFoundError
+from ..errors import MSG_DATASET_NOT_FOUND, MSG_IDS_MISSING, DatasetNotFoundError
 from .base import ImageDataset, pil_to_tensor
 
 ENV = "IMPERCEPTIBLE_IMAGENET_COMPATIBLE"

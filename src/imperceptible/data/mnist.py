@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..validation import MSG_DATASET_NOT_FOUND, DatasetNotFoundError, check_option
+from ..errors import MSG_DATASET_NOT_FOUND, DatasetNotFoundError
+from ..validation import check_option
 from .base import ImageDataset, pil_to_tensor, stratified_split
 
 SPLITS = ("train", "test", "all")
@@ -62,10 +63,9 @@ def foolbox_data_dir() -> Path:
 
 def _foolbox_samples(prefix: str, grey: bool, size) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     pat = re.compile(rf"^{prefix}_(\d+)_(\d+)\.(png|jpg)$")
-    files = sorted(p for p in foolbox_data_dir().iterdir() if pat.match(p.name))
+    files = sorted((p.name, p, m) for p in foolbox_data_dir().iterdir() if (m := pat.match(p.name)))
     imgs, labels, ids = [], [], []
-    for p in files:
-        m = pat.match(p.name)
+    for _, p, m in files:
         with Image.open(p) as im:
             imgs.append(pil_to_tensor(im, size=size, grey=grey))
         labels.append(int(m.group(2)))

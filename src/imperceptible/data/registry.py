@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..validation import MSG_IDS_MISSING, MSG_UNKNOWN_PLACEHOLDER, DatasetNotFoundError, UnknownNameError, check_choice
+from ..errors import MSG_IDS_MISSING, MSG_UNKNOWN_PLACEHOLDER, DatasetNotFoundError, UnknownNameError
+from ..validation import check_choice
 from .base import ImageDataset
 from .fashion_mnist import fashion_mnist
 from .folder import image_folder

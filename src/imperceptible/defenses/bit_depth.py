@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from ..validation import MSG_PARAM, ParameterError, check_images
+from ..errors import MSG_PARAM, ParameterError
+from ..validation import check_images
 
 
 def bit_depth_reduction(x: torch.Tensor, bits: int = 4) -> torch.Tensor:

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..validation import MSG_PARAM, ParameterError, check_images
+from ..errors import MSG_PARAM, ParameterError
+from ..validation import check_images
 
 
 def jpeg_compression(x: torch.Tensor, quality: int = 75) -> torch.Tensor:

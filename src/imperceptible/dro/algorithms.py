@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def draw(weight: torch.Tensor, n: int, weighting: str, generator: torch.Generato
 def _trainable(model: nn.Module) -> nn.Module:
     """The module SGD trains: an :class:`ImageClassifier`'s network (its checked forward refuses training
     mode), otherwise the model itself."""
-    return model.net if hasattr(model, "prepare") else model
+    return typing.cast(nn.Module, model.net) if hasattr(model, "prepare") else model
 
 
 def _sgd_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
@@ -146,7 +147,8 @@ def _sgd_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
     so the step equals the single-process step."""
     model.train()
     net = net if net is not None else _trainable(model)
-    logits = net(model.prepare(x)) if hasattr(model, "prepare") else net(x)
+    prepare = getattr(model, "prepare", None)
+    logits = net(prepare(x)) if prepare is not None else net(x)
     world = engine.world_size if engine is not None else 1
     total = float(w.sum()) if w_total is None else w_total
     loss = (F.cross_entropy(logits.float(), y, reduction="none") * w).sum() * (world / total)

@@ -84,8 +84,8 @@ def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str],
     names = list(values)
     mat = np.stack([np.asarray(values[m], float) for m in names])  # (methods, images)
     n = mat.shape[1]
-    opt = {m: [] for m in names}
-    ratio = {p: [] for p in peers}
+    opt: dict[str, list[float]] = {m: [] for m in names}
+    ratio: dict[str, list[float]] = {p: [] for p in peers}
     io = names.index(ours)
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)

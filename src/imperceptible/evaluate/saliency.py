@@ -14,7 +14,7 @@ import torch
 
 from ..costs.lp import lp_distance
 from ..costs.ssim import ssim_raw
-from ..validation import MSG_NO_SALIENCY
+from ..errors import MSG_NO_SALIENCY
 
 #: why the default saliency model cannot run (OpenCV without its contrib modules, e.g. a plain
 #: ``opencv-python-headless`` installed over ours)
@@ -35,7 +35,7 @@ def spectral_residual_saliency(x: torch.Tensor) -> torch.Tensor:
     arr = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     maps = []
     for a in arr:
-        sal = cv2.saliency.StaticSaliencySpectralResidual_create()
+        sal = cv2.saliency.StaticSaliencySpectralResidual.create()
         img = a[..., 0] if a.shape[-1] == 1 else cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)
         ok, m = sal.computeSaliency(np.ascontiguousarray(img))
         if not ok:  # pragma: no cover - OpenCV reports failure only for empty input

@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..costs.metrics import METRICS, THRESHOLD_SOURCES, thresholds
-from ..validation import MSG_PARAM, MSG_VISIBILITY_THRESHOLD, ParameterError, check_positive
+from ..errors import MSG_PARAM, MSG_VISIBILITY_THRESHOLD, ParameterError
+from ..validation import check_positive
 
 #: bootstrap resamples (see the module docstring)
 N_BOOT = 10_000

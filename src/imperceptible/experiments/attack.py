@@ -10,12 +10,12 @@ from ..attacks.polish import Polished
 from ..attacks.registry import label
 from ..config import check_number_option, identity, option, record
 from ..engine import Engine
+from ..errors import MSG_PARAM_FORMAT, MSG_PARAM_REPEATED, MSG_PARAM_TWICE, ParameterError
 from ..evaluate.evaluator import Evaluator
 from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.report import Html, esc
 from ..runs.summary import summarize
-from ..validation import MSG_PARAM_FORMAT, MSG_PARAM_REPEATED, MSG_PARAM_TWICE, ParameterError
 from .common import DataModelOptions, data_and_model
 
 DEFENSES_NOTE = {"jpeg": "Pillow JPEG round trip at quality 90/75/50 (4:2:0)",

@@ -12,11 +12,11 @@ from ..attacks.registry import label
 from ..config import check_int_option, identity, option, record
 from ..costs import available
 from ..engine import Engine
+from ..errors import ImperceptibleError
 from ..evaluate.evaluator import Evaluator
 from ..runs.attack_report import make_report
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.summary import summarize
-from ..validation import ImperceptibleError
 from .attack import DEFENSES_NOTE, DISTANCES_OVER, SUCCESS_RULE
 from .common import DataModelOptions, data_and_model
 

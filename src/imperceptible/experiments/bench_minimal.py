@@ -67,6 +67,7 @@ from ..config import check_int_option, identity, option, record
 from ..costs.metrics import METRICS, judges
 from ..data import load as load_dataset
 from ..engine import Engine
+from ..errors import MSG_PROTOCOL_CONFLICT, MSG_PROTOCOL_JUDGE, ImperceptibleError, ParameterError
 from ..evaluate.decision import decide
 from ..evaluate.evaluator import Evaluator
 from ..evaluate.optimality import ensemble, optimality
@@ -76,7 +77,7 @@ from ..models.probe import probe_model
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
 from ..runs.summary import summarize
-from ..validation import MSG_PROTOCOL_CONFLICT, MSG_PROTOCOL_JUDGE, ImperceptibleError, ParameterError, check_labels_below
+from ..validation import check_labels_below
 from .common import DataModelOptions, data_and_model
 from .protocol import STAGES, TUNED, Protocol, choose, load_protocol, polish_passes
 
@@ -343,7 +344,9 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
     engine = engine or Engine()
     plan = _plan_protocol(cfg, engine, progress) if cfg.protocol else _plan_default(cfg, engine, progress, attacks)
     snapshot = int(plan.budget - polish_passes())
-    checkpoints = plan.checkpoints or checkpoints_of(plan.budget, cfg.anytime)
+    # the tune stage scores final images only (its rule reads no anytime curve): no snapshot is judged there
+    anytime = cfg.anytime and not (cfg.protocol and cfg.stage == "tune")
+    checkpoints = (plan.checkpoints if anytime else None) or checkpoints_of(plan.budget, anytime)
     for m, a in plan.methods.items():
         a.anytime = tuple(sorted(set(a.anytime) | set(checkpoints) | ({snapshot} if m in plan.polished.values() else set())))
     keys = plan.keys

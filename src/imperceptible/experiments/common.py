@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from ..config import MAX_IMAGE_SIZE, check_int_option, option
 from ..data import load as load_dataset
 from ..engine import Engine
+from ..errors import MSG_IMAGE_SIZE_FIXED, ParameterError
 from ..models import get as get_model
 from ..models import input_size
 from ..models.probe import probe_model
-from ..validation import MSG_IMAGE_SIZE_FIXED, ParameterError, check_labels_below
+from ..validation import check_labels_below
 
 
 @dataclass(frozen=True, kw_only=True)

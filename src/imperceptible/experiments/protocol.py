@@ -16,23 +16,21 @@ Examples:
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli (a dependency there)
+    import tomli as tomllib
 
 from ..attacks import get as get_attack
 from ..attacks.base import Attack
 from ..attacks.polish import ROUND_PASSES, ROUNDS
-from ..validation import (
-    MSG_PROTOCOL_FIELD,
-    MSG_PROTOCOL_NOT_CHOSEN,
-    MSG_PROTOCOL_UNREADABLE,
-    ParameterError,
-    UnknownNameError,
-    check_choice,
-)
+from ..errors import MSG_PROTOCOL_FIELD, MSG_PROTOCOL_NOT_CHOSEN, MSG_PROTOCOL_UNREADABLE, ParameterError, UnknownNameError
+from ..validation import check_choice
 
 ROLES = ("ours", "variant", "peer", "ablation", "reference")
 #: the roles that are tuned (each its own grid)

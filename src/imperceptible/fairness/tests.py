@@ -25,7 +25,7 @@ from scipy import stats
 
 from ..config import option
 from ..data.grouped import check_header, trimmed
-from ..validation import (
+from ..errors import (
     MSG_DUPLICATE_GROUP,
     MSG_TABLE_ACCURACY_RANGE,
     MSG_TABLE_CONSTANT_COVARIATE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..validation import WeightsNotFoundError
+from ..errors import WeightsNotFoundError
 from ..weights import WeightSpec, load_state_dict
 from .wrapper import ImageClassifier
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from ..data.mnist import mnist
+from ..errors import ImperceptibleError
 from ..fileio import atomic_save, atomic_write_json
-from ..validation import ImperceptibleError
 from ..weights import cache_dir, load_state_dict
 from .small_cnn import ARCHITECTURES
 from .training import accuracy, train_classifier
@@ -79,7 +79,7 @@ def _train(variant: str, *, progress: bool) -> ImageClassifier:
         train = mnist("train")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEEDS[variant])  # the initialisation too, without touching the caller's RNG
-            net = ARCHITECTURES[ARCH[variant]]()
+            net: torch.nn.Module = ARCHITECTURES[ARCH[variant]]()
         net = train_classifier(net, train.images, train.labels, epochs=EPOCHS, lr=1e-3,
                                batch_size=64, seed=SEEDS[variant], max_shift=2, progress=progress,
                                desc=f"training mnist-cnn-{variant}",
@@ -91,7 +91,8 @@ def _train(variant: str, *, progress: bool) -> ImageClassifier:
     acc = accuracy(model, test.images, test.labels)
     path = cache_path(variant)
     atomic_save(net.state_dict(), path)
-    meta = {"test_accuracy": acc, "epochs": EPOCHS, "seed": SEEDS[variant], "train_size": len(train), "threads": 1}
+    meta: dict[str, object] = {"test_accuracy": acc, "epochs": EPOCHS, "seed": SEEDS[variant], "train_size": len(train),
+                               "threads": 1}
     if variant == "robust":
         meta["adversarial_training"] = dict(ROBUST, attack="PGD-L2, random start")
     atomic_write_json(path.with_suffix(".json"), meta)

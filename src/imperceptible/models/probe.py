@@ -27,7 +27,7 @@ import weakref
 
 import torch
 
-from ..validation import MSG_NONDETERMINISTIC, MSG_PROBABILITIES, MSG_ZERO_ACCURACY, ModelOutputError
+from ..errors import MSG_NONDETERMINISTIC, MSG_PROBABILITIES, MSG_ZERO_ACCURACY, ModelOutputError
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 16

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import MSG_WEIGHTS_NOT_TAKEN, ParameterError
 from ..registry import Entry, Registry
-from ..validation import MSG_WEIGHTS_NOT_TAKEN, ParameterError
 from . import efficientnet, robustbench_models, timm_models
 from .mnist_cnn import cached_info, mnist_cnn
 from .torchscript import torchscript_model

@@ -25,7 +25,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..validation import (
+from ..errors import (
     MSG_OPTIONAL_PACKAGE,
     MSG_PARAM,
     MSG_ROBUSTBENCH_ABSENT,

@@ -12,7 +12,8 @@ class ToSize(nn.AdaptiveAvgPool2d):
     :func:`cnn_any_size` on 28x28)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = (self.output_size,) * 2 if isinstance(self.output_size, int) else tuple(self.output_size)
+        out = self.output_size  # None (the whole size, or one side) keeps the input's size
+        size = (out, out) if out is None or isinstance(out, int) else tuple(out)
         same = all(s is None or s == d for s, d in zip(size, x.shape[-2:]))
         return x if same else super().forward(x)
 

@@ -17,7 +17,7 @@ import os
 
 import torch
 
-from ..validation import (
+from ..errors import (
     MSG_OPTIONAL_PACKAGE,
     MSG_TIMM_FETCH,
     MSG_TIMM_OFFLINE,

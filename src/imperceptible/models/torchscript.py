@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..validation import (
+from ..errors import (
     MSG_MODEL_OUTPUT,
     MSG_NOT_TORCHSCRIPT,
     MSG_TORCHSCRIPT_CAST,
@@ -29,7 +29,7 @@ from .wrapper import ImageClassifier
 log = logging.getLogger(__name__)
 
 
-def _probe(net, channels: int, size: tuple[int, int]) -> torch.Tensor:
+def _probe(net, channels: int, size: tuple[int, ...]) -> torch.Tensor:
     with torch.no_grad():
         out = net(torch.full((2, channels, *size), 0.5))
     if not isinstance(out, torch.Tensor):
@@ -62,12 +62,12 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
     if cast_from:
         net = net.float()
         log.warning(MSG_TORCHSCRIPT_CAST.format(path=p, dtype=cast_from))
-    size = tuple(size or (224, 224))
+    hw = tuple(size or (224, 224))
     order = [channels or 3] + [c for c in (3, 1) if c != (channels or 3)]
     errors = []
     for c in order:
         try:
-            out = _probe(net, c, size)
+            out = _probe(net, c, hw)
         except ModelOutputError:
             raise
         except Exception as e:  # noqa: BLE001 - a TorchScript model raises whatever its code raises
@@ -80,5 +80,5 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
         return ImageClassifier(net, mean=(0.0,) * c, std=(1.0,) * c, num_classes=int(out.shape[1]),
                                name=f"torchscript:{p}")
     dtype_note = f" (its parameters were {cast_from}, cast to float32)" if cast_from else ""
-    raise TorchScriptError.of(MSG_TORCHSCRIPT_NO_CHANNELS, path=p, size=size[0], dtype=dtype_note,
+    raise TorchScriptError.of(MSG_TORCHSCRIPT_NO_CHANNELS, path=p, size=hw[0], dtype=dtype_note,
                               error="; ".join(dict.fromkeys(errors)))

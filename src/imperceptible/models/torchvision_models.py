@@ -15,7 +15,8 @@ import os
 import torchvision
 
 from ..backbones import FetchError, download_torchvision_file
-from ..validation import MSG_NOT_DOWNLOADED, MSG_TORCHVISION_UNKNOWN, UnknownNameError, WeightsNotFoundError, check_choice
+from ..errors import MSG_NOT_DOWNLOADED, MSG_TORCHVISION_UNKNOWN, UnknownNameError, WeightsNotFoundError
+from ..validation import check_choice
 from ..weights import WeightSpec, load_into, load_state_dict
 from .wrapper import ImageClassifier
 
@@ -50,7 +51,7 @@ def torchvision_model(name: str, weights: str | os.PathLike | None = None, *,
     load_into(net, load_state_dict(path, s.what), what=s.what, path=path)
     w = torchvision.models.get_model_weights(name).DEFAULT
     t = w.transforms()
-    size = crop_size(name)
+    size = _side(t)
     return ImageClassifier(net.eval(), mean=IMAGENET_MEAN, std=IMAGENET_STD, num_classes=len(w.meta["categories"]),
                            input_size=(size, size), interpolation=t.interpolation.value,
                            crop_pct=size / (t.resize_size[0] if t.resize_size else size), name=f"torchvision:{name}")
@@ -59,7 +60,13 @@ def torchvision_model(name: str, weights: str | os.PathLike | None = None, *,
 def crop_size(name: str) -> int | None:
     """The side of the images a torchvision model's default weights were evaluated at."""
     try:
-        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size
+        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
     except ValueError:
         return None
+    return _side(t)
+
+
+def _side(transforms) -> int:
+    """The crop side of a torchvision weights' evaluation transform."""
+    crop = transforms.crop_size
     return crop[0] if isinstance(crop, (list, tuple)) else crop

@@ -55,6 +55,7 @@ def train_classifier(
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout inside the forked RNG only; restored on exit
+        opt: torch.optim.Optimizer
         if optimizer == "adam":
             opt = torch.optim.Adam(net.parameters(), lr=lr)
         else:

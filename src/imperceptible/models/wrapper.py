@@ -43,6 +43,10 @@ class ImageClassifier(nn.Module):
             "self" distance of PPGD/LPA); default: evenly spaced convolution layers.
     """
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+    luma: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,
@@ -74,7 +78,7 @@ class ImageClassifier(nn.Module):
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
         self.num_classes = num_classes
-        self.input_size = tuple(input_size) if input_size else None
+        self.input_size: tuple[int, ...] | None = tuple(input_size) if input_size else None
         self.name = name
         self.check_inputs = check_inputs
         self.interpolation = interpolation
@@ -101,20 +105,20 @@ class ImageClassifier(nn.Module):
         if x.dtype != self.mean.dtype:
             x = x.to(self.mean.dtype)
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
-            x = self._resize(x)
+            x = self._resize(x, self.input_size)
         if x.shape[1] == 1 and self.in_channels == 3:
             x = x.expand(-1, 3, -1, -1)
         elif x.shape[1] == 3 and self.in_channels == 1:
             x = (x * self.luma.to(x.dtype)).sum(1, keepdim=True)
         return (x - self.mean) / self.std
 
-    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+    def _resize(self, x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
         mode = {"bilinear": "bilinear", "bicubic": "bicubic"}.get(self.interpolation, "nearest")
         kw = {"align_corners": False} if mode != "nearest" else {}
         if self.crop_pct is None:
-            return F.interpolate(x, size=self.input_size, mode=mode, **kw)
+            return F.interpolate(x, size=size, mode=mode, **kw)
         h, w = x.shape[-2:]
-        th, tw = self.input_size
+        th, tw = size
         s = (min(th, tw) / self.crop_pct) / min(h, w)
         nh, nw = max(th, round(h * s)), max(tw, round(w * s))
         x = F.interpolate(x, size=(nh, nw), mode=mode, **kw)

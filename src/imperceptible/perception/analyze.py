@@ -29,10 +29,10 @@ import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from ..config import option  # noqa: E402
+from ..errors import MSG_ANALYZE_NO_PARTICIPANTS, MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
 from ..fileio import atomic_write_json, save_figure  # noqa: E402
 from ..runs.report import Html, esc, table_html, write_report  # noqa: E402
 from ..runs.rundir import output_folder  # noqa: E402
-from ..validation import MSG_ANALYZE_NO_PARTICIPANTS, MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
 from .answers import read_answers  # noqa: E402
 from .folders import ANALYSIS, ANALYSIS_FORMAT  # noqa: E402
 from .make import load_study  # noqa: E402

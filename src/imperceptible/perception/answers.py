@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..validation import (
+from ..errors import (
     MSG_ANSWERS_CHECKSUM,
     MSG_ANSWERS_CHOICE,
     MSG_ANSWERS_DUPLICATE,

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import MSG_STUDY_EXISTS, StudyError
 from ..runs.rundir import Contract
-from ..validation import MSG_STUDY_EXISTS, StudyError
 from .answers import FORMAT as ANSWERS_FORMAT
 
 STUDY_FORMAT = "imperceptible-study/1"

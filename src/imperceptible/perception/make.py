@@ -37,11 +37,7 @@ import torch
 from PIL import Image
 
 from ..config import check_int_option, option, record
-from ..fileio import atomic_write_json, atomic_write_text
-from ..runs.rundir import RunDir, output_folder
-from ..runs.summary import DISTANCE_KEYS
-from ..seeds import derive
-from ..validation import (
+from ..errors import (
     MSG_ONLY_CATCH,
     MSG_STUDY_ALTERED,
     MSG_STUDY_CATCH_INVISIBLE,
@@ -53,6 +49,10 @@ from ..validation import (
     MSG_STUDY_UNREADABLE,
     StudyError,
 )
+from ..fileio import atomic_write_json, atomic_write_text
+from ..runs.rundir import RunDir, output_folder
+from ..runs.summary import DISTANCE_KEYS
+from ..seeds import derive
 from .folders import STUDY, STUDY_FORMAT
 from .page import render_page
 

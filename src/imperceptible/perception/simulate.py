@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import check_int_option, check_number_option, option
+from ..errors import MSG_PARAM, MSG_UNKNOWN_SUGGEST, ParameterError, UnknownNameError
 from ..fileio import atomic_write_json
 from ..runs.rundir import output_folder
-from ..validation import MSG_PARAM, MSG_UNKNOWN_SUGGEST, ParameterError, UnknownNameError
 from .answers import FORMAT, checksum
 from .folders import SIMULATED, SIMULATED_PATTERN, is_simulated_answers
 from .make import load_study

@@ -22,14 +22,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..validation import (
-    MSG_LOCK_LINK,
-    MSG_LOCK_NOT_FILE,
-    MSG_LOCKED,
-    MSG_OUT_UNWRITABLE,
-    RunDirError,
-    RunLockedError,
-)
+from ..errors import MSG_LOCK_LINK, MSG_LOCK_NOT_FILE, MSG_LOCKED, MSG_OUT_UNWRITABLE, RunDirError, RunLockedError
 
 LOCK = ".lock"
 _FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO named .lock never blocks

@@ -126,7 +126,7 @@ def _panels(keys: list[str], cols: int = 4):
     """One panel per judge, four to a row, and the colours of the methods."""
     nrows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
-    return fig, axes, plt.get_cmap("tab20").colors
+    return fig, axes, matplotlib.color_sequences["tab20"]
 
 
 def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:

@@ -28,7 +28,7 @@ def distance_plot(values: dict[str, list[float]], key: str, path: Path, title: s
     ax1.set_xlabel(LABELS.get(key, key))
     ax1.set_xscale("log")
     ax1.grid(alpha=0.3)
-    colours = plt.get_cmap("tab20").colors
+    colours = matplotlib.color_sequences["tab20"]
     for j, (m, d) in enumerate(zip(methods, data)):  # human-perc-ot variants solid, baselines dashed
         s = np.sort(d)
         ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", label=m, color=colours[(2 * j) % 20

@@ -48,8 +48,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..fileio import atomic_write_json, atomic_write_text, read_json, save_image, to_json
-from ..validation import (
+from ..errors import (
     MSG_OUT_CWD,
     MSG_OUT_EMPTY,
     MSG_OUT_EXISTS,
@@ -70,6 +69,7 @@ from ..validation import (
     MSG_OUT_WRONG_TYPE,
     RunDirError,
 )
+from ..fileio import atomic_write_json, atomic_write_text, read_json, save_image, to_json
 from . import lock as run_lock
 from .fingerprint import canonical, differences
 from .store import ResultStore, open_store

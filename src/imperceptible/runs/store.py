@@ -21,7 +21,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..validation import MSG_STORE_DAMAGED
+from ..errors import MSG_STORE_DAMAGED
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def open_store(path: str | Path) -> ResultStore:
     except sqlite3.DatabaseError as e:
         error = str(e)
     try:
-        store.close()  # type: ignore[possibly-undefined]
+        store.close()  # unbound when ResultStore() itself raised: caught below
     except Exception:  # noqa: BLE001 - it may never have opened
         pass
     kept = path.with_name(path.name + ".damaged")
