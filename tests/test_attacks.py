@@ -349,7 +349,7 @@ class _Blowup(torch.nn.Module):
     """Finite logits at the clean image, NaN gradients once perturbed."""
 
     def forward(self, x):
-        z = x.flatten(1)[:, :3] * 1.0
+        z = x.flatten(1)[:, :3] * 4.0 - 2.0  # logits (some negative), not probabilities
         return z + torch.sqrt(x.flatten(1)[:, :1] - x.detach().flatten(1)[:, :1]) * 0
 
 
@@ -623,6 +623,9 @@ def test_pass_counts_equal_an_independent_count():
     x = A.quantize_8bit(0.4 + 0.2 * torch.rand(6, 1, 16, 16, generator=g))
     with torch.no_grad():
         y = ((x.flatten(1) @ m.net.w + m.net.b) < 0).long()
+    from imperceptible.models.probe import probe_once
+
+    probe_once(m, x, y)  # the one look at a new model (two forwards), before the counts
     for attack in (A.PGDL2(eps=2.0, steps=7), A.HumanPercOT(cost="ssim", budget=60)):
         m.net.rows_seen = m.net.backward_rows = 0
         r = attack(m, x, y)

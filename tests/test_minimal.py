@@ -69,7 +69,8 @@ def test_bench_minimal_small_run(tmp_path, mnist_cnn):
     from imperceptible.experiments.bench_minimal import bench_minimal
 
     out = tmp_path / "run"
-    s = bench_minimal(out=out, dataset="mnist", model="mnist-cnn", limit=4, budget=30, peers=False, progress=False)
+    s = bench_minimal(out=out, dataset="mnist", model="mnist-cnn", limit=4, budget=30, peers=False, progress=False,
+                      judges="ssim_distance,ciede2000,fsim_distance,haarpsi_distance")
     judges = s["minimal"]["judges"]
     assert {"ssim_distance", "ciede2000", "fsim_distance", "haarpsi_distance"} <= set(judges)
     for k, e in judges.items():
@@ -87,3 +88,13 @@ def test_bench_minimal_small_run(tmp_path, mnist_cnn):
     table = json.loads((out / "per_image.json").read_text())
     assert len(table["ids"]) == 4 and set(table["values"]) == set(s["methods"])
     assert (out / "report.html").is_file() and (out / "plots" / "anytime.png").is_file()
+
+
+def test_judges_option_takes_metric_keys_and_refuses_others():
+    from imperceptible.errors import UnknownNameError
+    from imperceptible.experiments.bench_minimal import judge_keys
+
+    assert judge_keys("gmsd, ssim_distance") == ["gmsd", "ssim_distance"]
+    assert "cvvdp_distance" in judge_keys(None) and "l2" not in judge_keys(None)
+    with pytest.raises(UnknownNameError, match="did you mean: gmsd"):
+        judge_keys("gmds")

@@ -115,3 +115,19 @@ def test_every_attack_refuses_what_it_does_not_take(entry):
     if not entry.tags.confidence:
         with pytest.raises(ParameterError, match="confidence"):
             A.get(entry.name, confidence=1.0)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_what_runs_is_what_is_recorded(entry):
+    """Every registered attack built from the command line's text (``--param KEY=VALUE``) records (``params()``, the run's
+    fingerprint) exactly the typed values it runs with, the same as when built from Python values; a boolean spelled
+    ``no`` is False (version 0.3 ran the opposite attack and recorded "no")."""
+    from imperceptible.experiments.attack import parse_params
+
+    settings = dict(entry.tags.test_settings)
+    typed = A.get(entry.name, **settings)
+    text = A.get(entry.name, **parse_params([f"{k}={v}" for k, v in settings.items()]))
+    assert text.params() == typed.params(), entry.name
+    for k, v in settings.items():
+        assert typed.params().get(k, getattr(typed, k, None)) == v, (entry.name, k)
+    assert A.get(entry.name, quantize="no").quantize is False and A.get(entry.name, quantize="no").params()["quantize"] is False

@@ -203,7 +203,6 @@ MSG_FOLDER_MISSING = "{table} row {row}: expected an image file at {file}, got n
 MSG_FOLDER_OUTSIDE = "{table} row {row}: expected a path inside {root}, got {file!r}, which leaves it"
 MSG_FOLDER_DUPLICATE = "{table} row {row}: expected each file once, got {file!r} again (first at row {first})"
 MSG_FOLDER_UNREADABLE = "{where}: expected a readable image file at {file}, got {error}"
-MSG_FOLDER_EMPTY = "folder:{path}: expected images (labels.csv rows, or class sub-folders of images), got none"
 MSG_FOLDER_SKIPPED_RUN = "{path}: a run directory of this tool, not a class folder: left out of the data"
 MSG_FOLDER_CLASS_LINK = ("{path}: expected images inside the dataset folder, got a symbolic link to {target}, outside {root}; "
                          "copy the images in instead")
@@ -380,6 +379,15 @@ MSG_VISION_ROUNDED = ("{name}: rounded {count} values that were not on the 8-bit
 MSG_VISIBILITY_THRESHOLD = "{name}: expected a finite visibility threshold, got {got!r}"
 
 # output folders, locks, full disks, JSON, one-step solver, studies and tables (issue 33)
+
+
+class OutOfMemoryError(ImperceptibleError, MemoryError):
+    """A batch did not fit in the device's memory."""
+
+
+MSG_OUT_OF_MEMORY = ("{attack}: a batch of {batch} images of {shape} did not fit in the {device}'s memory (expected a "
+                     "batch that fits, got: {error}); lower --batch-size (finished batches are kept: the same command "
+                     "resumes)")
 
 
 class DiskFullError(ImperceptibleError, OSError):

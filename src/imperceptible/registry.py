@@ -20,12 +20,12 @@ Examples:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import MSG_UNKNOWN_PLACEHOLDER, MSG_UNKNOWN_SUGGEST, UnknownNameError
+from .validation import suggestion
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,8 @@ class Registry:
         raise UnknownNameError(self.unknown_message(name))
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
-        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-        return MSG_UNKNOWN_SUGGEST.format(kind=self.kind, name=name, hint=hint, choices=", ".join(self.names()))
+        return MSG_UNKNOWN_SUGGEST.format(kind=self.kind, name=name, hint=suggestion(name, self.names()),
+                                          choices=", ".join(self.names()))
 
     def get(self, name: str, **options):
         """Build ``name`` with ``options``."""

@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from .errors import MSG_PARAM, ParameterError
+
 
 def _word(key) -> int:
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
@@ -21,16 +23,23 @@ def _word(key) -> int:
     return zlib.crc32(str(key).encode())
 
 
-def derive(*keys) -> int:
-    """A seed in ``[0, 2^63)`` determined by ``keys`` (integers and strings), for ``torch.Generator().manual_seed``
-    or ``numpy.random.RandomState`` (which takes the low 32 bits: use :func:`derive32`)."""
+def derive(*keys, bits: int = 63) -> int:
+    """A seed in ``[0, 2^bits)`` determined by ``keys`` (integers and strings): 63 bits for
+    ``torch.Generator().manual_seed``, 32 for numpy's legacy ``RandomState``, 31 where a signed 32-bit integer is
+    wanted; the low ``bits`` of the 63-bit seed.
+
+    Examples:
+        >>> derive(0, "oracle", bits=32) == derive(0, "oracle") % 2**32
+        True
+        >>> derive(0, "oracle", bits=64)
+        Traceback (most recent call last):
+        ...
+        imperceptible.errors.ParameterError: bits: expected an integer in [1, 63], got 64
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 63:
+        raise ParameterError.of(MSG_PARAM, name="bits", expected="an integer in [1, 63]", got=bits)
     state = np.random.SeedSequence([_word(k) for k in keys]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 31 | int(state[1]) >> 1) % 2**63
+    return (int(state[0]) << 31 | int(state[1]) >> 1) % 2**bits
 
 
-def derive32(*keys) -> int:
-    """:func:`derive` in ``[0, 2^32)`` (numpy's legacy ``RandomState``)."""
-    return derive(*keys) % 2**32
-
-
-__all__ = ["derive", "derive32"]
+__all__ = ["derive"]

@@ -7,6 +7,7 @@ Nothing here clamps or repairs an input: bad input is refused, never silently fi
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,7 +32,7 @@ from .errors import (  # the checks' own errors and messages
     MSG_RANK,
     MSG_SHAPE_MISMATCH,
     MSG_TRAINING_MODE,
-    MSG_UNKNOWN,
+    MSG_UNKNOWN_SUGGEST,
     DTypeError,
     GridError,
     ModelModeError,
@@ -131,10 +132,18 @@ def check_labels_below(labels: torch.Tensor, k: int, *, dataset: str, ids: Seque
 
 
 def check_choice(kind: str, name: str, choices: Iterable[str]) -> str:
+    """Refuse a name not among ``choices``, suggesting the closest ones (the registries' rule)."""
     choices = list(choices)
     if name not in choices:
-        raise UnknownNameError.of(MSG_UNKNOWN, kind=kind, name=name, choices=", ".join(sorted(choices)))
+        raise UnknownNameError.of(MSG_UNKNOWN_SUGGEST, kind=kind, name=name, hint=suggestion(name, choices),
+                                  choices=", ".join(sorted(choices)))
     return name
+
+
+def suggestion(name, choices: Iterable[str]) -> str:
+    """`` (did you mean: a, b?)`` with the names of ``choices`` closest to ``name``, or nothing."""
+    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
 def check_eval_mode(model: torch.nn.Module, name: str = "model") -> None:

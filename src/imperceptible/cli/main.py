@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import MSG_NO_OUT, ImperceptibleError
@@ -68,7 +69,7 @@ def cmd_info(args) -> int:
     from ..data import DESCRIPTIONS as DATA
     from ..models import info as model_info
 
-    info = {
+    info: dict[str, Any] = {
         "version": __version__,
         "datasets": [{"name": k, "description": v} for k, v in DATA.items()],
         "models": model_info(),
@@ -112,9 +113,8 @@ def cmd_weights(args) -> int:
         got = backbones.fetch_all(args.names or None, progress=not args.quiet)
         bad = 0
         for name, res in got.items():
-            ok = not isinstance(res, str)
-            bad += not ok
-            print(f"{name:12s} {'ok: ' + str(res) if ok else 'FAILED: ' + res}")
+            bad += isinstance(res, str)
+            print(f"{name:12s} {'FAILED: ' + res if isinstance(res, str) else 'ok: ' + str(res)}")
         return 2 if bad else 0
     rows = [backbones.status(n) for n in backbones.names()]
     if args.json:
@@ -393,8 +393,9 @@ COMMANDS = {
     "fairness": "the DRO fairness study, or 'fairness test' on a table",
     "study": "a perceptibility study for people: make the page, analyze the answers",
 }
-_BUILDERS = {"info": "_add_info_and_weights", "weights": "_add_info_and_weights", "attack": "_add_attack_and_bench",
-             "bench": "_add_attack_and_bench", "fairness": "_add_fairness", "study": "_add_study"}
+_BUILDERS: dict[str | None, str] = {"info": "_add_info_and_weights", "weights": "_add_info_and_weights",
+                                    "attack": "_add_attack_and_bench", "bench": "_add_attack_and_bench",
+                                    "fairness": "_add_fairness", "study": "_add_study"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

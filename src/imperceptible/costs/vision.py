@@ -41,6 +41,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
+import logging
 import math
 import os
 import shutil
@@ -96,11 +97,18 @@ def _present(module: str) -> bool:
 def _import(name: str):
     """The package of judge ``name``, or :class:`OptionalPackageError` naming the extra."""
     module, package = PACKAGES[name]
+    # cvvdp imports torch.utils.benchmark, whose cpp_extension logs "No CUDA runtime is found" on every CPU-only
+    # machine: a warning about nothing this tool uses, printed on every run; silenced for the import
+    quiet = logging.getLogger("torch.utils.cpp_extension")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         return importlib.import_module(module)
     except ImportError as e:
         got = "none installed" if (getattr(e, "name", None) or module).split(".")[0] == module else f"an import error ({e})"
         raise OptionalPackageError.of(MSG_VISION_PACKAGE, name=name, package=package, got=got, extra=EXTRA) from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _program() -> str:

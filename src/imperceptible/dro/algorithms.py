@@ -50,6 +50,7 @@ from .kmeans_cache import FROM_CACHE, NOT_NEEDED, BatchAttacker
 READINGS = ("literal", "eq3")
 WEIGHTINGS = ("sample", "gradient", "both")
 WEIGHT_DECAY = 5e-4
+ModelT = typing.TypeVar("ModelT", bound=nn.Module)  # a trained model is returned as the type it came in
 
 
 @dataclass
@@ -210,12 +211,12 @@ def _adversarial_rows(model: nn.Module, attack: Attack, attacker: BatchAttacker,
                            b.origin[keep], (status == FROM_CACHE)[keep], target[keep])
 
 
-def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
+def build_adversarial_dataset(model: ModelT, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
                               lr: float = 0.1, weight_decay: float = WEIGHT_DECAY, epochs: int = 3,
                               batch_size: int = 64, seed: int = 0, reading: str = "eq3",
                               weighting: str = "sample", cache: BatchAttacker | None = None,
                               checkpoint: str | Path | None = None, engine: Engine | None = None,
-                              progress: bool = True) -> tuple[WeightedDataset, nn.Module]:
+                              progress: bool = True) -> tuple[WeightedDataset, ModelT]:
     """Algorithm 2 (see the module docstring). ``model`` is trained in place (a classifier taking ``[0, 1]``
     images); ``cache`` is a :class:`~imperceptible.dro.kmeans_cache.KMeansCache` over ``x`` (or ``None``).
 
@@ -283,9 +284,9 @@ def build_adversarial_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor
     return WeightedDataset.cat(parts), model.eval()
 
 
-def sample_model(theta0: nn.Module, data: WeightedDataset, *, lr: float = 0.1, weight_decay: float = WEIGHT_DECAY,
+def sample_model(theta0: ModelT, data: WeightedDataset, *, lr: float = 0.1, weight_decay: float = WEIGHT_DECAY,
                  epochs: int = 3, batch_size: int = 64, seed: int = 0, weighting: str = "sample",
-                 draws: int | None = None, device: torch.device | str = "cpu", progress: bool = False) -> nn.Module:
+                 draws: int | None = None, device: torch.device | str = "cpu", progress: bool = False) -> ModelT:
     """Algorithm 3: one model trained from a copy of ``theta0`` for ``epochs`` passes of ``draws`` rows of
     ``data`` (default ``len(data)``) drawn and weighted as ``weighting`` says (on ``device``; the draws depend
     only on ``seed`` and the weights)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..attacks import PGDL2, HumanPercOT
+from ..attacks.base import Attack
 from ..config import identity, option, record
 from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
@@ -75,8 +76,7 @@ def bench_ablation(config: AblationConfig | None = None, *, out: str | Path, att
                    overwrite: bool = False, progress: bool = True, **settings) -> dict:
     cfg = config or AblationConfig(**settings)
     ds, net = data_and_model(cfg, Engine(), progress=progress)
-    atks = attacks if attacks is not None else ablation_attacks()
-    atks = {**atks, "pgd-l2": PGDL2()}
+    atks: dict[str, Attack] = {**(attacks if attacks is not None else ablation_attacks()), "pgd-l2": PGDL2()}
     ev = Evaluator.for_images(ds.images, learned=cfg.learned, saliency=None, defenses=[])
     engine = Engine()
     run = open_attack_run(out, job="bench ablation", config=identity(cfg), ds=ds, model=net, methods=atks,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..attacks import ALMA, DDN, LPA, PGDL2, PPGD, HumanPercOT, PerCAL, adv_lib_available
 from ..attacks.registry import label
@@ -45,8 +46,8 @@ class BenchAttacksConfig(DataModelOptions):
 def default_attacks(cfg: BenchAttacksConfig, *, image_size: int = 224) -> tuple[list, dict[str, str]]:
     """The benchmark's methods for ``cfg``, and the methods left out with the reason."""
     q = cfg.quick
-    hp = {"budget": 30} if q else {}
-    first = {"steps": 30, "max_steps": 60} if q else {}
+    hp: dict[str, Any] = {"budget": 30} if q else {}
+    first: dict[str, Any] = {"steps": 30, "max_steps": 60} if q else {}
     atks = [
         HumanPercOT(**hp),
         HumanPercOT(confidence=1, **hp),
@@ -59,7 +60,7 @@ def default_attacks(cfg: BenchAttacksConfig, *, image_size: int = 224) -> tuple[
     left_out: dict[str, str] = {}
     small = image_size < 63
     for cls in (PPGD, LPA):
-        kw = {"steps": 10} if q else {}
+        kw: dict[str, Any] = {"steps": 10} if q else {}
         if cls is LPA and q:
             kw["binary_steps"] = 2
         variants = (["self"] if small else ["alexnet"] + (["self"] if cfg.self_lpips else []))

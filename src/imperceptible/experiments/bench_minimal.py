@@ -20,9 +20,11 @@ semantics), ranked by its own distance. For every judge of the run:
   every peer (the highest optimality with a bootstrap interval of the difference above 0, and Holm-corrected paired
   p below 0.01 against every peer that fooled at least 90 % of the images)?
 
-Without a protocol it runs the default attacks (ours, adv-lib's DDN, FMN, ALMA-SSIM and ALMA-LPIPS, C&W,
-SuperDeepFool when adv-lib is installed; PerC-AL; Boundary Projection; and two references: ours' first-success
-preset and PGD-L2) on ``--dataset``'s first ``--limit`` images. **With a protocol** (``--protocol FILE --run NAME
+Without a protocol it runs the main job's attacks (ours; the minimal peers that install with the package, Boundary
+Projection and PerC-AL; adv-lib's DDN and FMN when it is installed; PGD-L2, the paper's baseline, as a reference) at
+100 passes on ``--dataset``'s first ``--limit`` images; ``--full`` adds ALMA-SSIM, ALMA-LPIPS, C&W and
+SuperDeepFool (adv-lib), ours' first-success preset and every peer's polished twin. It is an exploratory run, not a
+held-out claim. **With a protocol** (``--protocol FILE --run NAME
 --stage tune|test``, :mod:`.protocol`) the file decides everything: the run's split of images (the tune images for
 ``tune``, the held-out test images for ``test``), the model, the budget, every attack with its settings, the judges,
 the statistics; the run directory's fingerprint holds the file's sha256 (a changed protocol is refused on resume).
@@ -41,8 +43,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +71,7 @@ from ..attacks.registry import label
 from ..config import check_int_option, identity, option, record
 from ..costs.metrics import METRICS, judges
 from ..data import load as load_dataset
+from ..data.base import ImageDataset
 from ..engine import Engine
 from ..errors import MSG_PROTOCOL_CONFLICT, MSG_PROTOCOL_JUDGE, ImperceptibleError, ParameterError
 from ..evaluate.decision import decide
@@ -77,7 +83,7 @@ from ..models.probe import probe_model
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
 from ..runs.summary import summarize
-from ..validation import check_labels_below
+from ..validation import check_choice, check_labels_below
 from .common import DataModelOptions, data_and_model
 from .protocol import STAGES, TUNED, Protocol, choose, load_protocol, polish_passes
 
@@ -90,19 +96,27 @@ CHECKPOINTS = (10, 25, 50, 100, 200, 500, 1000)
 ALPHA = 0.01
 MIN_SUCCESS = 0.9
 N_BOOT = 2000
+#: the largest budget taken (passes per image; AttackBench's largest is 2000): beyond it a run would take days here
+MAX_BUDGET = 100_000
 
 
 @dataclass(frozen=True)
 class BenchMinimalConfig(DataModelOptions):
     """``imperceptible bench minimal``'s settings."""
 
-    budget: int = option(200, "passes per image for every attack (forward + backward of the model), enforced by the "
+    budget: int = option(100, "passes per image for every attack (forward + backward of the model), enforced by the "
                          "counter", type=int)
-    peers: bool = option(True, "adv-lib's DDN, FMN, ALMA, C&W and SuperDeepFool (when installed)", type=bool)
+    peers: bool = option(True, "adv-lib's DDN and FMN, and with --full ALMA, C&W and SuperDeepFool (when installed)",
+                         type=bool)
+    full: bool = option(False, "every peer (adv-lib's ALMA-SSIM, ALMA-LPIPS, C&W, SuperDeepFool), ours' first-success "
+                        "preset and every peer polished, beside the main job's ours, Boundary Projection, PerC-AL, "
+                        "PGD-L2, DDN and FMN", type=bool)
     anytime: bool = option(True, "anytime curves (the best adversarial queried within 10, 25, 50 ... passes, each "
                            "judged: about 4 more judgements per image and method)", type=bool)
     polish: bool = option(False, "each peer also polished: its best adversarial within the budget less 12 passes, "
                           "then the lattice stage (imperceptible.polish), inside the same budget", type=bool)
+    judges: str | None = option(None, "comma-separated judge keys of the metric table to rank by (default: every "
+                                "judge; imperceptible info lists them)")
     protocol: str | None = option(None, "a protocol file (benchmarks/protocols/minimal.toml): its run --run decides the "
                                   "images, model, budget, attacks, judges and statistics")
     run: str | None = option(None, "the protocol's run (e.g. effnet-200)")
@@ -111,7 +125,7 @@ class BenchMinimalConfig(DataModelOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_int_option("budget", self.budget, minimum=20)
+        check_int_option("budget", self.budget, minimum=20, maximum=MAX_BUDGET)
         if (self.protocol is None) != (self.run is None):
             raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name="--protocol and --run", expected="both or neither",
                                     got=f"--protocol {self.protocol}, --run {self.run}")
@@ -121,14 +135,17 @@ def minimal_attacks(cfg: BenchMinimalConfig) -> tuple[dict, dict[str, str]]:
     """The benchmark's attacks at ``cfg.budget`` passes (each stopped by the counter there), by method name, and those
     left out with the reason."""
     b = cfg.budget
-    atks = [HumanPercOT(budget=b), HumanPercOT.from_preset("first-success"), PGDL2(), PerCAL(max_iterations=2 * b),
-            BoundaryProjection(steps=b)]
+    atks = [HumanPercOT(budget=b), BoundaryProjection(steps=b), PerCAL(max_iterations=2 * b), PGDL2()]
+    if cfg.full:
+        atks.insert(1, HumanPercOT.from_preset("first-success"))
     left_out = {}
     if cfg.peers and adv_lib_available():
-        atks += [DDN(steps=b), FMN(steps=b), ALMA(steps=b), ALMA(distance="lpips", steps=b), CarliniWagnerL2(steps=b),
-                 SuperDeepFool()]
+        atks += [DDN(steps=b), FMN(steps=b)]
+        if cfg.full:
+            atks += [ALMA(steps=b), ALMA(distance="lpips", steps=b), CarliniWagnerL2(steps=b), SuperDeepFool()]
     elif cfg.peers:
-        left_out["ddn, fmn, alma, cw, sdf"] = "adv-lib is not installed (tools/install-adv-lib.sh)"
+        left_out["ddn, fmn" + (", alma, cw, sdf" if cfg.full else "")] = ("adv-lib is not installed "
+                                                                          "(tools/install-adv-lib.sh)")
     for a in atks:
         a.max_passes = b
     return {label(a): a for a in atks}, left_out
@@ -159,7 +176,7 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
             continue
         best = ensemble(d)
         correct = np.isfinite(best) & (best > 0)
-        entry = {"ensemble_median": float(np.median(best[correct])) if correct.any() else None, "methods": {}}
+        entry: dict[str, Any] = {"ensemble_median": float(np.median(best[correct])) if correct.any() else None, "methods": {}}
         for m, v in d.items():
             fooled = np.isfinite(v) & (v > 0)
             entry["methods"][m] = {"optimality": optimality(v, best), "median": float(np.median(v[fooled])) if
@@ -211,7 +228,7 @@ def polished_twin(snapshot: int, cost: str = "ssim"):
     ``snapshot``, plus the polish's."""
 
     def twin(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> AttackResult:
-        snap = res.anytime[snapshot]
+        snap = typing.cast(dict, res.anytime)[snapshot]  # the peer ran with this checkpoint
         start = torch.where(snap["found"].view(-1, 1, 1, 1), snap["adv"], x)
         p = polish(model, x, start, y, cost=cost)
         with torch.no_grad():
@@ -225,7 +242,7 @@ def polished_twin(snapshot: int, cost: str = "ssim"):
 
 
 def minimal_summary(store, methods: dict, done: list[str], ds, *, keys: list[str], checkpoints, budget: int, ours: str,
-                    peers: list[str], polished: list[str], variants: list[str] = (), stats: dict | None = None,
+                    peers: list[str], polished: list[str], variants: Sequence[str] = (), stats: dict | None = None,
                     unavailable: dict | None = None, left_out: dict | None = None, describe: dict | None = None) -> dict:
     """The benchmark's summary of the finished methods ``done`` from the store's per-sample rows: the usual
     per-method summary plus the minimal-attack analysis (:func:`analyse`) over ``keys``."""
@@ -244,7 +261,7 @@ def minimal_summary(store, methods: dict, done: list[str], ds, *, keys: list[str
 def per_image_table(store, methods: list[str], ids: list[str], keys: list[str]) -> dict:
     """Every judge value per image and method (AttackBench's convention: ``"inf"`` where the attack failed, 0 where
     the clean image was misclassified), with the passes: what anyone needs to redo a test."""
-    out = {"ids": list(ids), "convention": "inf: not fooled; 0: misclassified before any attack", "values": {},
+    out: dict[str, Any] = {"ids": list(ids), "convention": "inf: not fooled; 0: misclassified before any attack", "values": {},
            "passes": {}}
     for m in methods:
         rows = store.rows(m, ids)
@@ -257,7 +274,7 @@ def per_image_table(store, methods: list[str], ids: list[str], keys: list[str]) 
 class Plan:
     """What a benchmark run runs: its data, model, attacks, judges, budget and roles."""
 
-    ds: object
+    ds: ImageDataset
     net: object
     methods: dict
     keys: list[str]
@@ -283,14 +300,26 @@ def _plan_default(cfg: BenchMinimalConfig, engine: Engine, progress: bool, attac
             a.max_passes = a.max_passes or cfg.budget
     peers = [m for m, a in methods.items() if m != OURS and a.TAGS.threat == "minimal" and
              not m.startswith(OURS + "[")]
-    polished = {f"{p}+polish": p for p in peers} if cfg.polish else {}
-    keys = [m.key for m in judges()]
+    polished = {f"{p}+polish": p for p in peers} if cfg.polish or cfg.full else {}
+    keys = judge_keys(cfg.judges)
     return Plan(ds, net, methods, keys, cfg.budget, OURS, peers, polished, {}, left_out, {})
 
 
+def judge_keys(spec: str | None) -> list[str]:
+    """The judges of ``--judges`` (comma-separated metric keys), every judge of the metric table without it; an unknown
+    key is refused with the close ones."""
+    every = [m.key for m in judges()]
+    if not spec:
+        return every
+    keys = [k.strip() for k in spec.split(",") if k.strip()]
+    for k in keys:
+        check_choice("judge", k, every)
+    return keys
+
+
 def _plan_protocol(cfg: BenchMinimalConfig, engine: Engine, progress: bool) -> Plan:
-    proto = load_protocol(cfg.protocol)
-    run = proto.run(cfg.run)
+    proto = load_protocol(typing.cast(str, cfg.protocol))  # set, with --run (BenchMinimalConfig checks)
+    run = proto.run(typing.cast(str, cfg.run))
     _check_no_conflict(cfg, run)
     split = proto.split(run)
     ds = load_dataset(split["dataset"], ids=proto.ids(run, cfg.stage), size=input_size(run.model))
@@ -388,7 +417,7 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
                               describe={"model": cfg.model, **plan.describe})
     run.write_json("per_image.json", per_image_table(run.store, done, plan.ds.ids, keys))
     if cfg.protocol and cfg.stage == "tune":
-        summary["tuning"] = tuning(load_protocol(cfg.protocol), cfg.run, summary)
+        summary["tuning"] = tuning(load_protocol(cfg.protocol), typing.cast(str, cfg.run), summary)
         run.write_json("tuning.json", summary["tuning"])
     run.write_json("summary.json", summary)
     write_minimal_report(run, plan.ds, summary, done)

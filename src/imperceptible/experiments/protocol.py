@@ -180,7 +180,7 @@ def budget_settings(budget: dict | None, passes: int) -> dict:
 def grid(spec: AttackSpec) -> list[tuple[str, dict]]:
     """The tune stage's grid of ``spec``: its modes at its default settings, then its tuning values in each mode
     (the default value once per mode), as ``(label, settings)``."""
-    modes = list(spec.modes) or [None]
+    modes: list[str | None] = [*spec.modes] or [None]
     key = (spec.tune or {}).get("key")
     values = list((spec.tune or {}).get("values", [None]))
     out = []

@@ -35,8 +35,6 @@ from scipy import stats
 
 from .tests import compare_slopes
 
-COLUMNS = ("arm", "replicate", "beta", "accuracy")
-
 
 def d_level(models: pd.DataFrame, value: str = "beta") -> pd.DataFrame:
     """One row per (arm, replicate): the mean of ``value`` over its K models."""

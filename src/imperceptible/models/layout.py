@@ -6,8 +6,12 @@ summation order of the convolutions)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
+
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 
 def fast_layout_format(module: nn.Module) -> torch.memory_format:
@@ -22,7 +26,7 @@ def in_fast_layout(module: nn.Module) -> bool:
     return all(p.is_contiguous(memory_format=fmt) for p in module.parameters() if p.dim() == 4)
 
 
-def fast_layout(module: nn.Module) -> nn.Module:
+def fast_layout(module: ModelT) -> ModelT:
     """``module`` itself, its 4-D weights moved (in place) into the fastest layout of their device."""
     return module.to(memory_format=fast_layout_format(module))
 

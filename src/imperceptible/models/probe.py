@@ -40,7 +40,11 @@ def probe_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, nam
     dev = next(iter(model.parameters()), torch.empty(0)).device
     x, y = x[:PROBE_IMAGES].to(dev), y[:PROBE_IMAGES].to(dev)
     with torch.random.fork_rng(devices=[]):
-        a, b = model(x).float(), model(x).float()
+        a, b = model(x), model(x)
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.dim() != 2 or \
+            not bool(torch.isfinite(a).all()):  # not logits at all: the attack's own checks say what is wrong, typed
+        return {"checked": False, "images": len(y)}
+    a, b = a.float(), b.float()
     if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
         raise ModelOutputError.of(MSG_NONDETERMINISTIC, name=name, diff=float((a - b).abs().max()))
     if a.dim() == 2 and a.shape[1] > 1 and bool((a >= 0).all()) and bool((a <= 1).all()):

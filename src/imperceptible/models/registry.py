@@ -36,11 +36,11 @@ MODELS = Registry("model", [
     Entry("mnist-cnn-robust", "mnist-cnn's architecture adversarially trained (PGD-L2, eps 2; weights shipped)",
           lambda progress=True, **_: mnist_cnn("robust", progress=progress), tags=ModelTags(input_size=28, weights=False)),
     Entry("timm:NAME", "a timm model with its own preprocessing (optional extra timm; --weights PATH, or timm's "
-          "download)", lambda arg, weights=None, progress=True, **_: timm_models.timm_model(arg, weights, progress=progress),
+          "download)", lambda arg, weights=None, **_: timm_models.timm_model(arg, weights),
           needs=("timm",)),
     Entry("robustbench:DATASET/THREAT/NAME", "a RobustBench leaderboard model, e.g. robustbench:cifar10/L2/Ding2020MMA "
           "(optional extra robustbench)",
-          lambda arg, weights=None, progress=True, **_: robustbench_models.robustbench_model(arg, weights, progress=progress),
+          lambda arg, weights=None, **_: robustbench_models.robustbench_model(arg, weights),
           needs=("robustbench",)),
     Entry("torchvision:NAME", "a torchvision ImageNet classifier (--weights PATH, a local file, or torchvision's download)",
           lambda arg, weights=None, progress=True, **_: torchvision_model(arg, weights, progress=progress)),

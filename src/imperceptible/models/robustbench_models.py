@@ -117,7 +117,7 @@ def input_size(spec: str) -> int | None:
     return DATASETS.get(spec.split("/")[0], (None,))[0]
 
 
-def robustbench_model(spec: str, weights: str | os.PathLike | None = None, *, progress: bool = True) -> ImageClassifier:
+def robustbench_model(spec: str, weights: str | os.PathLike | None = None) -> ImageClassifier:
     """The RobustBench model ``spec`` (see the module docstring)."""
     load_model, _ = _robustbench()
     dataset, threat, name = parse(spec)

@@ -76,7 +76,7 @@ def input_size(name: str) -> int | None:
         return None
 
 
-def timm_model(name: str, weights: str | os.PathLike | None = None, *, progress: bool = True) -> ImageClassifier:
+def timm_model(name: str, weights: str | os.PathLike | None = None) -> ImageClassifier:
     """The timm model ``name`` with its preprocessing (see the module docstring)."""
     timm = _timm()
     check_name(name)

@@ -17,6 +17,7 @@ answer files that miss trials; the report lists both with the reason. Then, per 
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def load_answers(study: dict, paths: list) -> tuple[pd.DataFrame, list[dict]]:
     """Every checked answer as a row, and one record per file (included or excluded, and why)."""
     trials = {t["id"]: t for t in study["trials"]}
     design = study["config"]["design"]
-    rows, people, seen = [], [], {}
+    rows, people = [], []
+    seen: dict[str, object] = {}
     for p in paths:
         data = read_answers(p, study_hash=study["hash"], trials=trials, design=design)
         key = json.dumps(data["answers"], sort_keys=True)  # the same answers, trial for trial and time for time
@@ -117,9 +119,10 @@ def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path 
         else:
             k, n = int(t.said_modified.sum()), len(t)
             r = wilson(k, n, alpha=alpha)
-            r["false_alarm_rate"] = fa["rate"]
-            r["d_prime"] = d_prime(k, n, fa["k"], fa["n"])
-            r["p_above_false_alarms"] = (float(sps.norm.sf(_z(k, n, fa["k"], fa["n"]))) if n and fa["n"] else None)
+            f = typing.cast(dict, fa)  # the single design's false alarms, measured above
+            r["false_alarm_rate"] = f["rate"]
+            r["d_prime"] = d_prime(k, n, f["k"], f["n"])
+            r["p_above_false_alarms"] = (float(sps.norm.sf(_z(k, n, f["k"], f["n"]))) if n and f["n"] else None)
         r["median_rt_ms"] = float(t.rt_ms.median()) if n else None
         per_method[m] = r
         counts[m] = (k, n)
@@ -134,7 +137,7 @@ def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path 
     out = Path(out) if out else Path(study_dir) / "analysis"
     with output_folder(out, ANALYSIS):
         atomic_write_json(out / "summary.json", summary)
-        _report(out, study, summary)
+        _report(out, summary)
     return summary
 
 
@@ -169,7 +172,7 @@ def judge_agreement(study: dict, inc: pd.DataFrame, design: str) -> dict:
     return out
 
 
-def _report(out: Path, study: dict, s: dict) -> Path:
+def _report(out: Path, s: dict) -> Path:
     methods = list(s["methods"])
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(methods) + 1.8))
     rates = [s["methods"][m]["rate"] or 0 for m in methods]

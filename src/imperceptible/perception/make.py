@@ -31,6 +31,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -189,7 +190,8 @@ def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common
             images[k] = _png_data_uri(make())
         return keys[(kind, sid)]
 
-    plan = [("test", m, sid) for m in methods for sid in ids]
+    # (kind, method: None for an original, image)
+    plan: list[tuple[str, Any, str]] = [("test", m, sid) for m in methods for sid in ids]
     catch_ids = rng.choice(catchable, cfg.catch_trials, replace=len(catchable) < cfg.catch_trials).tolist() \
         if cfg.catch_trials else []
     plan += [("catch", cfg.catch, sid) for sid in catch_ids]
@@ -209,7 +211,7 @@ def _trials(cfg: StudyConfig, rd: RunDir, methods: list[str], rows: dict, common
         else:
             shown = key_for(method, sid, lambda m=method, s=sid: rd.load_image(m, s))
         metrics = rows[method][sid]["metrics"] if method in rows else {}
-        t = {"id": f"t{j:03d}", "kind": kind, "method": method, "image": sid,  # finite judges only: strict JSON
+        t: dict[str, Any] = {"id": f"t{j:03d}", "kind": kind, "method": method, "image": sid,  # finite judges only: strict JSON
              "judges": {k: metrics[k] for k in DISTANCE_KEYS if metrics.get(k) is not None and math.isfinite(metrics[k])}}
         if cfg.design == "2afc":
             side = "a" if rng.rand() < 0.5 else "b"

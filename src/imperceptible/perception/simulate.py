@@ -127,9 +127,9 @@ def simulate_answers(study_dir: str | Path, out: str | Path, *, participants: in
                 "viewport": [0, 0], "answers": answers, "checksum": checksum(study["hash"], answers)}
         files.append((out / f"answers-simulated-{i + 1:02d}.json", data))
     with output_folder(out, SIMULATED):
-        for p, data in files:
-            atomic_write_json(p, data)
-        paths = [p for p, _ in files]
+        for path, data in files:
+            atomic_write_json(path, data)
+        paths = [path for path, _ in files]
         for old in set(out.glob(SIMULATED_PATTERN)) - set(paths):  # an earlier simulation's extra participants
             if is_simulated_answers(old):
                 old.unlink()

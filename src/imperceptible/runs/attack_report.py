@@ -44,7 +44,7 @@ def make_report(run: RunDir, ds, summary: dict, methods: list[str], *, n_grids: 
         advs = {m: run.load_image(m, sid) for m in shown}
         grids.append(image_grid(x, advs, run.path / "plots" / f"grid_{safe_name(sid)}.png",
                                 saliency=saliency, caption=f"{ds.name} / {sid}"))
-    notes = [Html(f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
+    notes: list[str] = [Html(f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
                   f"<code>{esc(summary['model'])}</code>. Success: {esc(summary['success_rule'])}; distances are "
                   f"means over {esc(summary['distances_over'])}. Defenses: {esc(summary['defenses']['jpeg'])}; "
                   f"{esc(summary['defenses']['bits'])}.")]

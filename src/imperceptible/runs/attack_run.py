@@ -9,6 +9,7 @@ finished batch of every rank."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import torch
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 from ..attacks.base import Attack, AttackResult, margin
 from ..data.base import ImageDataset
 from ..engine import Engine
+from ..errors import MSG_OUT_OF_MEMORY, OutOfMemoryError
 from ..evaluate.evaluator import Evaluator
 from .fingerprint import model_digest, sample_digests
 from .rundir import RunDir
@@ -38,7 +40,7 @@ def anytime_metrics(evaluator: Evaluator, res: AttackResult, x: torch.Tensor, fi
     meter = evaluator.anytime_meter
     keys = [k for k in final if k in meter.keys_computed()]
     out = {}
-    for c, snap in res.anytime.items():
+    for c, snap in (res.anytime or {}).items():
         adv, found = snap["adv"], snap["found"].cpu()
         same = (adv == res.adv).flatten(1).all(1).cpu()
         rows: list = [None] * len(found)
@@ -80,7 +82,7 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
             if new:
                 run.save_images("original", [ids[j] for j in new], ds.images[idx][new])
         t0 = time.perf_counter()
-        with engine.autocast():
+        with engine.autocast(), out_of_memory_as_error(method, x):
             res = attack(model, x, y)
         if engine.mixed_precision:
             res = verify_full_precision(model, x, y, res)
@@ -97,6 +99,21 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
     return mine
 
 
+@contextlib.contextmanager
+def out_of_memory_as_error(method: str, x: torch.Tensor):
+    """An allocation that fails inside a batch (CUDA's ``OutOfMemoryError``, the CPU allocator's "can't allocate")
+    becomes one line naming ``--batch-size``."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as e:
+        text = str(e)
+        if not isinstance(e, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in text and \
+                "out of memory" not in text:
+            raise
+        raise OutOfMemoryError.of(MSG_OUT_OF_MEMORY, attack=method, batch=x.shape[0], shape="x".join(map(str, x.shape[1:])),
+                                  device=x.device.type.upper(), error=text.splitlines()[0][:120]) from None
+
+
 def _done(run: RunDir, method: str, save_images: bool) -> set[str]:
     done = run.store.done(method)
     if save_images:  # a result whose image was lost is run again (attacks are deterministic per sample)
@@ -107,7 +124,7 @@ def _done(run: RunDir, method: str, save_images: bool) -> set[str]:
 def result_rows(res: AttackResult, ids: list[str], y: torch.Tensor, metrics: dict, secs: float,
                 anytime: dict | None = None) -> list[dict]:
     """The store's rows of one batch's result: the per-sample record and every measurement."""
-    rows = []
+    rows: list[dict] = []
     for j, sid in enumerate(ids):
         rows.append({
             "id": sid, "label": int(y[j]),

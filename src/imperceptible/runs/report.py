@@ -72,7 +72,7 @@ def fmt(v, how) -> str:
     return f"{v:.{how}f}"
 
 
-def table_html(summary: dict, cols, best_low: bool = True) -> str:
+def table_html(summary: dict, cols) -> str:
     """One row per method; a cell of a metric the method optimises (its summary's ``optimises``) gets a †."""
     head = "".join(f"<th>{html.escape(c[1])}</th>" for c in cols)
     body = []

@@ -67,6 +67,7 @@ from ..errors import (
     MSG_OUT_UNREADABLE_FINGERPRINT,
     MSG_OUT_UNWRITABLE,
     MSG_OUT_WRONG_TYPE,
+    ImperceptibleError,
     RunDirError,
 )
 from ..fileio import atomic_write_json, atomic_write_text, read_json, save_image, to_json
@@ -87,8 +88,6 @@ CONTRACT = ("fingerprint.json", "config.json", "results.sqlite", "results.sqlite
             "per_image.json", "tuning.json")  # the last two: bench minimal's tables
 #: what files inside a run directory's own folders may be (images, plots, stage records, models, temporaries)
 OWNED_SUFFIXES = (".png", ".json", ".pt", ".csv", ".html", ".jpg", ".tmp")
-#: files that mark a folder as a run directory of this tool (the loaders never read one as data)
-MARKERS = ("fingerprint.json", ".lock")
 #: what a run directory holds right after a fresh start, before the job computed anything
 BOOKKEEPING = ("fingerprint.json", "config.json", "plots", "images")
 
@@ -112,7 +111,7 @@ class Contract:
     patterns: tuple[str, ...] = ()
     nested: tuple[Contract, ...] = ()
     marker: Callable[[Path], bool] | None = None
-    error: type = RunDirError
+    error: type[ImperceptibleError] = RunDirError
     exists: str | None = MSG_OUT_EXISTS
 
     def expects(self, name: str) -> str | None:
@@ -232,18 +231,6 @@ def remove_own(path: Path, names: list[str]) -> None:
             shutil.rmtree(p)
         else:
             p.unlink()
-
-
-def is_run_dir(path: Path) -> bool:
-    """True for a folder this tool made as a run directory (it holds the lock file or a fingerprint)."""
-    return any((Path(path) / m).is_file() for m in MARKERS)
-
-
-def foreign_entries(path: Path, owned: tuple[str, ...] = ()) -> list[str]:
-    """What ``path`` holds that no job of this tool writes there: top-level entries outside the contract and
-    ``owned``, files of other kinds inside the contract's folders, and symbolic links (relative paths, sorted)."""
-    s = survey(Path(path), run_contract(owned))
-    return sorted(s.foreign + [e for e, _ in s.links] + [e for e, _, _ in s.wrong])
 
 
 def check_outside(path: Path, roots) -> None:
@@ -435,19 +422,19 @@ class RunDir:
         ``overwrite`` deletes only what a run directory of this tool holds: a folder that is not one (no
         fingerprint or config), or that holds anything else, is refused, naming what it would have deleted."""
         run = cls(path)
-        run.fingerprint = canonical({"job": job, **fingerprint})
+        run.fingerprint = fp = canonical({"job": job, **fingerprint})
         run.owned = tuple(owned)
         if not main:
             return run
         check_out(path, data_roots)  # the raw value: "" is refused as empty, not taken for the working directory
         path = run.path
         with claimed(path):
-            run._start(job, overwrite)
+            run._start(job, fp, overwrite)
         return run
 
-    def _start(self, job: str, overwrite: bool) -> None:
-        """Check the (locked) folder and write the fingerprint of a fresh start, or check a resume against it."""
-        path, fp, contract = self.path, self.fingerprint, run_contract(self.owned)
+    def _start(self, job: str, fp: dict, overwrite: bool) -> None:
+        """Check the (locked) folder and write the fingerprint ``fp`` of a fresh start, or check a resume against it."""
+        path, contract = self.path, run_contract(self.owned)
         there = content(path)
         if there and not contract.is_ours(path):
             if overwrite:
@@ -545,5 +532,4 @@ class RunDir:
 
 
 __all__ = ["CONTRACT", "Contract", "RunDir", "RunDirError", "Survey", "check_out", "check_outside", "claimed", "content",
-           "data_roots", "foreign_entries", "is_run_dir", "machine", "output_folder", "remove_own", "reserve", "run_contract",
-           "safe_name", "survey", "versions"]
+           "data_roots", "machine", "output_folder", "remove_own", "reserve", "run_contract", "safe_name", "survey", "versions"]

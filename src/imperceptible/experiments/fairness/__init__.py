@@ -20,6 +20,7 @@ protocol's verdict.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
     run = _open(cfg, out, families, overwrite, engine, proto)
     study = Study(cfg, StudyLayout(run.path), engine, families, Worlds(cfg), progress, protocol=proto)
     replicates = range(1, cfg.dro_seeds + 1)
-    pre, alg2 = {}, {f: {} for f in families}
+    pre: dict[int, dict] = {}
+    alg2: dict[str, dict[int, dict]] = {f: {} for f in families}
     for r in replicates:
         pre[r] = pretrain(study, r)
         for f in families:
@@ -117,7 +119,8 @@ def finish(study: Study, pre: dict, alg2: dict, gate: dict, results: list[dict])
     test_groups = {}
     for r in pre:
         splits = study.worlds[r]
-        test_groups[r] = (splits.test.groups, np.array([splits.covariates[g] for g in splits.test.groups]))
+        groups = typing.cast(list, splits.test.groups)  # grouped data: every image has its group
+        test_groups[r] = (groups, np.array([splits.covariates[g] for g in groups]))
         _accuracy_csv(L, r, pre[r], [x for x in results if x["replicate"] == r])
     first = study.worlds[next(iter(pre))]
     summary = summarize_study(record(cfg), pre, alg2, gate, results, list(study.families), study.arms, test_groups)

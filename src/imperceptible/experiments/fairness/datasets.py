@@ -38,7 +38,7 @@ def replaced(d: WeightedDataset, images: torch.Tensor) -> WeightedDataset:
 def oracle(d: WeightedDataset, subset_ds, seed: int) -> WeightedDataset:
     """Adversarial rows -> their originals with the primary cue repainted for a random label."""
     rows = d.origin[d.adversarial]
-    rng = np.random.RandomState(derive(seed, "oracle") % 2**32)
+    rng = np.random.RandomState(derive(seed, "oracle", bits=32))
     labels = torch.as_tensor(rng.randint(0, 10, len(rows)))
     return replaced(d, repaint(subset_ds, -1, labels, rows=rows))
 

@@ -43,7 +43,7 @@ def cue_reliances(model, test, pred: np.ndarray, *, seed: int = 0) -> dict[str, 
     out = {}
     for i, cue in enumerate(test.info.get("cues") or []):
         labels = np.asarray(cue["labels"])
-        rng = np.random.RandomState(derive(seed, "repaint", i) % 2**32)
+        rng = np.random.RandomState(derive(seed, "repaint", i, bits=32))
         other = (labels + rng.randint(1, 10, len(labels))) % 10
         out[cue["name"]] = interventional_reliance(pred, predict(model, repaint(test, i, other)))
     return out

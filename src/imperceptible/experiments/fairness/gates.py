@@ -13,6 +13,9 @@ reach it more than PGD does), and the study says so beside its answer.
 
 from __future__ import annotations
 
+import typing
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -28,7 +31,8 @@ RATIO_MIN = 2.0
 def mechanism(data: WeightedDataset, subset_ds) -> dict:
     """Of the rows Algorithm 2's attack made (not those from the k-means cache): how many, their size (L2 and
     1 - SSIM to the original), how often they change the decoded cue, and the share of their energy on it."""
-    adv = data.adversarial & ~data.cached
+    cached = typing.cast(torch.Tensor, data.cached)  # filled in by WeightedDataset.__post_init__
+    adv = data.adversarial & ~cached
     if not adv.any():
         return {"attacked_rows": 0}
     xa, orig = data.x[adv], data.x[data.origin[adv]]
@@ -36,8 +40,8 @@ def mechanism(data: WeightedDataset, subset_ds) -> dict:
     ssim = get_cost("ssim", kernel_size=11 if min(xa.shape[-2:]) >= 11 else 7)
     with torch.no_grad():
         d_orig = torch.cat([ssim(xa[i : i + 512], orig[i : i + 512]) for i in range(0, len(xa), 512)])
-    out = {"attacked_rows": int(adv.sum()), "l2_to_original": float(delta.flatten(1).norm(dim=1).mean()),
-           "ssim_distance_to_original": float(d_orig.mean()), "cached_rows": int((data.adversarial & data.cached).sum())}
+    out: dict[str, Any] = {"attacked_rows": int(adv.sum()), "l2_to_original": float(delta.flatten(1).norm(dim=1).mean()),
+           "ssim_distance_to_original": float(d_orig.mean()), "cached_rows": int((data.adversarial & cached).sum())}
     if subset_ds.info.get("cues"):
         rows = data.origin[adv]
         base = subset_ds.info["base"][rows].float() / 255
@@ -65,11 +69,11 @@ def gates(pretrained: list[dict], mechanisms: dict[str, list[dict]], ours: str, 
         vals = [r.get(key) for r in rows if r.get(key) is not None]
         return float(np.mean(vals)) if vals else None
 
-    rel = [next(iter(reversed(p["reliance"].values())), None) for p in pretrained if p.get("reliance")]
+    rel = [next(iter(reversed(p["reliance"].values()))) for p in pretrained if p.get("reliance")]
     reliance = float(np.mean(rel)) if rel else None
     changed = {f: mean(mechanisms.get(f, []), "cue_changed_rate") for f in (ours, other)}
     energy = {f: mean(mechanisms.get(f, []), "cue_energy_share") for f in (ours, other)}
-    checks = {
+    checks: dict[str, dict[str, Any]] = {
         "pretrained_reliance": {"value": reliance, "threshold": RELIANCE_MIN, "rule": ">= threshold"},
         "cue_changed_ratio": {"value": _ratio(changed[ours], changed[other]), "threshold": RATIO_MIN,
                               "rule": f"{ours} / {other} >= threshold", "rates": changed},

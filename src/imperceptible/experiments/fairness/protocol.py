@@ -25,6 +25,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -121,7 +122,7 @@ def _value_error(path, table, name, expected, got):
 
 
 def _analysis(path: Path, raw: dict) -> ProtocolAnalysis:
-    kw = {}
+    kw: dict[str, Any] = {}  # the fields read, each checked below
     for (table, key), name in ANALYSIS_KEYS.items():
         if key in raw.get(table, {}):
             v = raw[table][key]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ REFINED_BUDGET = 200
 #: failed gate 2 (1.39x PGD-L2's cue changes); a larger lambda (30, 100) made rows stall before the boundary
 POSITIVE_SETTINGS = {"cost": "illumination-l2", "reuse": 1, "lam_decay": 1.0, "confidence": 2.0}
 #: the pre-trained model's optimiser (Adam), learning rate and batch size: used and recorded from here
-PRETRAIN = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
+PRETRAIN: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
 
 
 def default_families(cfg: FairnessConfig) -> dict[str, Attack]:
@@ -112,6 +113,11 @@ def read(path: Path) -> dict | None:
         return None
 
 
+def written(path: Path) -> dict:
+    """The record rank 0 has written (read after the barrier)."""
+    return typing.cast(dict, read(path))
+
+
 def make_model(train, seed: int = 0) -> ImageClassifier:
     """The study's small CNN, initialised from ``seed`` (the caller's global RNG is left as it was), in the CPU's
     fast layout (channels-last: pre-training, the attacks and Algorithm 3 run about 1.5-1.8 times faster)."""
@@ -136,7 +142,7 @@ def pretrain(s: Study, r: int) -> dict:
     if rec is None and s.engine.is_main:
         t0 = time.perf_counter()
         splits = s.worlds[r]
-        seed = derive(s.cfg.seed, "pretrain", r) % 2**31
+        seed = derive(s.cfg.seed, "pretrain", r, bits=31)
         theta0 = make_model(splits.train, seed)
         train_classifier(theta0.net, splits.train.images, splits.train.labels, epochs=s.cfg.pretrain_epochs,
                          seed=seed, progress=s.progress, desc=f"pre-training theta0 (world {r})", **PRETRAIN)
@@ -145,7 +151,7 @@ def pretrain(s: Study, r: int) -> dict:
                "time_s": time.perf_counter() - t0}
         atomic_write_json(s.layout.pretrain(r), rec)
     s.engine.barrier()
-    return rec or read(s.layout.pretrain(r))
+    return rec or written(s.layout.pretrain(r))
 
 
 def stale_mechanism(rec: dict) -> bool:
@@ -180,12 +186,12 @@ def algorithm2(s: Study, r: int, family: str) -> dict:
     t0 = time.perf_counter()
     splits, idx = s.worlds[r], s.worlds.subset(r)
     xs, ys = splits.train.images[idx], splits.train.labels[idx]
-    cache = KMeansCache(xs, ys, per_cluster=cfg.per_cluster, random_state=derive(cfg.seed, "kmeans", r) % 2**31) \
+    cache = KMeansCache(xs, ys, per_cluster=cfg.per_cluster, random_state=derive(cfg.seed, "kmeans", r, bits=31)) \
         if cfg.kmeans else BatchAttacker()
     model = load_model(splits.train, L.pretrain_model(r), s.engine.device)
     data, model = build_adversarial_dataset(
         model, xs, ys, s.families[family], lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t1,
-        batch_size=cfg.batch_size, seed=derive(cfg.seed, "algorithm2", family, r) % 2**31, reading=cfg.reading,
+        batch_size=cfg.batch_size, seed=derive(cfg.seed, "algorithm2", family, r, bits=31), reading=cfg.reading,
         weighting=cfg.weighting, cache=cache, progress=s.progress, engine=s.engine,
         checkpoint=L.algorithm2(family, r, "checkpoint"))
     if s.engine.is_main:
@@ -200,7 +206,7 @@ def algorithm2(s: Study, r: int, family: str) -> dict:
         atomic_write_json(L.algorithm2(family, r), rec)
         L.algorithm2(family, r, "checkpoint").unlink(missing_ok=True)
     s.engine.barrier()
-    return rec or read(L.algorithm2(family, r))
+    return rec or written(L.algorithm2(family, r))
 
 
 def gate_stage(s: Study, pre: dict, alg2: dict) -> dict:
@@ -258,14 +264,14 @@ def algorithm3(s: Study) -> list[dict]:
         theta0 = load_model(splits.train, L.pretrain_model(r), s.engine.device)
         weighting = "gradient" if arm == ERM else cfg.weighting  # ERM: uniform draws of weight-1 rows
         m = sample_model(theta0, data, lr=cfg.lr, weight_decay=WEIGHT_DECAY, epochs=cfg.t2, batch_size=cfg.batch_size,
-                         seed=derive(cfg.seed, "algorithm3", r, k) % 2**31, weighting=weighting, draws=cfg.draws,
+                         seed=derive(cfg.seed, "algorithm3", r, k, bits=31), weighting=weighting, draws=cfg.draws,
                          device=s.engine.device).cpu()
         atomic_save(m.net.state_dict(), L.algorithm3(arm, r, k, "model"))
         rec = {"arm": arm, "replicate": r, "seed": k, **evaluate(m, splits, min_count=cfg.min_count, seed=cfg.seed),
                "time_s": time.perf_counter() - t0}
         atomic_write_json(L.algorithm3(arm, r, k), rec)
     s.engine.barrier()
-    return [read(L.algorithm3(*j)) for j in jobs]
+    return [written(L.algorithm3(*j)) for j in jobs]
 
 
 __all__ = ["AA", "BASELINE", "DOSE", "FAMILIES_ADDED", "LAMBDA0", "LAMBDA100", "OURS", "PAPER", "POSITIVE",

@@ -9,6 +9,8 @@ one-sided Welch test, H1: Human_Perc_OT's slope is lower. Everything else is sec
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
@@ -50,7 +52,7 @@ def _mean_ci(v) -> tuple[float | None, float | None, float | None]:
 def arm_summary(table: pd.DataFrame, arm: str) -> dict:
     """D-level means of an arm: each replicate's mean over its models is one observation."""
     t = table[table.arm == arm]
-    out = {"models": int(len(t)), "replicates": int(t.replicate.nunique()),
+    out: dict[str, Any] = {"models": int(len(t)), "replicates": int(t.replicate.nunique()),
            "significant_share": float((t.p < 0.05).mean()), "beta_sd": float(t.beta.std(ddof=1))}
     for col in ("beta", "accuracy", "reliance", *OUTCOMES):
         d = t.groupby("replicate")[col].mean().to_numpy(dtype=float) if t[col].notna().any() else []
@@ -128,8 +130,8 @@ def algorithm2_summary(alg2: dict) -> dict:
         recs = list(reps.values())
         mech = {k: float(np.mean([r["mechanism"][k] for r in recs if isinstance(r["mechanism"].get(k), (int, float))]))
                 for k in recs[0]["mechanism"] if isinstance(recs[0]["mechanism"].get(k), (int, float))}
-        calls = {k: int(sum(r["calls"][k] for r in recs)) for k in ("attack_calls_run", "attack_calls_saved",
-                                                                   "no_attack_needed")}
+        calls: dict[str, Any] = {k: int(sum(r["calls"][k] for r in recs))
+                                 for k in ("attack_calls_run", "attack_calls_saved", "no_attack_needed")}
         needing = calls["attack_calls_run"] + calls["attack_calls_saved"]
         calls["saved_fraction"] = calls["attack_calls_saved"] / needing if needing else None
         out[f] = {"rows_mean": float(np.mean([r["rows"] for r in recs])), "calls": calls, "mechanism": mech,

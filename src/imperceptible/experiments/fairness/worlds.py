@@ -22,10 +22,10 @@ class Worlds:
 
     def seed(self, r: int) -> int:
         """The world seed of replicate ``r`` (geo-fashion; a real dataset's split uses the study's seed)."""
-        return derive(self.cfg.seed, "world", r) % 2**31 if self.cfg.dataset == "geo-fashion" else self.cfg.seed
+        return derive(self.cfg.seed, "world", r, bits=31) if self.cfg.dataset == "geo-fashion" else self.cfg.seed
 
     def __getitem__(self, r: int) -> GroupedSplits:
-        if self._r != r:
+        if self._splits is None or self._r != r:
             cfg = self.cfg
             self._splits = grouped_splits(cfg.dataset, covariates=cfg.covariates, size=cfg.size, seed=self.seed(r),
                                           design=cfg.design)

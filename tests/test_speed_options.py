@@ -1,0 +1,62 @@
+"""Speed options give the same results (issue 34): the model pass in channels-last memory and forward-only passes in
+inference mode give the logits and input gradients of the current path within a stated tolerance; a batch that does
+not fit in memory is one line naming --batch-size."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imperceptible.errors import MSG_OUT_OF_MEMORY
+
+
+def _pass(model, x, y):
+    xi = x.clone().requires_grad_(True)
+    logits = model(xi)
+    (g,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), xi)
+    return logits.detach(), g
+
+
+def test_channels_last_and_inference_mode_give_the_same_logits_and_gradients(mnist_cnn, mnist_correct):
+    """Channels-last on the MNIST CNN: logits within 1e-4 and gradients within 1e-5 of the default layout (float32
+    reassociation); inference mode: forward logits bit-identical to no_grad."""
+    x, y = mnist_correct[0][:16], mnist_correct[1][:16]
+    cl = copy.deepcopy(mnist_cnn)
+    cl.net = cl.net.to(memory_format=torch.channels_last)
+    (a, ga), (b, gb) = _pass(mnist_cnn, x, y), _pass(cl, x, y)
+    assert torch.allclose(a, b, atol=1e-4) and torch.allclose(ga, gb, atol=1e-5)
+    with torch.no_grad():
+        ng = mnist_cnn(x)
+    with torch.inference_mode():
+        im = mnist_cnn(x)
+    assert torch.equal(ng, im) and torch.equal(a.argmax(1), b.argmax(1))
+
+
+def test_a_batch_that_does_not_fit_is_one_line_naming_batch_size(tmp_path, monkeypatch, capsys):
+    from imperceptible.attacks.pgd_l2 import PGDL2
+    from imperceptible.cli.main import main
+
+    def boom(self, model, x, y):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:114] DefaultCPUAllocator: can't allocate memory: you tried "
+                           "to allocate 96636764160 bytes")
+
+    monkeypatch.setattr(PGDL2, "run", boom)
+    argv = ["attack", "--dataset", "mnist-test20", "--model", "mnist-cnn", "--attack", "pgd-l2", "--limit", "2",
+            "--out", str(tmp_path / "run"), "--quiet", "--no-learned"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lower --batch-size" in err[0] and "2 images of 1x28x28" in err[0]
+    assert err[0].startswith("imperceptible: error: " + MSG_OUT_OF_MEMORY.format(
+        attack="pgd-l2", batch=2, shape="1x28x28", device="CPU", error="E").split(" (expected")[0])
+
+
+@pytest.mark.parametrize("budget", [10**7])
+def test_an_absurd_budget_is_refused(budget):
+    from imperceptible.errors import ParameterError
+    from imperceptible.experiments.bench_minimal import BenchMinimalConfig
+
+    with pytest.raises(ParameterError, match="--budget: expected an integer from 20 to 100000"):
+        BenchMinimalConfig(budget=budget)
