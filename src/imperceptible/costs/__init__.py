@@ -10,15 +10,16 @@ from .lp import L1Cost, L2Cost, LinfCost, lp_distance
 from .lpips import LPIPSCost
 from .ms_ssim import MSSSIMCost, ms_ssim
 from .pieapp import PieAPPCost
-from .registry import available, get, info, names
+from .registry import COSTS, available, cost_class, get, info, names
 from .ssim import SSIMCost, ssim
 from .ssim_y import SSIMLuminanceCost, ssim_luminance
+from .tags import CostTags
 from .vision import ButteraugliCost, CVVDPCost, FLIPCost, SSIMULACRA2Cost
 
 __all__ = [
     "Cost", "CIEDE2000Cost", "ciede2000_map", "delta_e_ciede2000", "KEYS", "DistanceMeter", "distance_table",
     "DISTSCost", "FSIMCost", "GMSDCost", "HaarPSICost", "VSICost", "SSIMLuminanceCost", "ssim_luminance",
     "L1Cost", "L2Cost", "LinfCost", "lp_distance", "LPIPSCost", "MSSSIMCost", "ms_ssim",
-    "PieAPPCost", "available", "get", "info", "names", "SSIMCost", "ssim",
+    "PieAPPCost", "COSTS", "CostTags", "available", "cost_class", "get", "info", "names", "SSIMCost", "ssim",
     "ButteraugliCost", "CVVDPCost", "FLIPCost", "SSIMULACRA2Cost",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..validation import check_images, check_positive, check_same_shape
+from .tags import CostTags
 
 
 @contextlib.contextmanager
@@ -47,6 +49,23 @@ class Cost(nn.Module):
     name: str = "cost"
     #: True for costs backed by learned weights (PieAPP, LPIPS, DISTS)
     learned: bool = False
+    #: what the cost declares about itself (:class:`~.tags.CostTags`): description, needs, differentiable, symmetric
+    TAGS: ClassVar[CostTags] = CostTags("a cost")
+
+    @classmethod
+    def weight_status(cls) -> list[dict]:
+        """Where each weights file it needs was looked for, and whether it was found (none: no weights)."""
+        return []
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """Why it cannot be built here (a package or program it needs is absent), or ``None``."""
+        return None
+
+    @classmethod
+    def available(cls, **options) -> bool:
+        """Whether it can be built here with ``options``: nothing missing, and its weights found or fetchable."""
+        return cls.missing() is None
 
     def __init__(self, *, data_range: float = 1.0) -> None:
         super().__init__()

@@ -20,6 +20,7 @@ import torch
 
 from ..validation import check_option
 from .base import Cost, to_rgb
+from .tags import CostTags
 
 _DEG = math.pi / 180.0
 _25_7 = 25.0**7
@@ -107,6 +108,7 @@ class CIEDE2000Cost(Cost):
     """
 
     name = "ciede2000"
+    TAGS = CostTags("L2 norm of the per-pixel CIEDE2000 map (PerC's C2; Lab from kornia)")
 
     def __init__(self, *, reduction: str = "l2", data_range: float = 1.0) -> None:
         super().__init__(data_range=data_range)

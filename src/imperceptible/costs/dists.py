@@ -20,9 +20,11 @@ import torchvision
 from DISTS_pytorch import DISTS_pt
 from torch import nn
 
+from .. import backbones
 from ..weights import load_state_dict
 from .base import Cost, to_rgb
-from .lpips import torchvision_features
+from .lpips import backbone_available, torchvision_features
+from .tags import CostTags
 
 ALPHA_BETA = Path(DISTS_pt.__file__).with_name("weights.pt")
 
@@ -57,6 +59,7 @@ class DISTSCost(Cost):
     or fetched, see :mod:`imperceptible.backbones`)."""
 
     name = "dists"
+    TAGS = CostTags('DISTS (Ding et al. 2020) (DISTS_pytorch package)')
     learned = True
 
     def __init__(self, *, weights: str | os.PathLike | None = None, data_range: float = 1.0) -> None:
@@ -64,6 +67,14 @@ class DISTSCost(Cost):
         features = torchvision_features("vgg16", torchvision.models.vgg16, weights)
         ab = load_state_dict(ALPHA_BETA, "DISTS alpha/beta")
         self.model = DISTSNet(features, ab["alpha"], ab["beta"]).eval()
+
+    @classmethod
+    def weight_status(cls) -> list[dict]:
+        return [backbones.status("vgg16")]
+
+    @classmethod
+    def available(cls, **options) -> bool:
+        return backbone_available("vgg16", options.get("weights"))
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return self.model(to_rgb(x), to_rgb(x0), require_grad=True).reshape(-1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 
 from .base import Cost
+from .tags import CostTags
 
 #: a span direction whose norm is below this share of the image channel's own norm is rounding, not a direction
 SPAN_TOL = 1e-8
@@ -81,6 +82,9 @@ class IlluminationL2Cost(Cost):
     """``illumination-l2`` (see the module docstring): an oracle cost for the fairness study's positive control."""
 
     name = "illumination-l2"
+    TAGS = CostTags(
+        "L2 of x - x0 off the span of x0 times two linear illumination ramps (an oracle cost for the fairness "
+        "study's positive control, not a judge)", symmetric=False)
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return illumination_l2(x, x0)

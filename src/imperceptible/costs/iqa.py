@@ -18,6 +18,7 @@ import piq
 import torch
 
 from .base import Cost, to_rgb
+from .tags import CostTags
 
 
 class FSIMCost(Cost):
@@ -32,6 +33,7 @@ class FSIMCost(Cost):
     """
 
     name = "fsim"
+    TAGS = CostTags('1 - FSIM(c) (Zhang et al. 2011) (piq; a judge)')
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return 1.0 - piq.fsim(x, x0, data_range=1.0, reduction="none", chromatic=x.shape[1] == 3)
@@ -41,6 +43,7 @@ class GMSDCost(Cost):
     """GMSD (already a distance: 0 for identical images), per sample."""
 
     name = "gmsd"
+    TAGS = CostTags('GMSD (Xue et al. 2014) (piq; a judge)')
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return piq.gmsd(x, x0, data_range=1.0, reduction="none")
@@ -50,6 +53,7 @@ class VSICost(Cost):
     """``1 - VSI``, per sample (grey images are repeated to RGB)."""
 
     name = "vsi"
+    TAGS = CostTags('1 - VSI (Zhang et al. 2014) (piq; a judge)')
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return 1.0 - piq.vsi(to_rgb(x), to_rgb(x0), data_range=1.0, reduction="none")
@@ -59,6 +63,7 @@ class HaarPSICost(Cost):
     """``1 - HaarPSI``, per sample."""
 
     name = "haarpsi"
+    TAGS = CostTags('1 - HaarPSI (Reisenhofer et al. 2018) (piq; a judge)')
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return 1.0 - piq.haarpsi(x, x0, data_range=1.0, reduction="none")

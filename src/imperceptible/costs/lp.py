@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .base import Cost
+from .tags import CostTags
 
 
 def lp_distance(x: torch.Tensor, x0: torch.Tensor, p: float) -> torch.Tensor:
@@ -21,6 +22,7 @@ def lp_distance(x: torch.Tensor, x0: torch.Tensor, p: float) -> torch.Tensor:
 
 class L1Cost(Cost):
     name = "l1"
+    TAGS = CostTags('L1 norm of x - x0')
 
     def compute(self, x, x0):
         return lp_distance(x, x0, 1)
@@ -28,6 +30,7 @@ class L1Cost(Cost):
 
 class L2Cost(Cost):
     name = "l2"
+    TAGS = CostTags('L2 norm of x - x0')
 
     def compute(self, x, x0):
         return lp_distance(x, x0, 2)
@@ -35,6 +38,7 @@ class L2Cost(Cost):
 
 class LinfCost(Cost):
     name = "linf"
+    TAGS = CostTags('Linf norm of x - x0')
 
     def compute(self, x, x0):
         return lp_distance(x, x0, float("inf"))

@@ -19,10 +19,12 @@ import warnings
 import torch
 import torchvision
 
+from .. import backbones
 from ..backbones import load_features
 from ..errors import MSG_PARAM, ParameterError
 from ..validation import check_option
 from .base import Cost, to_rgb
+from .tags import CostTags
 
 #: the smallest image side AlexNet's pooling stages take (LPIPS-alex); smaller images are refused
 LPIPS_MIN_SIZE = 32
@@ -52,6 +54,11 @@ def copy_backbone(slices: torch.nn.Module, features: torch.nn.Sequential) -> Non
                 module.load_state_dict(features[int(idx)].state_dict())
 
 
+def backbone_available(name: str, weights=None) -> bool:
+    """Whether the ImageNet backbone ``name`` is found here, or can be fetched (not offline, no explicit file)."""
+    return backbones.find(name, weights) is not None or (not backbones.offline() and weights is None)
+
+
 class LPIPSCost(Cost):
     """LPIPS distance per sample. ``net`` in ``alex | vgg | squeeze``; ``weights`` is the path of the
     backbone file (default: found or fetched as described in the module docstring).
@@ -66,6 +73,7 @@ class LPIPSCost(Cost):
     """
 
     name = "lpips"
+    TAGS = CostTags('LPIPS (Zhang et al. 2018), net alex|vgg|squeeze (lpips package)')
     learned = True
 
     def __init__(self, *, net: str = "alex", weights: str | os.PathLike | None = None,
@@ -81,6 +89,14 @@ class LPIPSCost(Cost):
             self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
         copy_backbone(self.model.net, features)
         self.model.eval().requires_grad_(False)
+
+    @classmethod
+    def weight_status(cls) -> list[dict]:
+        return [dict(backbones.status(BACKBONES[n][0]), net=n) for n in BACKBONES]
+
+    @classmethod
+    def available(cls, **options) -> bool:
+        return backbone_available(BACKBONES[options.get("net", "alex")][0], options.get("weights"))
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < LPIPS_MIN_SIZE:

@@ -18,6 +18,7 @@ from ..errors import MSG_TOO_SMALL, ParameterError
 from ..validation import check_images, check_same_shape
 from .base import as_full_precision, full_precision
 from .ssim import WindowedCost, reduce
+from .tags import CostTags
 
 #: Wang et al.'s scale weights (coarsest last)
 SCALE_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -65,6 +66,7 @@ class MSSSIMCost(WindowedCost):
     """``c0(x, x0) = 1 - MS-SSIM(x, x0)``, per sample."""
 
     name = "ms-ssim"
+    TAGS = CostTags('1 - MS-SSIM (Wang et al. 2003), scales that fit the image (piq)')
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return 1.0 - _ms_ssim_raw(x, x0, self.kernel_size, self.sigma)

@@ -20,6 +20,7 @@ from torch.nn.modules.loss import _Loss
 from ..errors import MSG_PARAM, ParameterError
 from ..weights import WeightSpec, load_state_dict
 from .base import Cost, to_rgb
+from .tags import CostTags
 
 PIEAPP = WeightSpec("PieAPP checkpoint (piq's PieAPPv0.1.pth)", "PieAPPv0.1.pth", "IMPERCEPTIBLE_PIEAPP")
 
@@ -47,12 +48,21 @@ class PieAPPCost(Cost):
     """PieAPP per sample. ``weights``: path of ``PieAPPv0.1.pth``; ``stride``: patch stride (piq: 27)."""
 
     name = "pieapp"
+    TAGS = CostTags('PieAPP (Prashnani et al. 2018) (piq architecture)', symmetric=False)
     learned = True
 
     def __init__(self, *, weights: str | os.PathLike | None = None, stride: int = 27,
                  data_range: float = 1.0) -> None:
         super().__init__(data_range=data_range)
         self.model = LocalPieAPP(load_state_dict(PIEAPP.resolve(weights), PIEAPP.what), stride=stride).eval()
+
+    @classmethod
+    def weight_status(cls) -> list[dict]:
+        return [PIEAPP.status()]
+
+    @classmethod
+    def available(cls, **options) -> bool:
+        return PIEAPP.find(options.get("weights")) is not None
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 64:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..errors import MSG_PARAM, MSG_TOO_SMALL, ParameterError
 from ..validation import check_images, check_same_shape
 from .base import Cost, as_full_precision, full_precision
+from .tags import CostTags
 
 
 def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
@@ -129,6 +130,7 @@ class SSIMCost(WindowedCost):
     """
 
     name = "ssim"
+    TAGS = CostTags('1 - SSIM (Wang et al. 2004), Gaussian 11x11 window, sigma 1.5 (piq)')
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         _check_kernel(self.kernel_size, x)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .base import Cost
 from .ssim import ssim_raw
+from .tags import CostTags
 
 #: MATLAB rgb2gray's weights
 LUMA = (0.2989, 0.5870, 0.1140)
@@ -73,6 +74,7 @@ class SSIMLuminanceCost(Cost):
     """
 
     name = "ssim-y"
+    TAGS = CostTags("1 - SSIM of Wang et al.'s reference ssim.m: luma, automatic down-sampling (a judge)")
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return 1.0 - ssim_luminance(x, x0)

@@ -67,6 +67,7 @@ from ..errors import (
 from ..pixels import LEVELS, off_grid
 from ..validation import check_choice
 from .base import Cost, to_rgb
+from .tags import CostTags
 
 #: the pip extra that installs the Python judges (pyproject.toml pins the versions tested)
 EXTRA = "vision"
@@ -138,12 +139,15 @@ def missing(name: str) -> str | None:
 
 
 class _VisionJudge(Cost):
-    """Shared by the four judges: grey to RGB, the smallest size, 8-bit arrays for the judges that read files."""
+    """Shared by the four judges: grey to RGB, the smallest size, 8-bit arrays for the judges that read files (whether a
+    judge's value has a gradient in ``x`` is its tags' ``differentiable``: only ColorVideoVDP's)."""
 
-    #: whether the value has a gradient in ``x`` (only ColorVideoVDP's)
-    differentiable: bool = False
     min_size: int = 1
     why_min: str = ""
+
+    @classmethod
+    def missing(cls) -> str | None:
+        return missing(cls.name)
 
     def compute(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -151,7 +155,7 @@ class _VisionJudge(Cost):
             raise ParameterError.of(MSG_VISION_TOO_SMALL, name=self.name, expected=self.min_size, why=self.why_min,
                                     h=h, w=w)
         x, x0 = to_rgb(x), to_rgb(x0)
-        if self.differentiable:
+        if self.TAGS.differentiable:
             return self.score(x, x0)
         with torch.no_grad():
             out = self.score(x.detach(), x0.detach())
@@ -210,7 +214,10 @@ class CVVDPCost(_VisionJudge):
     """
 
     name = "cvvdp"
-    differentiable = True
+    TAGS = CostTags(
+        '10 - JOD of ColorVideoVDP (Mantiuk et al. 2024), display standard_fhd (cvvdp; extra vision; a '
+        'judge)',
+        symmetric=False, needs=("vision",))
 
     def __init__(self, *, display: str = CVVDP_DISPLAY, data_range: float = 1.0) -> None:
         super().__init__(data_range=data_range)
@@ -237,6 +244,10 @@ class FLIPCost(_VisionJudge):
     """
 
     name = "flip"
+    TAGS = CostTags(
+        'mean LDR-FLIP error (Andersson et al. 2020), 67 pixels per degree (flip-evaluator; extra '
+        'vision; a judge)',
+        symmetric=False, differentiable=False, needs=("vision",))
 
     def __init__(self, *, data_range: float = 1.0) -> None:
         super().__init__(data_range=data_range)
@@ -259,6 +270,9 @@ class SSIMULACRA2Cost(_VisionJudge):
     """
 
     name = "ssimulacra2"
+    TAGS = CostTags(
+        "100 - SSIMULACRA2 (Sneyers; JPEG XL's metric) (ssimulacra2; extra vision; a judge)", symmetric=False,
+        differentiable=False, needs=("vision",))
     min_size = MIN_SIZE
     why_min = "SSIMULACRA2's smallest scale; smaller images score 100 whatever they hold"
 
@@ -293,6 +307,9 @@ class ButteraugliCost(_VisionJudge):
     """
 
     name = "butteraugli"
+    TAGS = CostTags(
+        "butteraugli max-norm distance (Alakuijala et al.) (libjxl's butteraugli_main, Debian libjxl-devtools; a "
+        "judge)", symmetric=False, differentiable=False, needs=("libjxl-devtools",))
     min_size = MIN_SIZE
     why_min = "libjxl's butteraugli returns 0 for smaller images whatever they hold"
 

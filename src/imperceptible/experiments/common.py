@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..config import MAX_IMAGE_SIZE, check_int_option, option
 from ..data import load as load_dataset
+from ..data.registry import tags as dataset_tags
 from ..engine import Engine
 from ..errors import MSG_IMAGE_SIZE_FIXED, ParameterError
 from ..models import get as get_model
@@ -39,8 +40,8 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     a dataset of fixed size, such as MNIST, keeps its own), the model on the engine's device."""
     size = cfg.image_size or input_size(cfg.model)
     ds = load_dataset(cfg.dataset, limit=cfg.limit, size=size)
-    if cfg.image_size is not None and tuple(ds.images.shape[-2:]) != (cfg.image_size,) * 2 and min(ds.images.shape[-2:]) \
-            != cfg.image_size:  # a dataset of fixed size ignores the size: refuse it rather than record what did not run
+    if cfg.image_size is not None and not dataset_tags(cfg.dataset).resized and min(ds.images.shape[-2:]) != cfg.image_size:
+        # a dataset of fixed size ignores --image-size: refused rather than recorded while it did not run
         raise ParameterError.of(MSG_IMAGE_SIZE_FIXED, name=cfg.dataset, size=int(ds.images.shape[-1]), got=cfg.image_size)
     net = get_model(cfg.model, weights=getattr(cfg, "weights", None), progress=progress and engine.is_main, data=ds)
     net = net.to(engine.device)
