@@ -7,6 +7,8 @@ command line's choices, the unknown-name suggestions and the registry-wide tests
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..registry import Entry, Registry
 from .base import Cost
 from .ciede2000 import CIEDE2000Cost
@@ -34,7 +36,7 @@ def names() -> list[str]:
 
 def cost_class(name: str) -> type[Cost]:
     """The class registered as ``name`` (an unknown name is refused with the closest known ones)."""
-    return COSTS.entry(name).factory
+    return cast(type[Cost], COSTS.entry(name).factory)  # registered by Entry.of_class: the factory is the class
 
 
 def get(name: str, **options) -> Cost:
@@ -60,7 +62,7 @@ def weight_status(name: str) -> list[dict]:
 def info() -> list[dict]:
     out = []
     for e in COSTS.entries():
-        cls = e.factory
+        cls = cost_class(e.name)
         st = cls.weight_status()
         out.append({"name": e.name, "description": e.description, "needs_weights": bool(st),
                     "available": ((not st) or any(s["found"] for s in st)) and cls.missing() is None, "weights": st,
