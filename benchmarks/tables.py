@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 
 from imperceptible.costs.metrics import METRICS, by_group
+from imperceptible.runs.tables import format_value, markdown
 
 #: the tables' metric columns, from the one metric table: (summary key, label, digits, display factor)
 PERCEPTUAL = [(m.key, m.label, m.digits, m.show) for m in by_group("distance") if m.key not in ("l1", "ssim")]
@@ -39,21 +40,19 @@ def optimised(method: dict) -> set[str]:
 
 
 def cell(v, digits: int, scale: float = 1.0, *, mark: bool = False, best: bool = False) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    """A cell as the package's renderer formats it (:func:`imperceptible.runs.tables.format_value`), marked and bold."""
+    t = format_value(None if v is None else v * scale, digits)
+    if t is None:
         return "n/a"
-    s = f"{v * scale:.{digits}f}" + ("†" if mark else "")
+    s = t + ("†" if mark else "")
     return f"**{s}**" if best else s
 
 
 def pct(v) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}%"
+    return format_value(v, "pct") or "n/a"
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    align = ["---"] + ["---:"] * (len(header) - 1)
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+table = markdown  # the package's one Markdown table
 
 
 def _distance_table(methods: dict, cols, *, lead=("success",), unavailable: dict | None = None) -> str:

@@ -133,23 +133,11 @@ def cmd_weights(args) -> int:
 def print_summary(s: dict) -> None:
     """The Table 1 columns of :mod:`imperceptible.runs.report` that the summary has, one row per method."""
     from ..runs.report import TABLES
+    from ..runs.tables import render
 
     cols = [c for c in next(iter(TABLES.values())) if any(c[0] in r for r in s["methods"].values())]
     cols += [("mean_steps", "steps", 1), ("time_s", "time (s)", 2)]
-    print(f"{'method':32s}" + "".join(f"{c[1][:13]:>14s}" for c in cols))
-    for m, r in s["methods"].items():
-        cells = ""
-        for k, _, how in cols:
-            v = r.get(k)
-            if v is None:
-                cells += f"{'n/a':>14s}"
-            elif how == "pct":
-                cells += f"{100 * v:13.1f}%"
-            elif how == "x1000":
-                cells += f"{1000 * v:14.4f}"
-            else:
-                cells += f"{v:14.5g}"
-        print(f"{m:32s}{cells}")
+    print(render(s["methods"], cols, kind="text"))
     for k, v in s.get("unavailable", {}).items():
         print(f"  {k}: not computed ({v.split(':')[0]})")
     for k, v in s.get("left_out", {}).items():

@@ -14,8 +14,9 @@ from ..engine import Engine
 from ..evaluate.evaluator import Evaluator
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.plots import distance_plot
-from ..runs.report import Html, esc, judge_keys, metric_columns, table_html, write_report
+from ..runs.report import Html, esc, judge_keys, table_html, write_report
 from ..runs.summary import summarize
+from ..runs.tables import metric_columns
 from .common import DataModelOptions, data_and_model
 
 PAPER_LAMBDAS = (0.5, 1.0, 2.0)  # Table 3

@@ -21,6 +21,7 @@ from ..engine import Engine
 from ..errors import MSG_OUT_OF_MEMORY, OutOfMemoryError
 from ..evaluate.evaluator import Evaluator
 from .fingerprint import model_digest, sample_digests
+from .record import rows_of
 from .rundir import RunDir
 
 
@@ -121,32 +122,13 @@ def _done(run: RunDir, method: str, save_images: bool) -> set[str]:
     return done
 
 
-def result_rows(res: AttackResult, ids: list[str], y: torch.Tensor, metrics: dict, secs: float,
-                anytime: dict | None = None) -> list[dict]:
-    """The store's rows of one batch's result: the per-sample record and every measurement."""
-    rows: list[dict] = []
-    for j, sid in enumerate(ids):
-        rows.append({
-            "id": sid, "label": int(y[j]),
-            "success": bool(res.success[j]), "success_float": bool(res.success_float[j]),
-            "reached": bool(res.reached[j]), "clean_correct": bool(res.clean_correct[j]),
-            "steps": int(res.steps[j]), "margin": float(res.margin[j]), "margin_float": float(res.margin_float[j]),
-            "clean_margin": float(res.clean_margin[j]), "time_s": secs / len(ids),
-            "forwards": float(res.forwards[j]), "backwards": float(res.backwards[j]),
-            "metrics": {k: float(v[j]) for k, v in metrics.items()},
-        })
-        if anytime is not None:
-            rows[-1]["metrics"]["anytime"] = {c: (v[j] if v is not None else None) for c, v in anytime.items()}
-    return rows
-
-
 def _store(run: RunDir, method: str, res: AttackResult, secs: float, ids: list[str], x, y, evaluator: Evaluator, model,
            save_images: bool) -> None:
     metrics = evaluator(model, x, y, res, ids=ids)
     anytime = anytime_metrics(evaluator, res, x, metrics) if res.anytime else None
     if save_images:
         run.save_images(method, ids, res.adv)
-    run.store.put_many(method, result_rows(res, ids, y, metrics, secs, anytime))
+    run.store.put_many(method, rows_of(res, ids, y, metrics, secs, anytime))
 
 
 def open_attack_run(out, *, job: str, config: dict, ds: ImageDataset, model, methods: dict[str, Attack],

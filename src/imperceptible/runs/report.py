@@ -10,18 +10,10 @@ import base64
 import html
 from pathlib import Path
 
-from ..costs.metrics import METRICS, by_group, judges
+from ..costs.metrics import by_group, judges
 from ..evaluate.evaluator import DEFENSES
 from ..fileio import atomic_write_text
-
-
-def metric_columns(keys) -> list[tuple]:
-    """Table columns ``(key, label, format)`` of metrics, from the metric table (values shown x1000 where it says)."""
-    cols = []
-    for k in keys:
-        m = METRICS[k]
-        cols.append((k, m.label, "x1000" if m.show == 1000.0 else m.digits))
-    return cols
+from .tables import format_value, metric_columns, render
 
 
 def judge_keys() -> list[str]:
@@ -61,26 +53,14 @@ def as_html(v) -> str:
 
 
 def fmt(v, how) -> str:
-    if v is None:
-        return "<span class='na'>n/a</span>"
-    if how == "pct":
-        return f"{100 * v:.1f}%"
-    if how == "g":
-        return f"{v:.3g}"
-    if how == "x1000":
-        return f"{1000 * v:.3f}"
-    return f"{v:.{how}f}"
+    """A cell's HTML (``n/a`` greyed where there is no value)."""
+    t = format_value(v, how)
+    return "<span class='na'>n/a</span>" if t is None else t
 
 
 def table_html(summary: dict, cols) -> str:
     """One row per method; a cell of a metric the method optimises (its summary's ``optimises``) gets a †."""
-    head = "".join(f"<th>{html.escape(c[1])}</th>" for c in cols)
-    body = []
-    for m, s in summary.items():
-        own = set(s.get("optimises") or ())
-        cells = "".join(f"<td>{fmt(s.get(k), how)}{'†' if k in own else ''}</td>" for k, _, how in cols)
-        body.append(f"<tr><th class='m'>{html.escape(m)}</th>{cells}</tr>")
-    return f"<table><tr><th>method</th>{head}</tr>{''.join(body)}</table>"
+    return render(summary, cols, kind="html")
 
 
 def img_tag(path: Path, alt: str = "") -> str:

@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from ..errors import MSG_STORE_DAMAGED
+from .record import CORE
 
 log = logging.getLogger(__name__)
 
-CORE = ("success", "success_float", "reached", "clean_correct", "steps", "margin", "margin_float",
-        "clean_margin", "time_s", "forwards", "backwards")
+
 
 
 def _retry_locked(fn, wait_s: float = 120.0):
