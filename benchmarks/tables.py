@@ -240,6 +240,9 @@ def minimal(s: dict, keys=None, details: bool = True) -> str:
     head = ["method", "success", "passes / image"] + [METRICS[k].label for k in judges]
     if not details:
         return table(head, rows)
+    if "decision" in s["minimal"]:
+        return table(head, rows) + "\n\nMedian over the images each attack fooled (its optimality; 1 = the ensemble's " \
+            "best on every image; † = the judge the method optimises).\n\n" + decision(s)
     g = s["minimal"]["goal"]
     verdict = {True: "met on every judge ours does not optimise", False: "not met on every judge", None: "n/a"}[g["met"]]
     met = [METRICS[k].label for k, r in g["judges"].items() if r["met"]]
@@ -249,6 +252,38 @@ def minimal(s: dict, keys=None, details: bool = True) -> str:
             f"best on every image). Goal (on each judge ours does not optimise: the highest optimality and a paired "
             f"p < {g['alpha']} against every peer that fooled at least {g.get('min_pairs', 10)} of the same images): "
             f"{verdict}" + (f"; met on {', '.join(met)}" if met else "") + (f"; {short}" if short else "") + ".")
+
+
+def origin(s: dict) -> str:
+    """Where a benchmark's numbers come from: its protocol (name, sha256, run, stage) or none (exploratory)."""
+    pr = s.get("protocol")
+    if not pr:
+        return "No protocol: an exploratory run (not a held-out claim)."
+    return (f"Protocol `{pr['name']}` (`{Path(pr['path']).name}`, sha256 {pr['sha256'][:12]}), run `{s['protocol_run']}`, "
+            f"stage `{s['stage']}`: {s['n_images']} images, {s['budget']} passes per image.")
+
+
+def decision(s: dict, key: str = "decision") -> str:
+    """Per judge ours does not optimise: held or not, ours' optimality with its bootstrap interval (AttackBench's
+    trapezoid form beside it), and the peer it comes closest to losing to."""
+    d = s["minimal"][key]
+    rows = []
+    for k, r in d["judges"].items():
+        peers = r["peers"]
+        worst = min(peers, key=lambda p: peers[p]["optimality_difference"]) if peers else None
+        w = peers.get(worst, {})
+        lo, hi = w.get("difference_ci") or (None, None)
+        rows.append([METRICS[k].label, "**held**" if r["held"] else "not held",
+                     f"{r['ours_optimality']:.3f} [{r['ours_optimality_ci'][0]:.3f}, {r['ours_optimality_ci'][1]:.3f}] "
+                     f"({r['ours_optimality_trapezoid']:.3f})",
+                     f"`{worst}` {w.get('peer_optimality', float('nan')):.3f}" if worst else "n/a",
+                     "n/a" if lo is None else f"{w['optimality_difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
+                     cell(w.get("p_holm"), 3) if w.get("tested") else "(success < 90%)",
+                     cell(w.get("median_ratio"), 3)])
+    head = ["judge", "decision", "ours: optimality [95% CI] (trapezoid)", "closest peer: optimality",
+            "difference [95% CI]", "Holm p", "median ratio ours / peer"]
+    return (origin(s) + f" {s['ours'] if key == 'decision' else 'ours'}: held on {len(d['held'])} of "
+            f"{len(d['judges'])} judges it does not optimise.\n\n" + table(head, rows))
 
 
 def write_into(path: Path, section: str, text: str) -> None:
@@ -269,7 +304,7 @@ def generic(s: dict, key: str = "methods") -> str:
 
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
-         "minimal": minimal, "headline": headline, "designs": designs}
+         "minimal": minimal, "headline": headline, "designs": designs, "decision": decision}
 #: the kinds that read several summaries (the others read the first)
 SEVERAL = {"designs"}
 

@@ -13,6 +13,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from imperceptible.cli.main import main
+from imperceptible.errors import ParameterError
 from imperceptible.evaluate.decision import bootstrap, decide, holm, log_ratio_test, trapezoid_optimality
 from imperceptible.evaluate.optimality import ensemble, optimality
 from imperceptible.experiments.protocol import budget_settings, choose, grid, load_protocol
@@ -121,6 +122,14 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     assert set(tuning["chosen"]) == {"human-perc-ot", "perc-al"}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["protocol"]["sha256"] == load_protocol(proto).sha256 and cfg["ids"] == ["mnist_00_7", "mnist_01_2"]
+    # the run's budget is the protocol's (30), in its config and its fingerprint, whatever --budget's default is
+    fp = json.loads((out / "fingerprint.json").read_text())["config"]
+    assert cfg["budget"] == fp["budget"] == cfg["budget_enforced"] == 30 and "full" not in fp and "judges" not in fp
+    for flag in (["--full"], ["--judges", "ssim"], ["--polish"]):  # what the protocol decides is refused beside it
+        capsys.readouterr()
+        assert main(["bench", "minimal", "--protocol", str(proto), "--run", "cnn-30", "--stage", "tune", "--out",
+                     str(out), "--quiet", *flag]) == 2
+        assert f"{flag[0]}: expected none (the protocol decides it)" in capsys.readouterr().err
     test_out = tmp_path / "test"
     args = ["bench", "minimal", "--protocol", str(proto), "--run", "cnn-30", "--stage", "test", "--out", str(test_out),
             "--quiet"]
@@ -129,6 +138,7 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     chosen = "\n".join(f'[chosen.cnn-30."{a}"]\n' + "\n".join(f"{k} = {json.dumps(v)}" for k, v in c["settings"].items())
                        for a, c in tuning["chosen"].items())
     _write(SMALL + chosen + "\n", proto)
+    assert load_protocol(proto).sha256 == cfg["protocol"]["sha256"]  # the chosen tables are outside the digest
     assert main(args) == 0
     s = json.loads((test_out / "summary.json").read_text())
     assert set(s["methods"]) == {"human-perc-ot", "perc-al", "perc-al+polish", "human-perc-ot[no-lattice]", "pgd-l2"}
@@ -192,3 +202,32 @@ def test_the_decision_rule_on_constructed_cases():
     assert d["judges"]["j"]["peers"]["w"]["tested"] is False and d["judges"]["j"]["peers"]["a"]["p_holm"] < 1e-6
     same = decide({"j": {"ours": ours, "a": ours.copy()}}, "ours", ["a"], optimises={}, n_boot=100)
     assert same["not_held"] == ["j"] and "a" in same["judges"]["j"]["short_of"]
+
+
+def test_write_chosen_appends_below_the_marker_and_keeps_every_runs_digest(tmp_path):
+    """Appending one run's choices leaves the protocol's sha256 as its tune runs recorded it (so another run's test
+    stage, already started, resumes); a table other than [chosen] below them is refused, since it would escape the
+    digest."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("write_chosen", ROOT / "benchmarks" / "protocols" / "write_chosen.py")
+    wc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wc)
+    proto = _write(SMALL, tmp_path / "p.toml")
+    sha = load_protocol(proto).sha256
+    tune = tmp_path / "tune"
+    tune.mkdir()
+    (tune / "config.json").write_text(json.dumps({"protocol_run": "cnn-30", "stage": "tune",
+                                                  "protocol": {"sha256": sha}}))
+    (tune / "tuning.json").write_text(json.dumps({"chosen": {"perc-al": {"label": "alpha_l=0.5",
+                                                                        "settings": {"alpha_l": 0.5}}},
+                                                  "scores": {"perc-al|alpha_l=0.5": 0.9}}))
+    wc.main(str(proto), [str(tune)])
+    text = proto.read_text()
+    assert text.startswith(SMALL) and wc.CHOSEN_MARKER in text and load_protocol(proto).sha256 == sha
+    assert load_protocol(proto).raw["chosen"]["cnn-30"]["perc-al"] == {"alpha_l": 0.5}
+    with pytest.raises(SystemExit, match="already chosen"):
+        wc.main(str(proto), [str(tune)])
+    _write(text + "\n[late]\nrule = 1\n", proto)
+    with pytest.raises(ParameterError, match="only \\[chosen\\] tables after the first of them"):
+        load_protocol(proto)

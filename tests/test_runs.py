@@ -19,9 +19,9 @@ from imperceptible.validation import ParameterError
 EXPECTED_KEYS = {"n", "n_clean_correct", "success_rate", "success_rate_float", "confidence_reached_rate",
                  "time_s", "time_per_image_s", "mean_steps", "forwards_per_image", "time_ratio_to_pgd_l2",
                  *DISTANCE_KEYS, "defense_jpeg_q75", "defense_bits_4"}
-# cost (depends on batching), and the medians (a dict, compared on its own where it matters)
+# cost (depends on batching), and the medians and the visibility shares (dicts, compared on their own where it matters)
 TIME_KEYS = {"time_s", "time_per_image_s", "time_ratio_to_pgd_l2", "forwards_per_image", "backwards_per_image",
-             "passes_per_image", "passes_max", "median", "optimises"}
+             "passes_per_image", "passes_max", "median", "optimises", "visibility"}
 
 
 def _attacks():
@@ -330,6 +330,7 @@ def test_a_smaller_limit_summarises_only_its_own_samples(attack_run, tmp_path):
     s8b = _attack(copy)
     assert {k: v for k, v in s8b["methods"]["pgd-l2"].items() if k not in TIME_KEYS} == \
         pytest.approx({k: v for k, v in s8["methods"]["pgd-l2"].items() if k not in TIME_KEYS})
+    assert s8b["methods"]["pgd-l2"]["visibility"] == s8["methods"]["pgd-l2"]["visibility"]  # seeded bootstrap
 
 
 def test_other_job_and_other_data_are_refused(attack_run, tmp_path):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import tomllib
 
+from imperceptible.experiments.protocol import CHOSEN_MARKER, load_protocol
+
 
 def toml_value(v) -> str:
     return json.dumps(v) if isinstance(v, str) else repr(v).replace("True", "true").replace("False", "false")
@@ -29,6 +31,7 @@ def chosen_tables(run: str, tuning: dict) -> str:
 
 def main(protocol: str, runs: list[str]) -> None:
     path = Path(protocol)
+    before = load_protocol(path).sha256
     have = tomllib.loads(path.read_text()).get("chosen", {})
     text = []
     for d in runs:
@@ -41,11 +44,11 @@ def main(protocol: str, runs: list[str]) -> None:
         text.append(f"# run {run}: from {d} (protocol sha256 {cfg['protocol']['sha256'][:12]} at the tune stage)\n"
                     + chosen_tables(run, json.loads((Path(d) / "tuning.json").read_text())))
     with path.open("a") as f:
-        if not have:
-            f.write("\n# ------------------------------------------------------------------------------------------------"
-                    "------------------\n# The tune stage's choices (appended after the tune runs, before the test runs)\n")
+        if CHOSEN_MARKER.encode() not in path.read_bytes():
+            f.write(CHOSEN_MARKER + "\n")
         f.write("\n".join(text))
-    tomllib.loads(path.read_text())  # still valid
+    if load_protocol(path).sha256 != before:  # still valid, and the digest the tune runs recorded still holds
+        raise SystemExit(f"{protocol}: its sha256 changed on appending the choices")
 
 
 if __name__ == "__main__":

@@ -269,6 +269,8 @@ MSG_OUT_FOREIGN = ("--out {path} --overwrite: expected a run directory holding o
                    "another --out")
 MSG_OUT_IN_DATA = ("--out {path}: expected a folder outside the dataset, got one inside {root} (the next run would read "
                    "the run directory's images as data); use an --out outside it")
+MSG_OUT_IN_RUN = ("--out {path}: expected a folder outside the run directory, got one inside {run} (the run would hold "
+                  "a folder it does not own, and its --overwrite would refuse); use an --out outside it")
 MSG_OUT_FINGERPRINT_EDITED = ("{path}: fingerprint.json differs from the fingerprint in config.json ({diffs}), which "
                               "matches these settings: fingerprint.json was edited, and is restored from config.json")
 MSG_OUT_UNREADABLE_FINGERPRINT = ("{path}: expected a readable fingerprint.json or config.json to check a resume against, "

@@ -27,7 +27,8 @@ SuperDeepFool (adv-lib), ours' first-success preset and every peer's polished tw
 held-out claim. **With a protocol** (``--protocol FILE --run NAME
 --stage tune|test``, :mod:`.protocol`) the file decides everything: the run's split of images (the tune images for
 ``tune``, the held-out test images for ``test``), the model, the budget, every attack with its settings, the judges,
-the statistics; the run directory's fingerprint holds the file's sha256 (a changed protocol is refused on resume).
+the statistics; the run directory's fingerprint holds the file's sha256 (of everything above its ``[chosen]`` tables;
+a changed protocol is refused on resume).
 The tune stage scores every grid point by the protocol's rule and writes ``tuning.json`` (the choices, to be
 committed into the protocol's ``[chosen]`` table before the test stage).
 
@@ -98,6 +99,9 @@ MIN_SUCCESS = 0.9
 N_BOOT = 2000
 #: the largest budget taken (passes per image; AttackBench's largest is 2000): beyond it a run would take days here
 MAX_BUDGET = 100_000
+#: the options a protocol's run decides itself (its attacks and judges): refused beside --protocol, and no setting of
+#: a protocol run (``polish`` too is refused; it stays in the fingerprint, false, as in the first protocol runs)
+PROTOCOL_DECIDES = ("full", "judges")
 
 
 @dataclass(frozen=True)
@@ -357,11 +361,20 @@ def _check_no_conflict(cfg: BenchMinimalConfig, run) -> None:
         mine = getattr(cfg, name)
         if mine != defaults[name].default and mine != theirs:
             raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name=f"--{name}", expected=f"the protocol's {theirs}", got=mine)
-    for name in ("dataset", "limit", "image_size", "weights"):
+    for name in ("dataset", "limit", "image_size", "weights", "polish", *PROTOCOL_DECIDES):
         mine = getattr(cfg, name)
         if mine != defaults[name].default:
             raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name=f"--{name.replace('_', '-')}",
                                     expected="none (the protocol decides it)", got=mine)
+
+
+def _identity(cfg: BenchMinimalConfig, plan: Plan) -> dict:
+    """The settings that determine a run's results: under a protocol the budget is its run's, and the options the
+    protocol decides (refused beside it) are not settings of the run."""
+    ident = identity(cfg)
+    if cfg.protocol:
+        ident = {k: v for k, v in ident.items() if k not in PROTOCOL_DECIDES} | {"budget": plan.budget}
+    return ident
 
 
 def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, attacks: list | None = None,
@@ -386,11 +399,12 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
         raise ParameterError.of(MSG_PROTOCOL_JUDGE, path=cfg.protocol, run=cfg.run,
                                 got=f"{missing[0]} ({evaluator.unavailable[missing[0]]})")
     all_methods = {**plan.methods, **{t: plan.methods[p] for t, p in plan.polished.items()}}
-    fp_config = {**identity(cfg), **plan.describe}
+    fp_config = {**_identity(cfg, plan), **plan.describe}
     run = open_attack_run(out, job="bench minimal", config=fp_config, ds=plan.ds, model=plan.net, methods=all_methods,
                           evaluator=evaluator, engine=engine, overwrite=overwrite)
     if engine.is_main:
-        run.write_config({"job": "bench minimal", **record(cfg), **plan.describe, "n_images": len(plan.ds),
+        run.write_config({"job": "bench minimal", **record(cfg), **_identity(cfg, plan), **plan.describe,
+                          "n_images": len(plan.ds),
                           "ids": plan.ds.ids, "engine": engine.describe(), "checkpoints": list(checkpoints),
                           "left_out": plan.left_out, "budget_enforced": plan.budget,
                           "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in plan.methods.items()},

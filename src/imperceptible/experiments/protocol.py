@@ -192,18 +192,45 @@ def grid(spec: AttackSpec) -> list[tuple[str, dict]]:
     return out
 
 
+#: the line above which a protocol's text is its digest: below it only the tune stage's ``[chosen]`` tables, appended
+#: run by run after each tune stage (so appending one run's choices changes no other run's digest; a test run's chosen
+#: settings are in its fingerprint through its attacks' parameters)
+CHOSEN_MARKER = "# [chosen] tables below: the tune stage's choices, appended after its runs (outside the protocol's sha256)"
+
+
+def governing_text(data: bytes) -> bytes:
+    """The part of a protocol file that its sha256 covers: every byte above :data:`CHOSEN_MARKER` or the first
+    ``[chosen`` table header, whichever comes first (the whole file when it has neither)."""
+    cut = len(data)
+    at = 0
+    for line in data.splitlines(keepends=True):
+        text = line.decode("utf-8", "replace").strip()
+        if text == CHOSEN_MARKER or text.startswith("[chosen"):
+            cut = at
+            break
+        at += len(line)
+    return data[:cut]
+
+
 def load_protocol(path: str | Path) -> Protocol:
-    """Read and check a protocol file (TOML); its sha256 is that of its bytes."""
+    """Read and check a protocol file (TOML); its sha256 is that of :func:`governing_text` (everything but the
+    ``[chosen]`` tables at its end, which may hold nothing else)."""
     p = Path(path)
     try:
         data = p.read_bytes()
         raw = tomllib.loads(data.decode("utf-8"))
+        head = governing_text(data)
+        tail = tomllib.loads(data[len(head):].decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ParameterError.of(MSG_PROTOCOL_UNREADABLE, path=p, error=e) from None
+    if set(tail) - {"chosen"}:
+        raise ParameterError.of(MSG_PROTOCOL_FIELD, path=p, field=sorted(set(tail) - {"chosen"})[0],
+                                expected="only [chosen] tables after the first of them (they are outside the sha256)",
+                                got="another table there")
     for section in ("protocol", "splits", "runs", "attacks", "tuning", "statistics", "decision"):
         if section not in raw:
             raise ParameterError.of(MSG_PROTOCOL_FIELD, path=p, field=section, expected="a table", got="nothing")
-    return Protocol(path=p, sha256=hashlib.sha256(data).hexdigest(), raw=raw)
+    return Protocol(path=p, sha256=hashlib.sha256(head).hexdigest(), raw=raw)
 
 
 def choose(scores: dict[str, float], spec: AttackSpec) -> tuple[str, dict]:
