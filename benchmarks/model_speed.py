@@ -67,12 +67,17 @@ def main() -> None:
         ds = load(data)
         x, y = ds.images[:batch], ds.labels[:batch]
         opts = options(name, batch)
+        failed: dict[str, str] = {}
         ref_logits, ref_grad = _pass(opts["current"][0], x, y, grad=True)
         rows = {}
         for threads in sorted({1, torch.get_num_threads()}):
             torch.set_num_threads(threads)
-            for model, _ in opts.values():
-                _pass(model, x, y, grad=True)  # warm-up (and compilation)
+            for opt, (model, _) in list(opts.items()):
+                try:
+                    _pass(model, x, y, grad=True)  # warm-up (and compilation)
+                except Exception as e:  # noqa: BLE001 - an option that does not run here is reported, not timed
+                    failed[opt] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                    del opts[opt]
             times: dict[str, list[float]] = {opt: [] for opt in opts}
             fwd: dict[str, list[float]] = {"no_grad": [], "inference_mode": []}
             current = opts["current"][0]
@@ -93,7 +98,7 @@ def main() -> None:
                 rows[f"forward only, {k}, {threads} thread(s)"] = {
                     "forward_ms_per_image": 1000 * statistics.median(v) / batch,
                     "speed_up": statistics.median(fwd["no_grad"]) / statistics.median(v)}
-        results[name] = {"batch": batch, "rows": rows}
+        results[name] = {"batch": batch, "rows": rows, "failed": failed}
         for k, r in rows.items():
             print(f"{name:20s} {k:42s} " + "  ".join(f"{kk} {vv:.4g}" for kk, vv in r.items()))
     out = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),

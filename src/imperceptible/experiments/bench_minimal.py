@@ -22,7 +22,8 @@ semantics), ranked by its own distance. For every judge of the run:
 
 Without a protocol it runs the main job's attacks (ours; the minimal peers that install with the package, Boundary
 Projection and PerC-AL; adv-lib's DDN and FMN when it is installed; PGD-L2, the paper's baseline, as a reference) at
-100 passes on ``--dataset``'s first ``--limit`` images; ``--full`` adds ALMA-SSIM, ALMA-LPIPS, C&W and
+50 passes on ``--dataset``'s first ``--limit`` images, every judge on the final images and :data:`ANYTIME_JUDGES` on
+the anytime snapshots (judging, not attacking, is most of a run's time on 2 cores); ``--full`` adds ALMA-SSIM, ALMA-LPIPS, C&W and
 SuperDeepFool (adv-lib), ours' first-success preset and every peer's polished twin. It is an exploratory run, not a
 held-out claim. **With a protocol** (``--protocol FILE --run NAME
 --stage tune|test``, :mod:`.protocol`) the file decides everything: the run's split of images (the tune images for
@@ -99,6 +100,10 @@ MIN_SUCCESS = 0.9
 N_BOOT = 2000
 #: the largest budget taken (passes per image; AttackBench's largest is 2000): beyond it a run would take days here
 MAX_BUDGET = 100_000
+#: the judges of the anytime snapshots without a protocol (the run's final images get every judge): the cheaper
+#: ones of each kind (colour, deep, gradient, wavelet, human vision), about an eighth of all judges' time per image
+#: (benchmarks/judge_speed.py); the run's other judges where --judges names none of them
+ANYTIME_JUDGES = ("ciede2000", "lpips_x1000", "gmsd", "haarpsi_distance", "flip", "butteraugli")
 #: the options a protocol's run decides itself (its attacks and judges): refused beside --protocol, and no setting of
 #: a protocol run (``polish`` too is refused; it stays in the fingerprint, false, as in the first protocol runs)
 PROTOCOL_DECIDES = ("full", "judges")
@@ -108,7 +113,7 @@ PROTOCOL_DECIDES = ("full", "judges")
 class BenchMinimalConfig(DataModelOptions):
     """``imperceptible bench minimal``'s settings."""
 
-    budget: int = option(100, "passes per image for every attack (forward + backward of the model), enforced by the "
+    budget: int = option(50, "passes per image for every attack (forward + backward of the model), enforced by the "
                          "counter", type=int)
     peers: bool = option(True, "adv-lib's DDN and FMN, and with --full ALMA, C&W and SuperDeepFool (when installed)",
                          type=bool)
@@ -306,7 +311,8 @@ def _plan_default(cfg: BenchMinimalConfig, engine: Engine, progress: bool, attac
              not m.startswith(OURS + "[")]
     polished = {f"{p}+polish": p for p in peers} if cfg.polish or cfg.full else {}
     keys = judge_keys(cfg.judges)
-    return Plan(ds, net, methods, keys, cfg.budget, OURS, peers, polished, {}, left_out, {})
+    anytime = tuple(k for k in ANYTIME_JUDGES if k in keys) or tuple(keys)
+    return Plan(ds, net, methods, keys, cfg.budget, OURS, peers, polished, {}, left_out, {}, anytime_keys=anytime)
 
 
 def judge_keys(spec: str | None) -> list[str]:

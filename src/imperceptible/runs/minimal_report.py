@@ -104,8 +104,9 @@ def _pct(r: dict) -> str:
 
 def anytime_plot(summary: dict, path: Path) -> Path:
     """Each judge's median against the passes spent, one panel per judge, one line per method."""
-    keys = list(summary["minimal"]["judges"])
     any_ = summary["minimal"]["anytime"]
+    judged = {k for curve in any_.values() for point in curve.values() for k, v in point.items() if v is not None}
+    keys = [k for k in summary["minimal"]["judges"] if k in judged]  # the anytime judges (a run may judge fewer)
     fig, axes, colours = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, curve) in enumerate(any_.items()):
