@@ -179,3 +179,28 @@ def pytest_collection_modifyitems(config, items):
         for k in loads:
             item.add_marker(getattr(pytest.mark, k))
         item.add_marker(pytest.mark.integration if loads else pytest.mark.unit)
+
+
+#: the grouped digits folder's groups and their covariate (a log-GDP-like value)
+GROUPS = {f"g{i}": float(6 + i) for i in range(6)}
+
+
+@pytest.fixture(scope="module")
+def grouped_folder(tmp_path_factory):
+    """A real small grouped dataset: 480 MNIST digits in 6 groups, PNG files + labels.csv + covariates.csv."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from imperceptible.data import load
+
+    d = load("mnist", split="train", limit=480)
+    root = tmp_path_factory.mktemp("grouped")
+    rows = []
+    for i in range(len(d)):
+        f = f"{i:04d}.png"
+        Image.fromarray((d.images[i, 0].numpy() * 255).round().astype(np.uint8)).save(root / f)
+        rows.append({"file": f, "label": int(d.labels[i]), "group": f"g{i % 6}"})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    pd.DataFrame({"group": list(GROUPS), "covariate": list(GROUPS.values())}).to_csv(root / "cov.csv", index=False)
+    return root

@@ -200,6 +200,7 @@ def test_imagenet_compatible_absent_says_how_to_get_it(tmp_path, monkeypatch):
         D.load("imagenet-compatible")
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_short_attack_run_on_imagenet_compatible(effnet, tmp_path):
     """The bench machinery end to end on a handful of the paper's own evaluation images."""
     root = require_imagenet_compatible()

@@ -337,25 +337,6 @@ def test_a_resumed_run_whose_protocol_changed_is_refused_in_one_line(tmp_path, m
 # --- a whole (tiny) protocol study: summary, report, terminal ----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def digits_folder(tmp_path_factory):
-    """A small grouped dataset of real images: 480 MNIST digits in 6 groups (PNG files, labels.csv, a covariate)."""
-    from PIL import Image
-
-    from imperceptible.data import load
-
-    d = load("mnist", split="train", limit=480)
-    root = tmp_path_factory.mktemp("digits")
-    rows = []
-    for i in range(len(d)):
-        Image.fromarray((d.images[i, 0].numpy() * 255).round().astype(np.uint8)).save(root / f"{i:04d}.png")
-        rows.append({"file": f"{i:04d}.png", "label": int(d.labels[i]), "group": f"g{i % 6}"})
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
-    pd.DataFrame({"group": [f"g{i}" for i in range(6)], "covariate": [6.0 + i for i in range(6)]}).to_csv(
-        root / "cov.csv", index=False)
-    return root
-
-
 def test_protocol_analysis_report_and_terminal_on_a_constructed_table(capsys):
     """The protocol's part of the summary from a models table of every protocol arm (9 worlds, K = 2; the positive
     control lowers the slope by 0.004, the others do nothing), with gates that pass: every section is there, the
@@ -400,7 +381,7 @@ def test_protocol_analysis_report_and_terminal_on_a_constructed_table(capsys):
 
 
 @pytest.mark.slow
-def test_a_tiny_protocol_study_writes_the_protocols_summary_report_and_verdict(digits_folder, tmp_path, capsys):
+def test_a_tiny_protocol_study_writes_the_protocols_summary_report_and_verdict(grouped_folder, tmp_path, capsys):
     """Every protocol arm on a small folder dataset (tiny attacks under the protocol's family names): the summary
     holds the paired primary, TOST, the positive control, Holm-corrected secondaries, the A/A size, the dose-response
     and the verdict (here: no simulated cue, so no gate can pass and the verdict says the design cannot be tested),
@@ -419,8 +400,8 @@ def test_a_tiny_protocol_study_writes_the_protocols_summary_report_and_verdict(d
                S.AA: HumanPercOT.from_preset("first-success", **small),
                S.POSITIVE: HumanPercOT.from_preset("first-success", **{**S.POSITIVE_SETTINGS, **small}),
                S.BASELINE: PGDL2(eps=2.0, alpha=0.4, steps=5)}
-    s = fairness_study(out=tmp_path / "run", attacks=attacks, dataset=f"folder:{digits_folder}",
-                       covariates=str(digits_folder / "cov.csv"), arms="protocol", models=2, dro_seeds=2, dro_size=48,
+    s = fairness_study(out=tmp_path / "run", attacks=attacks, dataset=f"folder:{grouped_folder}",
+                       covariates=str(grouped_folder / "cov.csv"), arms="protocol", models=2, dro_seeds=2, dro_size=48,
                        t1=1, t2=1, min_count=10, progress=False)
     assert list(s["arms"]) == ["erm", *attacks]
     assert s["primary_endpoint"]["test"] == "paired t (world level)" and s["primary_endpoint"]["pairs"] == 2

@@ -22,9 +22,7 @@ from imperceptible.validation import (
     TableError,
 )
 
-from .conftest import skip_or_fail
-
-GROUPS = {f"g{i}": float(6 + i) for i in range(6)}
+from .conftest import GROUPS, skip_or_fail
 
 
 def _need_fashion_mnist():
@@ -195,23 +193,6 @@ def test_outcomes_against_a_hand_computation():
     assert worst_cue_group(ok, labels, agrees, min_count=1000) is None
 
 
-@pytest.fixture(scope="module")
-def grouped_folder(tmp_path_factory):
-    """A real small grouped dataset: 480 MNIST digits in 6 groups, PNG files + labels.csv + covariates.csv."""
-    from imperceptible.data import load
-
-    d = load("mnist", split="train", limit=480)
-    root = tmp_path_factory.mktemp("grouped")
-    rows = []
-    for i in range(len(d)):
-        f = f"{i:04d}.png"
-        Image.fromarray((d.images[i, 0].numpy() * 255).round().astype(np.uint8)).save(root / f)
-        rows.append({"file": f, "label": int(d.labels[i]), "group": f"g{i % 6}"})
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
-    pd.DataFrame({"group": list(GROUPS), "covariate": list(GROUPS.values())}).to_csv(root / "cov.csv", index=False)
-    return root
-
-
 def test_grouped_folder_splits_and_errors(grouped_folder, tmp_path):
     s = grouped_splits(f"folder:{grouped_folder}", covariates=grouped_folder / "cov.csv")
     assert len(s.train) + len(s.test) == 480 and not s.simulation
@@ -292,6 +273,7 @@ def test_study_crash_between_models_loses_nothing(grouped_folder, tmp_path, monk
         fairness_study(out=out, attacks=_small_attacks(), **{**kw, "lr": 0.05})
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_study_cli_on_a_folder_dataset(grouped_folder, tmp_path, capsys):
     out = tmp_path / "cli"
     rc = main(["fairness", "--dataset", f"folder:{grouped_folder}", "--covariates", str(grouped_folder / "cov.csv"),

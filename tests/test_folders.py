@@ -234,6 +234,7 @@ def test_an_unknown_strategy_is_one_line(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_bench_onestep_with_one_or_two_digits_and_no_success(tmp_path):
     for limit, eps in (("1", "10"), ("2", "0.01")):
         out = tmp_path / f"os{limit}"

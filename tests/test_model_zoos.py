@@ -66,6 +66,7 @@ def test_timm_errors_are_one_line(timm_file, tmp_path, monkeypatch):
     assert "\n" not in str(e.value) and "timm test_vit" in str(e.value)
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_timm_model_attacks_end_to_end_from_the_cli(timm_file, tmp_path, capsys):
     _, path = timm_file
     out = tmp_path / "run"

@@ -53,6 +53,7 @@ def single_process_run(mnist_cnn, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_two_processes_give_exactly_the_single_process_results(single_process_run, tmp_path):
     out = tmp_path / "two"
     r = cli(*ATTACK, "--limit", "16", "--out", str(out), "--devices", "2")
@@ -95,6 +96,7 @@ def test_killed_two_process_run_resumes_without_loss(single_process_run, tmp_pat
     assert all(final[k] == v for k, v in kept.items())  # what was finished before the kill is untouched
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_distributed_algorithm2_and_sampled_models_match_one_process(tmp_path, mnist_cnn):
     import numpy as np
     import pandas as pd
@@ -192,6 +194,7 @@ def test_data_parallel_algorithm2_equals_one_process(tmp_path, mnist_cnn):
     assert one.cached.any() and (one.cached == two.cached).float().mean() >= 0.95  # the k-means cache, shared
 
 
+@pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_bf16_autocast_keeps_success_and_rejudges_it_in_float32(mnist_cnn, mnist_correct, tmp_path):
     """Under bf16-mixed the attack runs in autocast; success, margins and 'reached' are what the float32 model
     says about the returned images. A borderline sample may end on the other side, so the check is that

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..costs.metrics import METRICS  # noqa: E402
@@ -117,6 +118,9 @@ def anytime_plot(summary: dict, path: Path) -> Path:
                         linestyle="-" if meth.startswith("human-perc-ot") else "--")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = sorted({int(c) for curve in any_.values() for c in curve})  # the checkpoints, labelled plainly
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_title(METRICS[k].label, fontsize=9)
         ax.set_xlabel("passes per image", fontsize=8)
     return _finish(fig, axes, keys, path,
