@@ -41,7 +41,7 @@ def forward_backward_time(model, x, y, repeats: int) -> float:
 
 
 #: the functions whose cumulative time the profile of ours reports: (label, file suffix, function name)
-PARTS = (("model passes (forward and backward)", "counting.py", "_query"),
+PARTS = (("model forward passes (counted; the anytime tracker's looks included)", "counting.py", "_query"),
          ("backward passes", "autograd/__init__.py", "grad"),
          ("cost evaluations and gradients", "costs/base.py", "unchecked"),
          ("anytime tracker", "attacks/anytime.py", "observe"))
