@@ -101,8 +101,8 @@ N_BOOT = 2000
 #: the largest budget taken (passes per image; AttackBench's largest is 2000): beyond it a run would take days here
 MAX_BUDGET = 100_000
 #: the judges of the anytime snapshots without a protocol (the run's final images get every judge): the cheaper
-#: ones of each kind (colour, deep, gradient, wavelet, human vision), 0.19 of all judges' 2.45 s per 224x224 image
-#: on 2 idle cores (benchmarks/judge_speed.py, benchmarks/results/judge_speed.json); the run's other judges where --judges names none of them
+#: ones of each kind (colour, deep, gradient, wavelet, human vision), 0.19 of all judges' 2.45 s per 224x224 image on
+#: 2 idle cores (benchmarks/judge_speed.py); the run's other judges where --judges names none of them
 ANYTIME_JUDGES = ("ciede2000", "lpips_x1000", "gmsd", "haarpsi_distance", "flip", "butteraugli")
 #: the options a protocol's run decides itself (its attacks and judges): refused beside --protocol, and no setting of
 #: a protocol run (``polish`` too is refused; it stays in the fingerprint, false, as in the first protocol runs)
