@@ -182,8 +182,9 @@ def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_g
     origin = (f" Governed by the protocol <code>{esc(proto['path'])}</code> (sha256 {esc(proto['sha256'][:12])}), run "
               f"<code>{esc(summary['protocol_run'])}</code>, stage <code>{esc(summary['stage'])}</code>."
               if proto else " No protocol: an exploratory run (not a held-out claim).")
-    intro = Html(f"Which attack fools the model with the least perceptible 8-bit change? Every attack had the same budget of "
-                 f"{summary['budget']} passes per image (forward and backward passes of the model, counted and enforced), "
+    intro = Html(f"Which attack fools the model with the least perceptible 8-bit change? Every attack had the same cap of "
+                 f"{summary['budget']} passes per image (forward and backward passes of the model, counted and enforced: "
+                 "it returns its best adversarial within them), "
                  f"and each change is judged by perceptual judges, most of which no attack optimises.{origin} "
                  f"Dataset <code>{esc(summary['dataset'])}</code> ({summary['n_images']} images), model "
                  f"<code>{esc(summary['model'])}</code>. Medians over the images each method fooled (x1000 where the "
