@@ -101,3 +101,17 @@ def test_judges_option_takes_metric_keys_and_refuses_others():
     assert "cvvdp_distance" in judge_keys(None) and "l2" not in judge_keys(None)
     with pytest.raises(UnknownNameError, match="did you mean: gmsd"):
         judge_keys("gmds")
+
+
+def test_anytime_figure_is_left_out_when_no_checkpoint_has_a_median(tmp_path):
+    """A robust model under a small budget: at every checkpoint at most half of the images are fooled, so no median
+    exists; the figure is left out (not an empty grid, not a crash); methods with medians in different panels draw."""
+    from imperceptible.runs.minimal_report import anytime_plot
+
+    s = {"minimal": {"judges": {"gmsd": {}, "ciede2000": {}},
+                     "anytime": {"a": {"10": {"gmsd": None, "ciede2000": None}},
+                                 "b": {"10": {"gmsd": None, "ciede2000": None}}}}}
+    assert anytime_plot(s, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+    s["minimal"]["anytime"]["b"] = {"10": {"gmsd": None, "ciede2000": 3.0}, "20": {"gmsd": None, "ciede2000": 2.0}}
+    s["minimal"]["anytime"]["a"] = {"10": {"gmsd": 0.002, "ciede2000": None}, "20": {"gmsd": 0.001, "ciede2000": None}}
+    assert anytime_plot(s, tmp_path / "one.png") == tmp_path / "one.png" and (tmp_path / "one.png").stat().st_size > 0

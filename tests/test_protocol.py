@@ -125,11 +125,12 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     # the run's budget is the protocol's (30), in its config and its fingerprint, whatever --budget's default is
     fp = json.loads((out / "fingerprint.json").read_text())["config"]
     assert cfg["budget"] == fp["budget"] == cfg["budget_enforced"] == 30 and "full" not in fp and "judges" not in fp
-    for flag in (["--full"], ["--judges", "ssim"], ["--polish"]):  # what the protocol decides is refused beside it
+    for flag in (["--full"], ["--judges", "ssim"], ["--polish"], ["--no-peers"]):  # what the protocol decides
         capsys.readouterr()
         assert main(["bench", "minimal", "--protocol", str(proto), "--run", "cnn-30", "--stage", "tune", "--out",
                      str(out), "--quiet", *flag]) == 2
-        assert f"{flag[0]}: expected none (the protocol decides it)" in capsys.readouterr().err
+        name = "--peers" if flag == ["--no-peers"] else flag[0]
+        assert f"{name}: expected none (the protocol decides it)" in capsys.readouterr().err
     test_out = tmp_path / "test"
     args = ["bench", "minimal", "--protocol", str(proto), "--run", "cnn-30", "--stage", "test", "--out", str(test_out),
             "--quiet"]
@@ -228,6 +229,18 @@ def test_write_chosen_appends_below_the_marker_and_keeps_every_runs_digest(tmp_p
     assert load_protocol(proto).raw["chosen"]["cnn-30"]["perc-al"] == {"alpha_l": 0.5}
     with pytest.raises(SystemExit, match="already chosen"):
         wc.main(str(proto), [str(tune)])
+    other = tune.parent / "stale"  # a tune run under another protocol is refused, the file left as it was
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"protocol_run": "other", "stage": "tune",
+                                                   "protocol": {"sha256": "0" * 64}}))
+    with pytest.raises(SystemExit, match="tuned under another protocol"):
+        wc.main(str(proto), [str(other)])
+    assert proto.read_text() == text
     _write(text + "\n[late]\nrule = 1\n", proto)
     with pytest.raises(ParameterError, match="only \\[chosen\\] tables after the first of them"):
+        load_protocol(proto)
+    # a key under the marker would join the table above it (here a new attack) outside the digest: refused
+    head, _, rest = text.partition(wc.CHOSEN_MARKER)
+    _write(head + wc.CHOSEN_MARKER + '\nchosen.role = "peer"\n' + rest, proto)
+    with pytest.raises(ParameterError, match="got another key or table there"):
         load_protocol(proto)

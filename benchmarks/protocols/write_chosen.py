@@ -32,7 +32,8 @@ def chosen_tables(run: str, tuning: dict) -> str:
 def main(protocol: str, runs: list[str]) -> None:
     path = Path(protocol)
     before = load_protocol(path).sha256
-    have = tomllib.loads(path.read_text()).get("chosen", {})
+    old = path.read_bytes()
+    have = tomllib.loads(old.decode("utf-8")).get("chosen", {})
     text = []
     for d in runs:
         cfg = json.loads((Path(d) / "config.json").read_text())
@@ -41,14 +42,23 @@ def main(protocol: str, runs: list[str]) -> None:
             raise SystemExit(f"{run}: already chosen in {protocol}")
         if cfg["stage"] != "tune":
             raise SystemExit(f"{d}: not a tune stage run")
+        if cfg["protocol"]["sha256"] != before:
+            raise SystemExit(f"{d}: tuned under another protocol (sha256 {cfg['protocol']['sha256'][:12]}, the file's "
+                             f"is {before[:12]})")
         text.append(f"# run {run}: from {d} (protocol sha256 {cfg['protocol']['sha256'][:12]} at the tune stage)\n"
                     + chosen_tables(run, json.loads((Path(d) / "tuning.json").read_text())))
-    with path.open("a") as f:
-        if CHOSEN_MARKER.encode() not in path.read_bytes():
-            f.write(CHOSEN_MARKER + "\n")
-        f.write("\n".join(text))
-    if load_protocol(path).sha256 != before:  # still valid, and the digest the tune runs recorded still holds
-        raise SystemExit(f"{protocol}: its sha256 changed on appending the choices")
+    new = old if old.endswith(b"\n") or not old else old + b"\n"
+    if CHOSEN_MARKER not in (line.strip() for line in new.decode("utf-8").splitlines()):
+        new += (CHOSEN_MARKER + "\n").encode()
+    new += "\n".join(text).encode()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(new)
+    try:  # still valid, and the digest the tune runs recorded still holds; only then does the file change
+        if load_protocol(tmp).sha256 != before:
+            raise SystemExit(f"{protocol}: its sha256 would change on appending the choices; left unchanged")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ MAX_BUDGET = 100_000
 #: 2 idle cores (benchmarks/judge_speed.py); the run's other judges where --judges names none of them
 ANYTIME_JUDGES = ("ciede2000", "lpips_x1000", "gmsd", "haarpsi_distance", "flip", "butteraugli")
 #: the options a protocol's run decides itself (its attacks and judges): refused beside --protocol, and no setting of
-#: a protocol run (``polish`` too is refused; it stays in the fingerprint, false, as in the first protocol runs)
+#: a protocol run (``polish`` and ``peers`` too are refused; they stay in the fingerprint at their defaults, as in the
+#: first protocol runs)
 PROTOCOL_DECIDES = ("full", "judges")
 
 
@@ -367,7 +368,7 @@ def _check_no_conflict(cfg: BenchMinimalConfig, run) -> None:
         mine = getattr(cfg, name)
         if mine != defaults[name].default and mine != theirs:
             raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name=f"--{name}", expected=f"the protocol's {theirs}", got=mine)
-    for name in ("dataset", "limit", "image_size", "weights", "polish", *PROTOCOL_DECIDES):
+    for name in ("dataset", "limit", "image_size", "weights", "polish", "peers", *PROTOCOL_DECIDES):
         mine = getattr(cfg, name)
         if mine != defaults[name].default:
             raise ParameterError.of(MSG_PROTOCOL_CONFLICT, name=f"--{name.replace('_', '-')}",

@@ -221,12 +221,16 @@ def load_protocol(path: str | Path) -> Protocol:
         raw = tomllib.loads(data.decode("utf-8"))
         head = governing_text(data)
         tail = tomllib.loads(data[len(head):].decode("utf-8"))
+        head_raw = tomllib.loads(head.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ParameterError.of(MSG_PROTOCOL_UNREADABLE, path=p, error=e) from None
-    if set(tail) - {"chosen"}:
-        raise ParameterError.of(MSG_PROTOCOL_FIELD, path=p, field=sorted(set(tail) - {"chosen"})[0],
+    # below the cut only [chosen] tables: the tail alone holds nothing else, and the head and the tail together are the
+    # whole file (a key under the marker would otherwise join the table above it unseen by the digest)
+    if set(tail) - {"chosen"} or "chosen" in head_raw or {**head_raw, **tail} != raw:
+        extra = sorted(set(tail) - {"chosen"}) or ["chosen"]
+        raise ParameterError.of(MSG_PROTOCOL_FIELD, path=p, field=extra[0],
                                 expected="only [chosen] tables after the first of them (they are outside the sha256)",
-                                got="another table there")
+                                got="another key or table there")
     for section in ("protocol", "splits", "runs", "attacks", "tuning", "statistics", "decision"):
         if section not in raw:
             raise ParameterError.of(MSG_PROTOCOL_FIELD, path=p, field=section, expected="a table", got="nothing")

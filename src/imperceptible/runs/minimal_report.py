@@ -103,11 +103,14 @@ def _pct(r: dict) -> str:
     return f"{100 * r['share']:.0f}% [{100 * r['low']:.0f}, {100 * r['high']:.0f}] (n {r['used']})"
 
 
-def anytime_plot(summary: dict, path: Path) -> Path:
-    """Each judge's median against the passes spent, one panel per judge, one line per method."""
+def anytime_plot(summary: dict, path: Path) -> Path | None:
+    """Each judge's median against the passes spent, one panel per judge, one line per method; none when no median
+    exists at any checkpoint (every method fooled at most half of the images there)."""
     any_ = summary["minimal"]["anytime"]
     judged = {k for curve in any_.values() for point in curve.values() for k, v in point.items() if v is not None}
     keys = [k for k in summary["minimal"]["judges"] if k in judged]  # the anytime judges (a run may judge fewer)
+    if not keys:
+        return None
     fig, axes, colours = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, curve) in enumerate(any_.items()):
@@ -140,7 +143,11 @@ def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend: dict = {}
+    for ax in axes.flat:  # every method once, whichever panel it has a line in
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(lab, h)
+    handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
@@ -170,7 +177,8 @@ def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) ->
 def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_grids: int = 2) -> Path:
     rows = {m: run.store.rows(m, ds.ids) for m in methods}
     keys = list(summary["minimal"]["judges"])
-    plots = ([anytime_plot(summary, run.path / "plots" / "anytime.png")] if summary["minimal"]["anytime"] else [])
+    anytime = anytime_plot(summary, run.path / "plots" / "anytime.png") if summary["minimal"]["anytime"] else None
+    plots = [anytime] if anytime else []
     plots.append(robustness_plot(rows, keys, run.path / "plots" / "robust_accuracy.png"))
     fooled = {m: {r["id"] for r in rs if r["success"] and r["clean_correct"]} for m, rs in rows.items()}
     shown = [m for m in methods if fooled[m]]
