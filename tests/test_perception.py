@@ -50,7 +50,7 @@ def test_make_refuses_what_it_cannot_use(run_dir, tmp_path):
     before = sorted(p.name for p in Path(run_dir).iterdir())
     with pytest.raises(RunDirError) as inside:  # a study folder inside the run would be a folder the run does not own
         make_study(run=run_dir, out=Path(run_dir) / "study", trials=2)
-    assert str(inside.value) == MSG_OUT_IN_RUN.format(path=Path(run_dir) / "study", run=run_dir)
+    assert str(inside.value) == MSG_OUT_IN_RUN.format(path=Path(run_dir) / "study", root=run_dir)
     assert sorted(p.name for p in Path(run_dir).iterdir()) == before
     make_study(run=run_dir, out=tmp_path / "s", trials=2)
     with pytest.raises(StudyError, match="use --overwrite"):

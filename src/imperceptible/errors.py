@@ -269,7 +269,7 @@ MSG_OUT_FOREIGN = ("--out {path} --overwrite: expected a run directory holding o
                    "another --out")
 MSG_OUT_IN_DATA = ("--out {path}: expected a folder outside the dataset, got one inside {root} (the next run would read "
                    "the run directory's images as data); use an --out outside it")
-MSG_OUT_IN_RUN = ("--out {path}: expected a folder outside the run directory, got one inside {run} (the run would hold "
+MSG_OUT_IN_RUN = ("--out {path}: expected a folder outside the run directory, got one inside {root} (the run would hold "
                   "a folder it does not own, and its --overwrite would refuse); use an --out outside it")
 MSG_OUT_FINGERPRINT_EDITED = ("{path}: fingerprint.json differs from the fingerprint in config.json ({diffs}), which "
                               "matches these settings: fingerprint.json was edited, and is restored from config.json")

@@ -406,11 +406,12 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
         raise ParameterError.of(MSG_PROTOCOL_JUDGE, path=cfg.protocol, run=cfg.run,
                                 got=f"{missing[0]} ({evaluator.unavailable[missing[0]]})")
     all_methods = {**plan.methods, **{t: plan.methods[p] for t, p in plan.polished.items()}}
-    fp_config = {**_identity(cfg, plan), **plan.describe}
+    ident = _identity(cfg, plan)
+    fp_config = {**ident, **plan.describe}
     run = open_attack_run(out, job="bench minimal", config=fp_config, ds=plan.ds, model=plan.net, methods=all_methods,
                           evaluator=evaluator, engine=engine, overwrite=overwrite)
     if engine.is_main:
-        run.write_config({"job": "bench minimal", **record(cfg), **_identity(cfg, plan), **plan.describe,
+        run.write_config({"job": "bench minimal", **record(cfg), **ident, **plan.describe,
                           "n_images": len(plan.ds),
                           "ids": plan.ds.ids, "engine": engine.describe(), "checkpoints": list(checkpoints),
                           "left_out": plan.left_out, "budget_enforced": plan.budget,

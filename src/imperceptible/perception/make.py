@@ -49,11 +49,10 @@ from ..errors import (
     MSG_STUDY_TOO_FEW,
     MSG_STUDY_UNKNOWN_METHODS,
     MSG_STUDY_UNREADABLE,
-    RunDirError,
     StudyError,
 )
 from ..fileio import atomic_write_json, atomic_write_text
-from ..runs.rundir import RunDir, output_folder
+from ..runs.rundir import RunDir, check_outside, output_folder
 from ..runs.summary import DISTANCE_KEYS
 from ..seeds import derive
 from .folders import STUDY, STUDY_FORMAT
@@ -232,9 +231,7 @@ def make_study(config: StudyConfig | None = None, *, run: str | Path, out: str |
     cfg = config or StudyConfig(**settings)
     run_path, out = Path(run), Path(out)
     rd, run_cfg, methods, rows, common = _study_images(run_path, cfg)
-    resolved, run_resolved = out.expanduser().resolve(), run_path.expanduser().resolve()
-    if resolved == run_resolved or run_resolved in resolved.parents:
-        raise RunDirError.of(MSG_OUT_IN_RUN, path=out, run=run_path)
+    check_outside(out, [run_path], MSG_OUT_IN_RUN)
     catchable = catch_candidates(cfg, rd, rows, common)
     trials, images, n, n_catch = _trials(cfg, rd, methods, rows, common, catchable, np.random.RandomState(cfg.seed))
     definition = {"format": STUDY_FORMAT, "config": record(cfg), "run": str(run_path.resolve()),

@@ -111,6 +111,7 @@ def anytime_plot(summary: dict, path: Path) -> Path | None:
     keys = [k for k in summary["minimal"]["judges"] if k in judged]  # the anytime judges (a run may judge fewer)
     if not keys:
         return None
+    ticks = sorted({int(c) for curve in any_.values() for c in curve})  # the checkpoints, labelled plainly
     fig, axes, colours = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, curve) in enumerate(any_.items()):
@@ -121,7 +122,6 @@ def anytime_plot(summary: dict, path: Path) -> Path | None:
                         linestyle="-" if meth.startswith("human-perc-ot") else "--")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ticks = sorted({int(c) for curve in any_.values() for c in curve})  # the checkpoints, labelled plainly
         ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_title(METRICS[k].label, fontsize=9)

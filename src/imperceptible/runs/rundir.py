@@ -233,13 +233,14 @@ def remove_own(path: Path, names: list[str]) -> None:
             p.unlink()
 
 
-def check_outside(path: Path, roots) -> None:
-    """Refuse an ``--out`` inside one of the dataset folders ``roots`` (or equal to one)."""
+def check_outside(path: Path, roots, message: str = MSG_OUT_IN_DATA) -> None:
+    """Refuse an ``--out`` inside one of the folders ``roots`` (or equal to one): the dataset's by default, or another
+    folder it must stay out of with its own ``message`` (formatted with ``path`` and ``root``)."""
     out = Path(path).expanduser().resolve()
     for root in roots or ():
         r = Path(root).expanduser().resolve()
         if out == r or r in out.parents:
-            raise RunDirError.of(MSG_OUT_IN_DATA, path=path, root=root)
+            raise RunDirError.of(message, path=path, root=root)
 
 
 def versions() -> dict[str, str | None]:
