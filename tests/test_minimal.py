@@ -115,3 +115,13 @@ def test_anytime_figure_is_left_out_when_no_checkpoint_has_a_median(tmp_path):
     s["minimal"]["anytime"]["b"] = {"10": {"gmsd": None, "ciede2000": 3.0}, "20": {"gmsd": None, "ciede2000": 2.0}}
     s["minimal"]["anytime"]["a"] = {"10": {"gmsd": 0.002, "ciede2000": None}, "20": {"gmsd": 0.001, "ciede2000": None}}
     assert anytime_plot(s, tmp_path / "one.png") == tmp_path / "one.png" and (tmp_path / "one.png").stat().st_size > 0
+
+
+def test_robustness_figure_is_left_out_without_a_judged_image(tmp_path):
+    """A user's folder that the model classifies wholly wrong: no image is attacked or judged, so the summary has no
+    judge; the report is written without the figure (it crashed in matplotlib on a grid of zero rows)."""
+    from imperceptible.runs.minimal_report import robustness_plot
+
+    assert robustness_plot({"a": [{"clean_correct": False, "success": False, "metrics": {}}]}, [],
+                           tmp_path / "r.png") is None
+    assert not (tmp_path / "r.png").exists()

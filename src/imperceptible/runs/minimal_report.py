@@ -156,9 +156,12 @@ def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
     return path
 
 
-def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) -> Path:
+def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) -> Path | None:
     """Per judge, the share of correctly classified images still not fooled at each distance (AttackBench's
-    robust-accuracy curves; the area above the ensemble's is what optimality measures)."""
+    robust-accuracy curves; the area above the ensemble's is what optimality measures); none without a judge (no
+    image classified correctly, so nothing was judged)."""
+    if not keys:
+        return None
     fig, axes, colours = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, rs) in enumerate(rows.items()):
@@ -178,8 +181,8 @@ def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_g
     rows = {m: run.store.rows(m, ds.ids) for m in methods}
     keys = list(summary["minimal"]["judges"])
     anytime = anytime_plot(summary, run.path / "plots" / "anytime.png") if summary["minimal"]["anytime"] else None
-    plots = [anytime] if anytime else []
-    plots.append(robustness_plot(rows, keys, run.path / "plots" / "robust_accuracy.png"))
+    robust = robustness_plot(rows, keys, run.path / "plots" / "robust_accuracy.png")
+    plots = [p for p in (anytime, robust) if p is not None]
     fooled = {m: {r["id"] for r in rs if r["success"] and r["clean_correct"]} for m, rs in rows.items()}
     shown = [m for m in methods if fooled[m]]
     common = [i for i in ds.ids if all(i in fooled[m] for m in shown)][:n_grids]
