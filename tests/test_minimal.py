@@ -125,3 +125,19 @@ def test_robustness_figure_is_left_out_without_a_judged_image(tmp_path):
     assert robustness_plot({"a": [{"clean_correct": False, "success": False, "metrics": {}}]}, [],
                            tmp_path / "r.png") is None
     assert not (tmp_path / "r.png").exists()
+
+
+def test_a_judge_reading_zero_on_a_fooled_image_counts_in_the_median():
+    """ColorVideoVDP reads exactly 0 (10 JOD, its float32 resolution) on many of ours' fooled photos; those images are
+    fooled, and the median over the fooled images includes them (it had left them out as if misclassified, reporting
+    4.3 where the median was 0). An image misclassified before any attack stays out."""
+    from imperceptible.experiments.bench_minimal import analyse
+
+    def rows(vals, correct=(False, True, True, True, True)):
+        return [{"clean_correct": c, "success": c, "metrics": {"gmsd": v}} for c, v in zip(correct, vals)]
+
+    out = analyse({"a": rows([0.0, 0.0, 0.0, 0.0, 4.0]), "b": rows([0.0, 1.0, 1.0, 2.0, 3.0])}, ["gmsd"], {}, (),
+                  ours="a", peers=["b"])
+    j = out["judges"]["gmsd"]
+    assert j["methods"]["a"]["median"] == 0.0 and j["methods"]["b"]["median"] == 1.5
+    assert j["ensemble_median"] == 0.0

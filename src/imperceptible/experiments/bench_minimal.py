@@ -179,16 +179,20 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
     module docstring)."""
     st = {"alpha": ALPHA, "min_success": MIN_SUCCESS, "n_boot": N_BOOT, "random_state": 0, **(stats or {})}
     values = {k: {m: per_image(r, k) for m, r in rows.items()} for k in keys}
+    # attacked (classified correctly before any attack) and fooled, from the rows: a judge may read exactly 0 on a
+    # fooled image (a change below its resolution), which per_image's 0 for "misclassified already" cannot tell apart
+    attacked = {m: np.array([bool(r["clean_correct"]) for r in rs], bool) for m, rs in rows.items()}
+    fooled_by = {m: attacked[m] & np.array([bool(r["success"]) for r in rs], bool) for m, rs in rows.items()}
     per_judge = {}
     for k in keys:
         d = values[k]
-        if not any((np.isfinite(v) & (v > 0)).any() for v in d.values()):  # no attack fooled any image: nothing to rank
+        if not any((np.isfinite(v) & fooled_by[m]).any() for m, v in d.items()):  # nothing fooled: nothing to rank
             continue
         best = ensemble(d)
-        correct = np.isfinite(best) & (best > 0)
+        correct = np.isfinite(best) & next(iter(attacked.values()))
         entry: dict[str, Any] = {"ensemble_median": float(np.median(best[correct])) if correct.any() else None, "methods": {}}
         for m, v in d.items():
-            fooled = np.isfinite(v) & (v > 0)
+            fooled = np.isfinite(v) & fooled_by[m]
             entry["methods"][m] = {"optimality": optimality(v, best), "median": float(np.median(v[fooled])) if
                                    fooled.any() else None, "optimises": k in optimises.get(m, ())}
         per_judge[k] = entry
