@@ -189,6 +189,31 @@ def test_the_log_ratio_test_is_scipys_wilcoxon_and_the_bootstrap_is_a_percentile
     assert b["difference"]["peer"] == pytest.approx(list(np.percentile(diffs, [2.5, 97.5])))
 
 
+def test_a_judge_reading_zero_on_a_fooled_image_counts_for_that_side_not_dropped():
+    """Fooled images where one side reads exactly 0: the pair stays, ranked above every finite log ratio (its limit);
+    a clean misclassification (not attacked) is no pair; both 0 is a tie. Checked against scipy's Wilcoxon on the
+    signed ranks built by hand, and against the old rule (positive pairs only), which lost ours' strongest wins."""
+    rng = np.random.default_rng(7)
+    ours, peer = rng.exponential(1.0, 25) + 0.1, rng.exponential(1.2, 25) + 0.1
+    attacked = np.ones(25, bool)
+    ours[:6] = 0.0       # ours below the judge's resolution on 6 fooled images
+    peer[6] = 0.0        # the peer on one
+    ours[7] = peer[7] = 0.0  # both: a tie
+    attacked[8] = False
+    ours[8] = peer[8] = 0.0  # misclassified before the attack: no pair
+    t = log_ratio_test(ours, peer, attacked)
+    assert t["n"] == 24 and t["n_zero_sided"] == 7
+    lr = np.log(ours[9:] / peer[9:])
+    big = np.abs(lr).max() + 1.0
+    by_hand = np.concatenate([np.full(6, -big), [big], [0.0], lr])
+    ref = stats.wilcoxon(by_hand, alternative="less")
+    assert t["p"] == pytest.approx(ref.pvalue) and t["statistic"] == pytest.approx(ref.statistic)
+    old = stats.wilcoxon(lr, alternative="less")  # the rule before the amendment: only pairs both above 0
+    assert t["p"] < old.pvalue
+    # without the mask the misclassified image (0 for both) is inferred from the values: same pairs but the tie
+    assert log_ratio_test(ours, peer)["n"] == 23
+
+
 def test_the_decision_rule_on_constructed_cases():
     """Ours ten percent below a peer on every image: held (the interval above 0, p tiny); a peer that fools 80% of the
     images is compared by optimality alone; a peer equal to ours: not held, and the short-of entry says by how much."""

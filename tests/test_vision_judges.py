@@ -167,6 +167,44 @@ def test_grey_images_are_judged_as_rgb(name, photos):
     assert torch.equal(cost(y, x), cost(y.expand(-1, 3, -1, -1), x.expand(-1, 3, -1, -1)))
 
 
+def test_cvvdp_does_not_saturate_where_the_package_reads_zero(photos):
+    """One grey level at one pixel: the package's float32 10 - JOD is exactly 0 (its pooling cancels); ours is
+    positive, and grows with the number of pixels changed and with the step, so a judge ranks such changes."""
+    cost = _judge("cvvdp")
+    x = photos[:2]
+
+    def pixels(n: int, step: int) -> torch.Tensor:
+        y = x.clone()
+        for i in range(n):
+            v = y[:, 1, 10 + 4 * (i % 16), 20 + 4 * (i // 16)]
+            y[:, 1, 10 + 4 * (i % 16), 20 + 4 * (i // 16)] = torch.where(v < 0.5, v + step / 255, v - step / 255)
+        return y
+
+    one = pixels(1, 1)
+    for i in range(2):
+        jod, _ = _package_cvvdp().predict(one[i:i + 1], x[i:i + 1], dim_order="BCHW")
+        assert 10.0 - float(jod) == 0.0  # the package: saturated
+    values = torch.stack([cost(pixels(n, s), x) for n, s in ((1, 1), (4, 1), (4, 3), (16, 3))])
+    assert (values[0] > 0).all(), values
+    assert (values.diff(dim=0) > 0).all(), values
+
+
+def test_stable_safe_pow_equals_the_packages_form_where_it_resolves():
+    """Our safe_pow against the package's own (``(x + eps) ** p - eps ** p``) in float64, where cancellation is
+    harmless; and positive where the package's form returns 0."""
+    from pycvvdp.cvvdp_metric import safe_pow
+
+    from imperceptible.costs.vision import stable_safe_pow
+
+    x = torch.tensor([0.0, 1e-6, 1e-3, 0.1, 2.0, 50.0], dtype=torch.float64)
+    for p in (0.25, 0.5, 2.0, 4.0):
+        want = safe_pow(x, torch.tensor(p, dtype=torch.float64))
+        assert torch.allclose(stable_safe_pow(x, p), want, rtol=1e-9, atol=0), p
+    tiny = torch.tensor([1e-24], dtype=torch.float64)
+    assert safe_pow(tiny, torch.tensor(0.25, dtype=torch.float64)).item() == 0.0
+    assert stable_safe_pow(tiny, 0.25).item() > 0
+
+
 def test_cvvdp_is_differentiable_with_a_finite_gradient(photos):
     """The gradient of 10 - JOD in x (tiny 32x32 image) is finite, and its directional derivative matches a central
     difference (h = 0.01) within 3% (float32); at x == x0 the gradient is finite (zero)."""

@@ -61,25 +61,50 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return [float(v) for v in multipletests(np.asarray(pvalues, float), method="holm")[1]]
 
 
-def log_ratio_test(ours: np.ndarray, other: np.ndarray) -> dict:
-    """The one-sided paired Wilcoxon signed-rank test (scipy) on ``log(ours / other)`` over the images both fooled (a
-    clean misclassification, 0 for both, is no pair), H1: ours lower; and the median paired ratio."""
+def paired_log_ratios(ours: np.ndarray, other: np.ndarray, attacked: np.ndarray | None = None) -> np.ndarray:
+    """``log(ours / other)`` over the images both fooled (``attacked``: classified correctly before the attack, as a
+    mask; without it, the images on which some value is not 0). A judge can read exactly 0 on a fooled image (a change
+    below its resolution): the ratio's limit is kept, ``-inf`` where ours reads 0 and the other does not, ``+inf``
+    the other way, 0 (a tie) where both read 0, so that such an image counts for the side that reads 0 instead of
+    being dropped (the protocol's rule, amended before the test stage: see ``benchmarks/protocols/minimal.toml``).
+
+    Examples:
+        >>> import numpy as np
+        >>> from imperceptible.evaluate.decision import paired_log_ratios
+        >>> paired_log_ratios(np.array([0.0, 1.0, 2.0, np.inf]), np.array([1.0, 0.0, 2.0, 1.0]), np.ones(4, bool)).tolist()
+        [-inf, inf, 0.0]
+    """
     a, b = np.asarray(ours, float), np.asarray(other, float)
-    keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
-    lr = np.log(a[keep] / b[keep])
-    out = {"n": int(keep.sum()), "median_ratio": float(np.exp(np.median(lr))) if lr.size else None,
-           "statistic": None, "p": None}
+    mask = np.asarray(attacked, bool) if attacked is not None else (a != 0) | (b != 0)
+    keep = mask & np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(a) - np.log(b)
+    lr[(a == 0) & (b == 0)] = 0.0
+    return lr
+
+
+def log_ratio_test(ours: np.ndarray, other: np.ndarray, attacked: np.ndarray | None = None) -> dict:
+    """The one-sided paired Wilcoxon signed-rank test (scipy, its default zero_method: ties dropped) on
+    ``log(ours / other)`` over the images both fooled (:func:`paired_log_ratios`), H1: ours lower; and the median
+    paired ratio. An infinite log ratio (one side read exactly 0) is ranked above every finite one, as its limit is:
+    it enters scipy as a finite value beyond the largest finite magnitude, which leaves every rank unchanged."""
+    lr = paired_log_ratios(ours, other, attacked)
+    out = {"n": int(lr.size), "median_ratio": float(np.exp(np.median(lr))) if lr.size else None,
+           "statistic": None, "p": None, "n_zero_sided": int(np.isinf(lr).sum())}
     if lr.size >= 2 and np.any(lr != 0):
-        r = stats.wilcoxon(lr, alternative="less")
+        finite = lr[np.isfinite(lr)]
+        big = 2.0 * (float(np.abs(finite).max()) if finite.size else 1.0) + 1.0
+        r = stats.wilcoxon(np.where(np.isinf(lr), np.sign(lr) * big, lr), alternative="less")
         out.update(statistic=float(r.statistic), p=float(r.pvalue))
     return out
 
 
 def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str], *, n_boot: int = 2000,
-              random_state: int = 0, confidence: float = 0.95) -> dict:
+              random_state: int = 0, confidence: float = 0.95, attacked: np.ndarray | None = None) -> dict:
     """Percentile bootstrap intervals, images resampled with replacement (the same draw for every attack): of each
     attack's optimality (the ensemble of ``values`` recomputed per resample), of ``optimality(ours) - optimality(peer)``
-    and of the median paired ratio ``ours / peer`` over the images both fooled."""
+    and of the median paired ratio ``ours / peer`` over the images both fooled (:func:`paired_log_ratios`)."""
     rng = np.random.default_rng(random_state)
     names = list(values)
     mat = np.stack([np.asarray(values[m], float) for m in names])  # (methods, images)
@@ -94,9 +119,8 @@ def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str],
         for j, m in enumerate(names):
             opt[m].append(optimality(sample[j], best))
         for p in peers:
-            a, b = sample[io], sample[names.index(p)]
-            keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
-            ratio[p].append(float(np.exp(np.median(np.log(a[keep] / b[keep])))) if keep.any() else np.nan)
+            lr = paired_log_ratios(sample[io], sample[names.index(p)], None if attacked is None else attacked[idx])
+            ratio[p].append(float(np.exp(np.median(lr))) if lr.size else np.nan)
     lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
 
     def interval(v) -> list[float | None]:
@@ -119,10 +143,11 @@ def success_share(v: np.ndarray) -> float:
 
 def decide(per_judge: Mapping[str, Mapping[str, np.ndarray]], ours: str, peers: Sequence[str], *,
            optimises: Mapping[str, Sequence[str]], alpha: float = 0.01, min_success: float = 0.9, n_boot: int = 2000,
-           random_state: int = 0) -> dict:
+           random_state: int = 0, attacked: np.ndarray | None = None) -> dict:
     """The decision (see the module docstring) over the judges of ``per_judge`` (``{judge: {method: values}}``, every
     compared method on the same images) that ``ours`` does not optimise. ``peers`` are the attacks ours is compared
-    with; every method of ``per_judge`` belongs to the ensemble."""
+    with; every method of ``per_judge`` belongs to the ensemble. ``attacked`` marks the images classified correctly
+    before any attack (without it, those on which some value is not 0: see :func:`paired_log_ratios`)."""
     judges = [k for k in per_judge if k not in optimises.get(ours, ())]
     rows: dict[str, dict] = {}
     tests: list[tuple[str, str]] = []
@@ -131,10 +156,10 @@ def decide(per_judge: Mapping[str, Mapping[str, np.ndarray]], ours: str, peers: 
         best = ensemble(vals)
         opt = {m: optimality(v, best) for m, v in vals.items()}
         trap = {m: trapezoid_optimality(v, best) for m, v in vals.items()}
-        boot = bootstrap(vals, ours, peers, n_boot=n_boot, random_state=random_state)
+        boot = bootstrap(vals, ours, peers, n_boot=n_boot, random_state=random_state, attacked=attacked)
         pairs = {}
         for p in peers:
-            t = log_ratio_test(vals[ours], vals[p])
+            t = log_ratio_test(vals[ours], vals[p], attacked)
             share = success_share(vals[p])
             tested = share >= min_success
             pairs[p] = {**t, "peer_success": share, "tested": tested, "optimality_difference": opt[ours] - opt[p],
@@ -166,4 +191,4 @@ def decide(per_judge: Mapping[str, Mapping[str, np.ndarray]], ours: str, peers: 
             "tests": len(tests), "correction": "Holm over judges x peers", "n_boot": n_boot, "random_state": random_state}
 
 
-__all__ = ["bootstrap", "decide", "holm", "log_ratio_test", "success_share", "trapezoid_optimality"]
+__all__ = ["bootstrap", "decide", "holm", "log_ratio_test", "paired_log_ratios", "success_share", "trapezoid_optimality"]

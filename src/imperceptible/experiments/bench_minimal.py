@@ -201,7 +201,7 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
     out = {"judges": per_judge, "anytime": anytime if checkpoints else {}, "statistics": st}
     judged = {k: values[k] for k in per_judge}
     kw = dict(optimises=optimises, alpha=st["alpha"], min_success=st["min_success"], n_boot=st["n_boot"],
-              random_state=st["random_state"])
+              random_state=st["random_state"], attacked=next(iter(attacked.values())) if attacked else None)
     peers = [p for p in (peers if peers is not None else [m for m in rows if m != ours]) if p in rows]
     if ours in rows and peers and judged:
         out["decision"] = decide(judged, ours, peers, **kw)
