@@ -59,3 +59,27 @@ class _Times(torch.nn.Module):
 
     def forward(self, x):
         return x * self.k
+
+
+def test_an_experiment_warns_of_zero_accuracy_once(tmp_path, caplog):
+    """`imperceptible attack` on digits its model gets all wrong (labels shifted by one in a folder dataset): the
+    warning is logged once, not once by the experiment's probe and again by the attack's (version 0.4 printed it
+    twice: the experiment probed without recording it)."""
+    from PIL import Image
+
+    from imperceptible.cli.main import main
+    from imperceptible.data import load
+
+    ds = load("mnist-test20", limit=4)
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    lines = ["file,label"]
+    for i in range(4):
+        Image.fromarray(ds.images[i, 0].mul(255).round().byte().numpy()).save(folder / f"{i}.png")
+        lines.append(f"{i}.png,{(int(ds.labels[i]) + 1) % 10}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING):
+        main(["attack", "--dataset", f"folder:{folder}", "--model", "mnist-cnn", "--attack", "pgd-l2", "--out",
+              str(tmp_path / "run"), "--quiet", "--no-learned"])
+    hits = [r for r in caplog.records if "classifies none of the first" in r.getMessage()]
+    assert len(hits) == 1, [r.getMessage() for r in hits]

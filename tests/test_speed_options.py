@@ -60,3 +60,59 @@ def test_an_absurd_budget_is_refused(budget):
 
     with pytest.raises(ParameterError, match="--budget: expected an integer from 20 to 100000"):
         BenchMinimalConfig(budget=budget)
+
+
+def test_saved_bytes_per_image_counts_what_autograd_keeps_on_an_analytic_model():
+    """A linear layer then a ReLU on d inputs: per image, autograd keeps the input (for the weight's gradient), the
+    ReLU's output (its mask), and the output and input gradient the estimate adds: 4 x (d + h + h + d) bytes in
+    float32 (the weight, saved once, cancels between the batches of one and two)."""
+    from imperceptible.runs.memory import saved_bytes_per_image
+
+    d, h = 300, 40
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(d, h), torch.nn.ReLU())
+    x = torch.rand(3, 3, 10, 10)
+    assert saved_bytes_per_image(model, x) == 4 * (d + h + h + d)
+
+
+def test_the_default_batch_fits_the_free_memory_and_the_cap(mnist_cnn, mnist_correct, monkeypatch):
+    """The default batch: the device's cap where memory is plentiful; fewer images when the free memory shrinks, never
+    fewer than one; and run_attack with no batch size forms batches of that size."""
+    from imperceptible.runs import memory
+
+    x = mnist_correct[0][:4]
+    per = memory.saved_bytes_per_image(mnist_cnn, x)
+    assert 10_000 < per < 10_000_000  # a 28x28 CNN: tens to hundreds of kilobytes an image
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 2**40)
+    assert memory.default_batch_size(mnist_cnn, x, "cpu") == memory.MAX_BATCH["cpu"]
+    want = 3
+    free = int(want * memory.ATTACK_MULTIPLE * per / memory.MEMORY_SHARE) + 1
+    monkeypatch.setattr(memory, "free_bytes", lambda device: free)
+    assert memory.default_batch_size(mnist_cnn, x, "cpu") == want
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 1)
+    assert memory.default_batch_size(mnist_cnn, x, "cpu") == 1
+    monkeypatch.undo()
+    assert memory.free_bytes("cpu") > 2**20  # this machine has more than a megabyte free
+
+
+def test_run_attack_without_a_batch_size_uses_the_default(tmp_path, monkeypatch, mnist_cnn):
+    from imperceptible.attacks.pgd_l2 import PGDL2
+    from imperceptible.data import load
+    from imperceptible.evaluate.evaluator import Evaluator
+    from imperceptible.runs import attack_run, memory
+    from imperceptible.runs.rundir import RunDir
+
+    sizes = []
+    real = PGDL2.run
+
+    def spy(self, model, x, y):
+        sizes.append(x.shape[0])
+        return real(self, model, x, y)
+
+    monkeypatch.setattr(PGDL2, "run", spy)
+    monkeypatch.setattr(attack_run, "default_batch_size", lambda model, x, device: 3)
+    ds = load("mnist-test20", limit=7)
+    run = RunDir.open(tmp_path / "run", job="attack", fingerprint={"t": 1})
+    attack_run.run_attack(run, "pgd", PGDL2(steps=2), mnist_cnn, ds, Evaluator(learned=False, saliency=None,
+                          ssim_kernel=7), progress=False, save_images=False)
+    assert sizes == [3, 3, 1]
+    assert memory.MAX_BATCH["cpu"] == 8  # the earlier fixed default stays the CPU's cap

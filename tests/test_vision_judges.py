@@ -348,6 +348,20 @@ def test_visibility_interval_matches_scipy_percentile_bootstrap():
     assert v.low < v.share < v.high
 
 
+def test_visibility_exact_interval_is_clopper_pearson_by_hand():
+    """The exact interval from the beta quantiles of Clopper and Pearson (1934), by hand: 17 of 17 below gives
+    [(0.025)^(1/17), 1] = [0.805, 1] where the bootstrap collapses to [1, 1]; 3 of 5 gives the beta quantiles."""
+    from scipy import stats
+
+    every = visibility([0.1] * 17, 1.0)
+    assert (every.low, every.high) == (1.0, 1.0)
+    assert every.exact_low == pytest.approx(0.025 ** (1 / 17)) and every.exact_high == 1.0
+    assert every.exact_low == pytest.approx(0.8049, abs=1e-4)
+    v = visibility([0.2, 0.5, 1.5, 0.9, 1.0], 1.0)
+    assert v.exact_low == pytest.approx(stats.beta.ppf(0.025, 3, 3))
+    assert v.exact_high == pytest.approx(stats.beta.ppf(0.975, 4, 2))
+
+
 def test_visibility_refuses_bad_settings_and_takes_thresholds_from_the_table():
     with pytest.raises(ParameterError) as e:
         visibility([1.0], float("inf"))

@@ -10,7 +10,10 @@ that could not score it) are "not applicable": left out, and counted.
 
 The interval is the percentile bootstrap (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13):
 ``n_boot`` resamples of the images with replacement, the share in each, and the 2.5th and 97.5th percentiles of
-those shares (numpy's linear interpolation, as ``scipy.stats.bootstrap(method="percentile")`` takes them).
+those shares (numpy's linear interpolation, as ``scipy.stats.bootstrap(method="percentile")`` takes them). Beside it,
+the exact binomial interval (Clopper and Pearson 1934; scipy's ``binomtest(...).proportion_ci(method="exact")``), which
+does not collapse to one point when every image lies on one side of the threshold (17 of 17: the bootstrap gives
+[1, 1], the exact interval [0.80, 1]).
 With ``N_BOOT = 10000`` resamples the Monte-Carlo standard error of each end is about 0.001 for a share near 0.5
 of 300 images (the error of a 2.5th percentile of 10,000 draws).
 
@@ -30,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 from ..costs.metrics import METRICS, THRESHOLD_SOURCES, thresholds
 from ..errors import MSG_PARAM, MSG_VISIBILITY_THRESHOLD, ParameterError
@@ -53,6 +57,8 @@ class Visibility:
     threshold: float
     confidence: float
     n_boot: int
+    exact_low: float = float("nan")   # the exact (Clopper-Pearson) interval at the same confidence
+    exact_high: float = float("nan")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +70,8 @@ def visibility(values, threshold: float, *, n_boot: int = N_BOOT, confidence: fl
     ``confidence`` interval from ``n_boot`` resamples drawn by ``np.random.default_rng(random_state)``.
 
     ``name`` names the threshold in the error a non-finite one raises. With no finite value the share and interval
-    are NaN (nothing is invented); with one, or with all values on one side, the interval is that single share.
+    are NaN (nothing is invented); with one, or with all values on one side, the bootstrap interval is that single
+    share (the exact interval, ``exact_low`` and ``exact_high``, is not).
     """
     thr = float(threshold)
     if not np.isfinite(thr):
@@ -82,7 +89,9 @@ def visibility(values, threshold: float, *, n_boot: int = N_BOOT, confidence: fl
     shares = below[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.percentile(shares, [100 * alpha, 100 * (1 - alpha)])
-    return Visibility(float(below.mean()), float(low), float(high), n, v.size, thr, confidence, n_boot)
+    exact = stats.binomtest(int(below.sum()), n).proportion_ci(confidence_level=confidence, method="exact")
+    return Visibility(float(below.mean()), float(low), float(high), n, v.size, thr, confidence, n_boot,
+                      float(exact.low), float(exact.high))
 
 
 def visibility_by_judge(values: Mapping[str, object], *, n_boot: int = N_BOOT, confidence: float = CONFIDENCE,

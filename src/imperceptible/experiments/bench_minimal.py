@@ -81,7 +81,7 @@ from ..evaluate.evaluator import Evaluator
 from ..evaluate.optimality import ensemble, optimality
 from ..models import get as get_model
 from ..models import input_size
-from ..models.probe import probe_model
+from ..models.probe import probe_once
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
 from ..runs.summary import summarize
@@ -342,7 +342,7 @@ def _plan_protocol(cfg: BenchMinimalConfig, engine: Engine, progress: bool) -> P
     k = getattr(net, "num_classes", None)
     if k is not None:
         check_labels_below(ds.labels, k, dataset=split["dataset"], ids=ds.ids)
-    probe_model(net, ds.images, ds.labels, name=run.model)
+    probe_once(net, ds.images, ds.labels, name=run.model)  # recorded: the attacks do not probe it again
     methods = proto.attacks(run, cfg.stage)
     specs = {s.name: s for s in proto.specs(run)}
     ours = next(s.name for s in specs.values() if s.role == "ours")

@@ -11,7 +11,7 @@ from ..engine import Engine
 from ..errors import MSG_IMAGE_SIZE_FIXED, ParameterError
 from ..models import get as get_model
 from ..models import input_size
-from ..models.probe import probe_model
+from ..models.probe import probe_once
 from ..validation import check_labels_below
 
 
@@ -26,10 +26,11 @@ class DataModelOptions:
                                type=int, fingerprint=False)
     image_size: int | None = option(None, "resize the images to this size (default: the model's own input size)",
                                     type=int)
-    batch_size: int = option(8, "images per batch", type=int, fingerprint=False)
+    batch_size: int | None = option(None, "images per batch (default: the largest whose memory estimate fits the device, "
+                                    "at most 8 on the CPU and 64 on a GPU)", type=int, fingerprint=False)
 
     def __post_init__(self) -> None:
-        check_int_option("batch_size", self.batch_size)
+        check_int_option("batch_size", self.batch_size, allow_none=True)
         check_int_option("limit", self.limit, allow_none=True)
         check_int_option("image_size", self.image_size, minimum=8, maximum=MAX_IMAGE_SIZE, allow_none=True)
 
@@ -48,7 +49,7 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     k = getattr(net, "num_classes", None)
     if k is not None:
         check_labels_below(ds.labels, k, dataset=cfg.dataset, ids=ds.ids)
-    probe_model(net, ds.images, ds.labels, name=cfg.model)
+    probe_once(net, ds.images, ds.labels, name=cfg.model)  # recorded: the attack does not probe it again
     return ds, net
 
 

@@ -10,6 +10,7 @@ finished batch of every rank."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 import torch
@@ -21,9 +22,11 @@ from ..engine import Engine
 from ..errors import MSG_OUT_OF_MEMORY, OutOfMemoryError
 from ..evaluate.evaluator import Evaluator
 from .fingerprint import model_digest, sample_digests
+from .memory import default_batch_size
 from .record import rows_of
 from .rundir import RunDir
 
+log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> AttackResult:
@@ -57,12 +60,14 @@ def anytime_metrics(evaluator: Evaluator, res: AttackResult, x: torch.Tensor, fi
 
 
 def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset, evaluator: Evaluator, *,
-               batch_size: int = 8, progress: bool = True, save_images: bool = True,
+               batch_size: int | None = None, progress: bool = True, save_images: bool = True,
                engine: Engine | None = None, derived: dict | None = None) -> int:
     """Attack every sample of ``ds`` not yet in the store under ``method`` (this rank's share of the
     batches); returns how many this rank ran. ``derived``: ``{method: fn(model, x, y, result) -> AttackResult}``,
     results computed from each batch's result (a polished twin) and stored under their own method; a sample is done
-    when ``method`` and every derived method hold it."""
+    when ``method`` and every derived method hold it. ``batch_size`` ``None``: the largest batch whose memory estimate
+    fits the device (:func:`~.memory.default_batch_size`; every rank takes the smallest of the ranks' choices, so that
+    all form the same batches)."""
     engine = engine or Engine()
     derived = derived or {}
     done = set.intersection(*[_done(run, m, save_images) for m in (method, *derived)])
@@ -70,6 +75,11 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
         run.save_missing_originals(ds.ids, ds.images)
     engine.barrier()  # everyone has read the store before anyone writes to it
     todo = [i for i, sid in enumerate(ds.ids) if sid not in done]
+    if batch_size is None:
+        mine_fits = default_batch_size(model, ds.images[todo[:1]], engine.device) if todo else 1
+        batch_size = min(engine.all_gather_object(mine_fits))
+        log.info("%s: %d images per batch (the largest whose memory estimate fits; --batch-size sets it)", method,
+                 batch_size)
     batches = engine.shard([todo[s : s + batch_size] for s in range(0, len(todo), batch_size)])
     mine = sum(len(b) for b in batches)
     bar = tqdm(total=mine, desc=method + (f" [rank {engine.rank}/{engine.world_size}]" if engine.world_size > 1 else ""),

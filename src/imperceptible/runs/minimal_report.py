@@ -93,14 +93,17 @@ def visibility_html(summary: dict) -> str:
         body.append(f"<tr><th class='m'>{esc(m)}</th>{cells}</tr>")
     sources = "".join(f"<li>{esc(METRICS[k].label)}: {esc(METRICS[k].threshold_source)}</li>" for k in keys)
     return ("<h2>Would a person notice? Share of fooled images below each judge's visibility threshold</h2>"
-            f"<table><tr><th>method</th>{head}</tr>{''.join(body)}</table><p>95% bootstrap intervals in brackets. "
+            f"<table><tr><th>method</th>{head}</tr>{''.join(body)}</table><p>95% intervals in brackets: the "
+            "percentile bootstrap, then the exact binomial (Clopper-Pearson), which stays open when every image is "
+            "on one side (the bootstrap's then collapses to one point). "
             f"Thresholds and their sources:</p><ul>{sources}</ul>")
 
 
 def _pct(r: dict) -> str:
     if not r.get("used"):
         return "<span class='na'>n/a</span>"
-    return f"{100 * r['share']:.0f}% [{100 * r['low']:.0f}, {100 * r['high']:.0f}] (n {r['used']})"
+    exact = f"; exact {100 * r['exact_low']:.0f}-{100 * r['exact_high']:.0f}" if "exact_low" in r else ""
+    return f"{100 * r['share']:.0f}% [{100 * r['low']:.0f}, {100 * r['high']:.0f}{exact}] (n {r['used']})"
 
 
 def anytime_plot(summary: dict, path: Path) -> Path | None:
