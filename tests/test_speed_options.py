@@ -83,7 +83,10 @@ def test_the_default_batch_fits_the_free_memory_and_the_cap(mnist_cnn, mnist_cor
     per = memory.saved_bytes_per_image(mnist_cnn, x)
     assert 10_000 < per < 10_000_000  # a 28x28 CNN: tens to hundreds of kilobytes an image
     monkeypatch.setattr(memory, "free_bytes", lambda device: 2**40)
-    assert memory.default_batch_size(mnist_cnn, x, "cpu") == memory.MAX_BATCH["cpu"]
+    assert memory.default_batch_size(mnist_cnn, x, "cpu") == memory.MAX_BATCH["cpu"] == 256
+    assert memory.batch_that_fits(per_image=memory.CPU_BATCH_BYTES // 8, free=2**40, device="cpu") == 8
+    assert memory.batch_that_fits(per_image=memory.CPU_BATCH_BYTES, free=2**40, device="cpu") == 8  # not below 8
+    assert memory.batch_that_fits(per_image=memory.CPU_BATCH_BYTES, free=2**40, device="cuda") == 64
     want = 3
     free = int(want * memory.ATTACK_MULTIPLE * per / memory.MEMORY_SHARE) + 1
     monkeypatch.setattr(memory, "free_bytes", lambda device: free)
@@ -98,7 +101,7 @@ def test_run_attack_without_a_batch_size_uses_the_default(tmp_path, monkeypatch,
     from imperceptible.attacks.pgd_l2 import PGDL2
     from imperceptible.data import load
     from imperceptible.evaluate.evaluator import Evaluator
-    from imperceptible.runs import attack_run, memory
+    from imperceptible.runs import attack_run
     from imperceptible.runs.rundir import RunDir
 
     sizes = []
@@ -115,4 +118,3 @@ def test_run_attack_without_a_batch_size_uses_the_default(tmp_path, monkeypatch,
     attack_run.run_attack(run, "pgd", PGDL2(steps=2), mnist_cnn, ds, Evaluator(learned=False, saliency=None,
                           ssim_kernel=7), progress=False, save_images=False)
     assert sizes == [3, 3, 1]
-    assert memory.MAX_BATCH["cpu"] == 8  # the earlier fixed default stays the CPU's cap
