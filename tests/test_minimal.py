@@ -141,3 +141,24 @@ def test_a_judge_reading_zero_on_a_fooled_image_counts_in_the_median():
     j = out["judges"]["gmsd"]
     assert j["methods"]["a"]["median"] == 0.0 and j["methods"]["b"]["median"] == 1.5
     assert j["ensemble_median"] == 0.0
+
+
+def test_the_judge_table_is_split_so_that_it_fits_a_page():
+    """Fourteen judges (three columns each) in tables of at most five judges: three tables, every judge once, every
+    method in each, the medians in the table's display units."""
+    import re
+
+    from imperceptible.costs.metrics import METRICS
+    from imperceptible.runs.minimal_report import JUDGES_PER_TABLE, judge_table
+
+    keys = [k for k, m in METRICS.items() if m.judge][:14]
+    assert len(keys) == 14
+    judges = {k: {"methods": {"ours": {"median": 0.5, "optimality": 0.9}, "peer": {"median": 1.0, "optimality": 0.4}}}
+              for k in keys}
+    html = judge_table({"minimal": {"judges": judges}, "methods": {"ours": {}, "peer": {}}})
+    tables = html.split("</table>")[:-1]
+    assert len(tables) == 3 and JUDGES_PER_TABLE == 5
+    heads = [re.findall(r"<th colspan='3'>([^<]*)</th>", t) for t in tables]
+    assert [len(h) for h in heads] == [5, 5, 4]
+    assert [x for h in heads for x in h] == [METRICS[k].label.replace("&", "&amp;") for k in keys]
+    assert all(t.count("<th class='m'>ours</th>") == 1 and t.count("<th class='m'>peer</th>") == 1 for t in tables)

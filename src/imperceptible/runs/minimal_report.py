@@ -24,25 +24,34 @@ def _cell(v, show: float = 1.0, digits: int = 3) -> str:
     return "<span class='na'>n/a</span>" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v * show:.{digits}f}"
 
 
+#: judges per table of :func:`judge_table` (each judge takes three columns: more would run off a page)
+JUDGES_PER_TABLE = 5
+
+
 def judge_table(summary: dict) -> str:
     """One row per method; per judge its median (x the display factor; † where it optimises the judge), its
-    optimality, and the Holm-corrected paired p against ours (peers of the decision)."""
+    optimality, and the Holm-corrected paired p against ours (peers of the decision). The judges are split over
+    tables of :data:`JUDGES_PER_TABLE` so that each fits a page's width."""
     m = summary["minimal"]["judges"]
     keys = list(m)
     dec = summary["minimal"].get("decision") or {"judges": {}}
     methods = list(summary["methods"])
-    head = "".join(f"<th colspan='3'>{esc(METRICS[k].label)}</th>" for k in keys)
-    sub = "".join("<th>median</th><th>optimality</th><th>p (Holm)</th>" for _ in keys)
-    body = []
-    for meth in methods:
-        cells = []
-        for k in keys:
-            r = m[k]["methods"].get(meth, {})
-            p = ((dec["judges"].get(k) or {}).get("peers", {}).get(meth) or {}).get("p_holm")
-            cells.append(f"<td>{_cell(r.get('median'), METRICS[k].show)}{'†' if r.get('optimises') else ''}</td>"
-                         f"<td>{_cell(r.get('optimality'))}</td><td>{'' if p is None else _p(p)}</td>")
-        body.append(f"<tr><th class='m'>{esc(meth)}</th>{''.join(cells)}</tr>")
-    return (f"<table><tr><th rowspan='2'>method</th>{head}</tr><tr>{sub}</tr>{''.join(body)}</table>")
+    tables = []
+    for start in range(0, len(keys), JUDGES_PER_TABLE):
+        part = keys[start:start + JUDGES_PER_TABLE]
+        head = "".join(f"<th colspan='3'>{esc(METRICS[k].label)}</th>" for k in part)
+        sub = "".join("<th>median</th><th>optimality</th><th>p (Holm)</th>" for _ in part)
+        body = []
+        for meth in methods:
+            cells = []
+            for k in part:
+                r = m[k]["methods"].get(meth, {})
+                p = ((dec["judges"].get(k) or {}).get("peers", {}).get(meth) or {}).get("p_holm")
+                cells.append(f"<td>{_cell(r.get('median'), METRICS[k].show)}{'†' if r.get('optimises') else ''}</td>"
+                             f"<td>{_cell(r.get('optimality'))}</td><td>{'' if p is None else _p(p)}</td>")
+            body.append(f"<tr><th class='m'>{esc(meth)}</th>{''.join(cells)}</tr>")
+        tables.append(f"<table><tr><th rowspan='2'>method</th>{head}</tr><tr>{sub}</tr>{''.join(body)}</table>")
+    return "".join(tables)
 
 
 def _p(p) -> str:
