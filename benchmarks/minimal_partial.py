@@ -15,7 +15,8 @@ from pathlib import Path
 from imperceptible.attacks.registry import label
 from imperceptible.costs.metrics import judges
 from imperceptible.data import load
-from imperceptible.experiments.bench_minimal import BenchMinimalConfig, checkpoints_of, minimal_attacks, minimal_summary
+from imperceptible.experiments.bench_minimal import BenchMinimalConfig, checkpoints_of, minimal_attacks
+from imperceptible.experiments.minimal_analysis import minimal_summary
 from imperceptible.runs.store import ResultStore
 
 

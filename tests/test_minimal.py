@@ -131,7 +131,7 @@ def test_a_judge_reading_zero_on_a_fooled_image_counts_in_the_median():
     """ColorVideoVDP reads exactly 0 (10 JOD, its float32 resolution) on many of ours' fooled photos; those images are
     fooled, and the median over the fooled images includes them (it had left them out as if misclassified, reporting
     4.3 where the median was 0). An image misclassified before any attack stays out."""
-    from imperceptible.experiments.bench_minimal import analyse
+    from imperceptible.experiments.minimal_analysis import analyse
 
     def rows(vals, correct=(False, True, True, True, True)):
         return [{"clean_correct": c, "success": c, "metrics": {"gmsd": v}} for c, v in zip(correct, vals)]
