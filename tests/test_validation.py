@@ -99,7 +99,8 @@ def _package_modules():
 
 
 def test_every_error_class_and_message_lives_in_the_errors_module():
-    """One place for what the tool refuses: no module but ``errors`` defines an error class or a ``MSG_*``."""
+    """One place for what the tool refuses: no module but ``errors`` defines an error class or a ``MSG_*``, and one
+    for what it says without refusing: ``notices`` (the warning class and the warnings' and log lines' ``MSG_*``)."""
     import ast
     import inspect
     from pathlib import Path
@@ -109,7 +110,9 @@ def test_every_error_class_and_message_lives_in_the_errors_module():
         for name, obj in vars(mod).items():
             if inspect.isclass(obj) and issubclass(obj, V.ImperceptibleError) and obj.__module__ != "imperceptible.errors":
                 classes.append(f"{obj.__module__}.{name}")
-        if mod.__name__ == "imperceptible.errors":
+            if inspect.isclass(obj) and issubclass(obj, V.ImperceptibleWarning) and obj.__module__ != "imperceptible.notices":
+                classes.append(f"{obj.__module__}.{name}")
+        if mod.__name__ in ("imperceptible.errors", "imperceptible.notices"):
             continue
         tree = ast.parse(Path(mod.__file__).read_text())
         messages += [f"{mod.__name__}.{t.id}" for n in tree.body if isinstance(n, ast.Assign)

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 from typing import Any
 
-from .errors import MSG_PARAM, ParameterError
+from .validation import check_int, check_number
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, type: Any = None, choices=None,
@@ -31,7 +31,7 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, type: Any = No
 
 
 def _flag(f: dataclasses.Field) -> str:
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+    return f.metadata.get("flag") or flag(f.name)
 
 
 def add_options(parser: argparse.ArgumentParser | Any, cls, *, defaults: dict | None = None,
@@ -91,28 +91,26 @@ def identity(cfg) -> dict:
 MAX_IMAGE_SIZE = 2048
 
 
+def flag(name: str) -> str:
+    """The command-line flag of the setting ``name``: ``--image-size`` for ``image_size``."""
+    return "--" + name.replace("_", "-")
+
+
 def check_int_option(name: str, value, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False) -> None:
-    """Refuse a non-integer, too small or (with ``maximum``) too large integer setting, naming its flag."""
+    """Refuse a non-integer, too small or (with ``maximum``) too large integer setting, naming its flag
+    (:func:`imperceptible.validation.check_int`)."""
     if value is None and allow_none:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (maximum is not None and value > maximum):
-        expected = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
-        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"), expected=expected, got=value)
+    check_int(flag(name), value, minimum=minimum, maximum=maximum)
 
 
 def check_number_option(name: str, value, *, minimum: float = 0.0, inclusive: bool = False,
                         allow_none: bool = False) -> None:
-    """Refuse a non-finite or out-of-range number, naming its flag."""
-    import math
-
+    """Refuse a non-finite or out-of-range number, naming its flag (:func:`imperceptible.validation.check_number`:
+    the one rule for numbers, NaN and infinities refused)."""
     if value is None and allow_none:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
-        value >= minimum if inclusive else value > minimum)
-    if not ok:
-        rel = ">=" if inclusive else ">"
-        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"), expected=f"a finite number {rel} {minimum:g}",
-                                got=value)
+    check_number(flag(name), value, low=minimum, low_open=not inclusive)
 
 
-__all__ = ["add_options", "check_int_option", "check_number_option", "from_args", "identity", "option", "record"]
+__all__ = ["add_options", "check_int_option", "check_number_option", "flag", "from_args", "identity", "option", "record"]

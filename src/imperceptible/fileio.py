@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import MSG_DISK_FULL, MSG_JSON_NON_FINITE_ROOT, DiskFullError
+from .errors import MSG_DISK_FULL, DiskFullError
+from .notices import MSG_JSON_NON_FINITE_ROOT, log_warning
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def to_json(data: Any, **dumps) -> str:
         if isinstance(clean, dict):
             clean[NON_FINITE_KEY] = found
         else:
-            log.warning(MSG_JSON_NON_FINITE_ROOT.format(n=len(found)))
+            log_warning(log, MSG_JSON_NON_FINITE_ROOT, n=len(found))
     return json.dumps(clean, allow_nan=False, **dumps)
 
 

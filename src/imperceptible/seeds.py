@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from .errors import MSG_PARAM, ParameterError
+from .validation import check_int
 
 
 def _word(key) -> int:
@@ -36,8 +36,7 @@ def derive(*keys, bits: int = 63) -> int:
         ...
         imperceptible.errors.ParameterError: bits: expected an integer in [1, 63], got 64
     """
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 63:
-        raise ParameterError.of(MSG_PARAM, name="bits", expected="an integer in [1, 63]", got=bits)
+    check_int("bits", bits, minimum=1, maximum=63, expected="an integer in [1, 63]")
     state = np.random.SeedSequence([_word(k) for k in keys]).generate_state(2, dtype=np.uint32)
     return (int(state[0]) << 31 | int(state[1]) >> 1) % 2**bits
 

@@ -1,8 +1,16 @@
-"""One validation module: the project's error types, their messages, and the input checks.
+"""One validation module: the input checks, and (re-exported) the project's error types, notices and their messages.
 
-Every public entry point validates its input here and raises a typed error that says what was
-expected and what came. Messages are module constants so tests can check them word for word.
-Nothing here clamps or repairs an input: bad input is refused, never silently fixed.
+Every public entry point validates its input here and raises a typed error that says what was expected and what came
+(:mod:`imperceptible.errors`; what it warns about is in :mod:`imperceptible.notices`). Nothing here clamps or repairs
+an input: bad input is refused, never silently fixed.
+
+**Numbers** have one rule, :func:`is_finite_number`, behind every check of a number here, in the configs
+(:func:`imperceptible.config.check_number_option`) and in the attacks' settings: an ``int`` or ``float`` (not a
+``bool``) whose value is finite. NaN and +-infinity are refused wherever a number is checked, even where the interval
+would hold them (an infinite step or budget fails later and blames something else), and so is an integer too large
+for a float. Integers (:func:`check_int`) are ``int`` only: ``2.0`` and ``inf`` are refused there too.
+
+The tensor checks import torch when called; importing this module does not (the configs use its number checks).
 """
 
 from __future__ import annotations
@@ -10,10 +18,10 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from . import errors as _errors
+from . import notices as _notices
 from .errors import *  # noqa: F403  (validation re-exports every error type and message)
 from .errors import (  # the checks' own errors and messages
     MSG_CHANNELS,
@@ -42,6 +50,10 @@ from .errors import (  # the checks' own errors and messages
     ShapeError,
     UnknownNameError,
 )
+from .notices import *  # noqa: F403  (and every notice's message)
+
+if TYPE_CHECKING:
+    import torch
 
 # ----------------------------------------------------------------------------------------------
 # Checks
@@ -49,12 +61,16 @@ from .errors import (  # the checks' own errors and messages
 
 
 def check_tensor(x: Any, name: str = "x") -> torch.Tensor:
+    import torch
+
     if not isinstance(x, torch.Tensor):
         raise DTypeError.of(MSG_NOT_TENSOR, name=name, got=type(x).__name__)
     return x
 
 
 def check_finite(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    import torch
+
     bad = (~torch.isfinite(x)).sum().item()
     if bad:
         raise NonFiniteError.of(MSG_NONFINITE, name=name, count=int(bad))
@@ -109,6 +125,8 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name: str = "x, x0") -> N
 
 def check_labels(y: Any, n: int, name: str = "y", num_classes: int | None = None) -> torch.Tensor:
     """Check class labels: an int64 (or other integer) tensor of shape ``(n,)``."""
+    import torch
+
     y = check_tensor(y, name)
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
         raise DTypeError.of(MSG_LABEL_DTYPE, name=name, got=y.dtype)
@@ -152,19 +170,62 @@ def check_eval_mode(model: torch.nn.Module, name: str = "model") -> None:
         raise ModelModeError.of(MSG_TRAINING_MODE, name=name)
 
 
-def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    """A finite number ``> 0`` (``>= 0`` with ``allow_zero``): the one rule for infinities is that they are refused,
-    here as in the configs (an infinite step or budget fails later, and blames something else)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or not (value >= 0 if allow_zero else value > 0):
-        raise ParameterError.of(MSG_PARAM, name=name, expected="a finite number >= 0" if allow_zero else "a finite number > 0",
+def is_finite_number(value: Any) -> bool:
+    """The one rule for numbers (see the module docstring): an ``int`` or ``float``, not a ``bool``, whose value is
+    finite (an ``int`` too large for a float is not).
+
+    >>> [is_finite_number(v) for v in (0, 2.5, True, "1", float("nan"), float("inf"), -float("inf"), 10**400)]
+    [True, True, False, False, False, False, False, False]
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    """What :func:`check_number` expects, in words: ``a finite number > 0``, ``a number in (0, 1]``..."""
+    if low is not None and high is not None:
+        return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high:g}"
+    return "a finite number"
+
+
+def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, expected: str | None = None) -> Any:
+    """A finite number (:func:`is_finite_number`) in the interval from ``low`` to ``high`` (either may be left out;
+    ``*_open``: that end excluded); ``expected`` words the interval where the default (:func:`_interval`) would not.
+
+    >>> check_number("gamma", 0.5, low=0, high=1, low_open=True, high_open=True)
+    0.5
+    >>> check_number("gamma", float("inf"), low=0)
+    Traceback (most recent call last):
+    ...
+    imperceptible.errors.ParameterError: gamma: expected a finite number >= 0, got inf
+    """
+    ok = is_finite_number(value) and (low is None or (value > low if low_open else value >= low)) and (
+        high is None or (value < high if high_open else value <= high))
+    if not ok:
+        raise ParameterError.of(MSG_PARAM, name=name, expected=expected or _interval(low, high, low_open, high_open),
                                 got=value)
     return value
 
 
-def check_int(name: str, value: int, *, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ParameterError.of(MSG_PARAM, name=name, expected=f"an integer >= {minimum}", got=value)
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    """A finite number ``> 0`` (``>= 0`` with ``allow_zero``)."""
+    return check_number(name, value, low=0, low_open=not allow_zero)
+
+
+def check_int(name: str, value: int, *, minimum: int = 1, maximum: int | None = None, expected: str | None = None) -> int:
+    """An ``int`` (not a ``bool``) from ``minimum`` up (to ``maximum``, if given)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (maximum is not None and value > maximum):
+        raise ParameterError.of(MSG_PARAM, name=name, got=value, expected=expected or (
+            f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"))
     return value
 
 
@@ -179,3 +240,8 @@ def check_option(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ParameterError.of(MSG_PARAM, name=name, expected=f"one of {list(choices)}", got=value)
     return value
+
+
+#: the checks, and every error, warning and message they re-export (derived, as theirs are)
+__all__ = sorted({*_errors.__all__, *(n for n in _notices.__all__ if n.startswith("MSG_")), "ImperceptibleWarning",
+                  *(n for n in list(globals()) if n.startswith("check_")), "is_finite_number", "suggestion"})

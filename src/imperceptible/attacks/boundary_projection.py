@@ -66,13 +66,11 @@ Shape:
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..errors import MSG_PARAM, ParameterError
 from ..pixels import quantize_8bit
-from ..validation import check_int, check_positive
+from ..validation import check_int, check_number, check_positive
 from .base import Attack, l2_norm
 from .margins import margin
 from .polish import margin_slack
@@ -129,10 +127,7 @@ class BoundaryProjection(Attack):
                                     got=confidence)
         super().__init__(confidence=confidence, quantize=quantize, seed=seed)
         self.steps = check_int("steps", steps)
-        g = gamma_min
-        if not isinstance(g, (int, float)) or isinstance(g, bool) or not math.isfinite(g) or not 0 < g < 1:
-            raise ParameterError.of(MSG_PARAM, name="gamma_min", expected="a number in (0, 1)", got=gamma_min)
-        self.gamma_min = float(gamma_min)
+        self.gamma_min = float(check_number("gamma_min", gamma_min, low=0, high=1, low_open=True, high_open=True))
         self.alpha = float(check_positive("alpha", alpha))
         self.beta_min = float(check_positive("beta_min", beta_min, allow_zero=True))
         self.search_steps = check_int("search_steps", search_steps, minimum=0)

@@ -72,9 +72,9 @@ from torch import nn
 from ..costs import Cost
 from ..costs import get as get_cost
 from ..costs.metrics import for_cost
-from ..errors import MSG_PARAM, MSG_UNKNOWN_SETTING, ParameterError, UnknownNameError
+from ..errors import MSG_UNKNOWN_SETTING, UnknownNameError
 from ..pixels import quantize_8bit
-from ..validation import check_bool, check_int, check_option, check_positive
+from ..validation import check_bool, check_int, check_number, check_option, check_positive
 from .base import Attack, l2_norm, margin
 from .counting import CountingModel, rows
 from .loop import EarlyStop
@@ -141,31 +141,23 @@ class Settings:
         check_int("reuse", self.reuse, minimum=1)
         check_option("step_norm", self.step_norm, ("raw", "l2"))
         check_positive("calib_sigma", self.calib_sigma)
-        _check_interval("lam_decay", self.lam_decay, 0, 1, "a number in (0, 1]", lo_open=True)
-        if not isinstance(self.eps_growth, (int, float)) or not math.isfinite(self.eps_growth) or self.eps_growth < 1:
-            raise ParameterError.of(MSG_PARAM, name="eps_growth", expected="a finite number >= 1", got=self.eps_growth)
+        check_number("lam_decay", self.lam_decay, low=0, high=1, low_open=True)
+        check_number("eps_growth", self.eps_growth, low=1)
         if self.eps_max is not None:
             check_positive("eps_max", self.eps_max)
         check_int("budget", self.budget, minimum=4)
-        _check_interval("find_share", self.find_share, 0, 1, "a number in (0, 1]", lo_open=True)
-        _check_interval("geometry", self.geometry, 0, 1, "a number in [0, 1]")
+        check_number("find_share", self.find_share, low=0, high=1, low_open=True)
+        check_number("geometry", self.geometry, low=0, high=1)
         check_positive("alpha", self.alpha)
-        _check_interval("gamma", self.gamma, 0, 1, "a number in (0, 1)", lo_open=True, hi_open=True)
-        _check_interval("gamma_final", self.gamma_final, 0, self.gamma, f"a number in (0, gamma = {self.gamma}]",
-                        lo_open=True)
-        _check_interval("patience", self.patience, 0, 1, "a number in (0, 1]", lo_open=True)
-        _check_interval("grow", self.grow, 0, 10, "a number in (0, 10]", lo_open=True)
+        check_number("gamma", self.gamma, low=0, high=1, low_open=True, high_open=True)
+        check_number("gamma_final", self.gamma_final, low=0, high=self.gamma, low_open=True,
+                     expected=f"a number in (0, gamma = {self.gamma}]")
+        check_number("patience", self.patience, low=0, high=1, low_open=True)
+        check_number("grow", self.grow, low=0, high=10, low_open=True)
         check_int("prune_rounds", self.prune_rounds, minimum=0)
         for f in ("calibrate", "refresh_zero", "refine", "lattice"):
             check_bool(f, getattr(self, f))
         return self
-
-
-def _check_interval(name, v, lo, hi, expected, lo_open=False, hi_open=False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        raise ParameterError.of(MSG_PARAM, name=name, expected=expected, got=v)
 
 
 _FIRST_SUCCESS = Settings(refine=False)

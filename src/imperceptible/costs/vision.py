@@ -59,12 +59,12 @@ from ..errors import (
     MSG_VISION_PROGRAM,
     MSG_VISION_PROGRAM_FAILED,
     MSG_VISION_PROGRAM_OUTPUT,
-    MSG_VISION_ROUNDED,
     MSG_VISION_TOO_SMALL,
     ExternalProgramError,
     OptionalPackageError,
     ParameterError,
 )
+from ..notices import MSG_VISION_ROUNDED
 from ..pixels import LEVELS, off_grid
 from ..validation import check_choice
 from .base import Cost, to_rgb

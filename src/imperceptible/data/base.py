@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import MSG_PARAM, ShapeError
+from ..errors import MSG_IDS_COUNT, ShapeError
 from ..validation import check_8bit, check_images, check_labels
 
 
@@ -32,8 +32,7 @@ class ImageDataset:
         check_8bit(self.images, f"{self.name}.images", how="a loader must round them (imperceptible.pixels.quantize_8bit)")
         self.labels = check_labels(self.labels, self.images.shape[0], f"{self.name}.labels", self.num_classes)
         if len(self.ids) != self.images.shape[0]:
-            raise ShapeError.of(MSG_PARAM, name=f"{self.name}.ids", expected=f"{self.images.shape[0]} ids (one per image)",
-                                got=f"{len(self.ids)} ids")
+            raise ShapeError.of(MSG_IDS_COUNT, name=f"{self.name}.ids", expected=self.images.shape[0], got=len(self.ids))
 
     def __len__(self) -> int:
         return self.images.shape[0]

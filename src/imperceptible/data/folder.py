@@ -41,14 +41,13 @@ from ..errors import (
     MSG_FOLDER_DUPLICATE,
     MSG_FOLDER_LABEL,
     MSG_FOLDER_MISSING,
-    MSG_FOLDER_MIXED_SIZES,
     MSG_FOLDER_OUTSIDE,
-    MSG_FOLDER_SKIPPED_RUN,
     MSG_FOLDER_UNREADABLE,
     DatasetNotFoundError,
     ImageFileError,
     TableError,
 )
+from ..notices import MSG_FOLDER_MIXED_SIZES, MSG_FOLDER_SKIPPED_RUN, log_warning
 from ..pixels import quantize_array
 from .base import ImageDataset
 
@@ -146,7 +145,7 @@ def _class_files(root: Path, folder: Path) -> list[Path]:
             raise TableError.of(MSG_FOLDER_CLASS_LINK, path=here, target=here.resolve(), root=root)
         skip = [d for d in dirnames if _is_run_dir(here / d)]
         for d in skip:
-            log.warning(MSG_FOLDER_SKIPPED_RUN.format(path=here / d))
+            log_warning(log, MSG_FOLDER_SKIPPED_RUN, path=here / d)
         dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("."))
         for f in filenames:
             p = here / f
@@ -163,7 +162,7 @@ def _rows_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
         if not d.is_dir() or d.name.startswith("."):
             continue
         if _is_run_dir(d):
-            log.warning(MSG_FOLDER_SKIPPED_RUN.format(path=d))
+            log_warning(log, MSG_FOLDER_SKIPPED_RUN, path=d)
         else:
             classes.append(d.name)
     rows = []
@@ -204,7 +203,7 @@ def image_folder(path: str, size: int | None = None, grey: bool | None = None,
     target = size
     if target is None and len(shapes) > 1:
         target = min(min(s) for s in shapes)
-        log.warning(MSG_FOLDER_MIXED_SIZES.format(path=path, n=len(shapes), size=target))
+        log_warning(log, MSG_FOLDER_MIXED_SIZES, path=path, n=len(shapes), size=target)
     images = []
     for a in arrays:
         if rgb and a.shape[2] == 1:

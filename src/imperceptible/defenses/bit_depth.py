@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import MSG_PARAM, ParameterError
-from ..validation import check_images
+from ..validation import check_images, check_int
 
 
 def bit_depth_reduction(x: torch.Tensor, bits: int = 4) -> torch.Tensor:
     check_images(x, "x")
-    if not isinstance(bits, int) or not 1 <= bits <= 8:
-        raise ParameterError.of(MSG_PARAM, name="bits", expected="an integer in [1, 8]", got=bits)
+    check_int("bits", bits, minimum=1, maximum=8, expected="an integer in [1, 8]")
     levels = 2**bits - 1
     return torch.round(x * levels) / levels

@@ -9,15 +9,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import MSG_PARAM, ParameterError
-from ..validation import check_images
+from ..validation import check_images, check_int
 
 
 def jpeg_compression(x: torch.Tensor, quality: int = 75) -> torch.Tensor:
     """JPEG round trip of each image in ``x`` (``(N, C, H, W)`` in ``[0, 1]``, C = 1 or 3)."""
     check_images(x, "x")
-    if not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ParameterError.of(MSG_PARAM, name="quality", expected="an integer in [1, 100]", got=quality)
+    check_int("quality", quality, minimum=1, maximum=100, expected="an integer in [1, 100]")
     out = torch.empty_like(x)
     arr = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     for i, a in enumerate(arr):

@@ -27,7 +27,8 @@ import weakref
 
 import torch
 
-from ..errors import MSG_NONDETERMINISTIC, MSG_PROBABILITIES, MSG_ZERO_ACCURACY, ModelOutputError
+from ..errors import MSG_NONDETERMINISTIC, MSG_PROBABILITIES, ModelOutputError
+from ..notices import MSG_ZERO_ACCURACY, log_warning
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 16
@@ -51,7 +52,7 @@ def probe_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, nam
         raise ModelOutputError.of(MSG_PROBABILITIES, name=name)
     accuracy = float((a.argmax(1) == y).float().mean()) if a.dim() == 2 else float("nan")
     if accuracy == 0:
-        log.warning(MSG_ZERO_ACCURACY.format(name=name, n=len(y)))
+        log_warning(log, MSG_ZERO_ACCURACY, name=name, n=len(y))
     return {"deterministic": True, "probabilities": False, "accuracy": accuracy, "images": len(y)}
 
 

@@ -16,7 +16,6 @@ import torch
 from ..errors import (
     MSG_MODEL_OUTPUT,
     MSG_NOT_TORCHSCRIPT,
-    MSG_TORCHSCRIPT_CAST,
     MSG_TORCHSCRIPT_NO_CHANNELS,
     MSG_TORCHSCRIPT_OUTPUT,
     MSG_WEIGHTS_NOT_FOUND,
@@ -24,6 +23,7 @@ from ..errors import (
     TorchScriptError,
     WeightsNotFoundError,
 )
+from ..notices import MSG_TORCHSCRIPT_CAST, log_warning
 from .wrapper import ImageClassifier
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def torchscript_model(path: str | os.PathLike, *, channels: int | None = None,
     cast_from = None if dtype in (None, torch.float32) else str(dtype).replace("torch.", "")
     if cast_from:
         net = net.float()
-        log.warning(MSG_TORCHSCRIPT_CAST.format(path=p, dtype=cast_from))
+        log_warning(log, MSG_TORCHSCRIPT_CAST, path=p, dtype=cast_from)
     hw = tuple(size or (224, 224))
     order = [channels or 3] + [c for c in (3, 1) if c != (channels or 3)]
     errors = []

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import check_int_option, check_number_option, option
-from ..errors import MSG_PARAM, MSG_UNKNOWN_SUGGEST, ParameterError, UnknownNameError
+from ..config import check_int_option, check_number_option, flag, option
+from ..errors import MSG_UNKNOWN_SUGGEST, UnknownNameError
 from ..fileio import atomic_write_json
 from ..runs.rundir import output_folder
+from ..validation import check_number
 from .answers import FORMAT, checksum
 from .folders import SIMULATED, SIMULATED_PATTERN, is_simulated_answers
 from .make import load_study
@@ -34,13 +34,8 @@ from .make import load_study
 
 def check_rate(name: str, value, *, closed: bool = True) -> float:
     """A share: a finite number in [0, 1] (``closed=False``: strictly between 0 and 1), naming its flag."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
-        0 <= value <= 1 if closed else 0 < value < 1)
-    if not ok:
-        raise ParameterError.of(MSG_PARAM, name="--" + name.replace("_", "-"),
-                                expected="a number in [0, 1]" if closed else "a number between 0 and 1 (exclusive)",
-                                got=value)
-    return float(value)
+    return float(check_number(flag(name), value, low=0, high=1, low_open=not closed, high_open=not closed,
+                              expected=None if closed else "a number between 0 and 1 (exclusive)"))
 
 
 def detection_probability(d: float, threshold: float, slope: float) -> float:

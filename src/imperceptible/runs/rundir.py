@@ -53,7 +53,6 @@ from ..errors import (
     MSG_OUT_EMPTY,
     MSG_OUT_EXISTS,
     MSG_OUT_FILE,
-    MSG_OUT_FINGERPRINT_EDITED,
     MSG_OUT_FOREIGN,
     MSG_OUT_FOREIGN_KIND,
     MSG_OUT_IN_DATA,
@@ -68,9 +67,11 @@ from ..errors import (
     MSG_OUT_UNWRITABLE,
     MSG_OUT_WRONG_TYPE,
     ImperceptibleError,
+    Message,
     RunDirError,
 )
 from ..fileio import atomic_write_json, atomic_write_text, read_json, save_image, to_json
+from ..notices import MSG_OUT_FINGERPRINT_EDITED, log_warning
 from . import lock as run_lock
 from .fingerprint import canonical, differences
 from .store import ResultStore, open_store
@@ -112,7 +113,7 @@ class Contract:
     nested: tuple[Contract, ...] = ()
     marker: Callable[[Path], bool] | None = None
     error: type[ImperceptibleError] = RunDirError
-    exists: str | None = MSG_OUT_EXISTS
+    exists: Message | None = MSG_OUT_EXISTS
 
     def expects(self, name: str) -> str | None:
         """``"file"`` or ``"folder"`` for a top-level entry of the contract, else ``None``."""
@@ -233,7 +234,7 @@ def remove_own(path: Path, names: list[str]) -> None:
             p.unlink()
 
 
-def check_outside(path: Path, roots, message: str = MSG_OUT_IN_DATA) -> None:
+def check_outside(path: Path, roots, message: Message = MSG_OUT_IN_DATA) -> None:
     """Refuse an ``--out`` inside one of the folders ``roots`` (or equal to one): the dataset's by default, or another
     folder it must stay out of with its own ``message`` (formatted with ``path`` and ``root``)."""
     out = Path(path).expanduser().resolve()
@@ -276,7 +277,7 @@ def check_out(path: str | Path, data_roots=(), *, kind: str = "run directory") -
     """Refuse an ``--out`` that is empty, the working directory itself, a file, inside the dataset or not writable.
     Creates nothing: the folder is made when its lock is taken (:func:`claimed`)."""
     if str(path) == "":
-        raise RunDirError(MSG_OUT_EMPTY)
+        raise RunDirError.of(MSG_OUT_EMPTY)
     path = Path(path)
     if path.expanduser().resolve() == Path.cwd().resolve():
         raise RunDirError.of(MSG_OUT_CWD, path=path, kind=kind)
@@ -324,7 +325,8 @@ def output_folder(out: str | Path, contract: Contract, *, overwrite: bool | None
             s = survey(path, contract)
             check_survey(path, contract, s)
             if overwrite is False and contract.exists:
-                raise contract.error.of(contract.exists, path=path, kind=contract.kind)
+                given = {"path": path, "kind": contract.kind}  # a kind's own message may leave out its kind
+                raise contract.error.of(contract.exists, **{k: given[k] for k in contract.exists.fields})
             if overwrite:
                 if s.foreign:
                     n = len(s.foreign)
@@ -461,7 +463,7 @@ class RunDir:
         else:
             diffs = differences(old, fp)
             if diffs and self._config_fingerprint() == fp:  # fingerprint.json edited; config.json's copy agrees
-                log.warning(MSG_OUT_FINGERPRINT_EDITED.format(path=path, diffs="; ".join(diffs)))
+                log_warning(log, MSG_OUT_FINGERPRINT_EDITED, path=path, diffs="; ".join(diffs))
                 atomic_write_json(path / "fingerprint.json", fp)
             elif diffs:
                 raise RunDirError.of(MSG_OUT_MISMATCH, path=path, diffs="\n  ".join(diffs))

@@ -21,7 +21,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..errors import MSG_STORE_DAMAGED
+from ..notices import MSG_STORE_DAMAGED, log_warning
 from .record import CORE
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def open_store(path: str | Path) -> ResultStore:
                 n += tbl == "results"
             except sqlite3.DatabaseError:
                 continue
-    log.warning(MSG_STORE_DAMAGED.format(path=path, error=error, kept=kept, rows=n))
+    log_warning(log, MSG_STORE_DAMAGED, path=path, error=error, kept=kept, rows=n)
     return store
 
 

@@ -42,6 +42,7 @@ from ...errors import (
     MSG_FAIRNESS_PROTOCOL_VALUE,
     FairnessProtocolError,
 )
+from ...validation import is_finite_number
 from .config import FairnessConfig
 
 #: the paper's Table 5: DRO with Human_Perc_OT against DRO with PGD-L2, t = 3.852 between two families of 50 models
@@ -127,7 +128,7 @@ def _analysis(path: Path, raw: dict) -> ProtocolAnalysis:
         if key in raw.get(table, {}):
             v = raw[table][key]
             integer = name in ("permutations", "seed")
-            ok = isinstance(v, int) if integer else isinstance(v, (int, float)) and math.isfinite(v)
+            ok = isinstance(v, int) if integer else is_finite_number(v)
             ok = ok and not isinstance(v, bool) and (v >= 0 if name == "seed" else v > 0)
             ok = ok and (name != "alpha" or v < 0.5) and (name != "permutations" or v >= 1)
             if not ok:
