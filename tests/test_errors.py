@@ -84,7 +84,7 @@ def test_every_of_call_in_the_package_raises_a_message_of_its_class_with_its_fie
             given = {k.arg for k in node.keywords}
             if not issubclass(cls, template.owner) or given != set(template.fields):
                 bad.append(f"{path.relative_to(SRC)}:{node.lineno} {cls.__name__}.of({template.name}, {sorted(given)})")
-    assert checked > 200 and bad == []
+    assert checked > 150 and bad == []  # the scan found the calls (about 200 in version 0.4)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from imperceptible.errors import (
     MSG_VISIBILITY_THRESHOLD,
     MSG_VISION_PACKAGE,
     MSG_VISION_PROGRAM,
-    MSG_VISION_ROUNDED,
     MSG_VISION_TOO_SMALL,
     ExternalProgramError,
     OptionalPackageError,
     ParameterError,
 )
 from imperceptible.evaluate.visibility import visibility, visibility_by_judge
+from imperceptible.notices import MSG_VISION_ROUNDED, ImperceptibleWarning
 from imperceptible.pixels import off_grid
 
 from .conftest import skip_or_fail
@@ -235,9 +235,10 @@ def test_file_judges_refuse_tiny_images_and_warn_when_rounding(name, photos):
     x = photos[:1, :, :16, :16]
     off = (x + 0.3 / 255).clamp(0, 1)
     count = off_grid(off)
-    with pytest.warns(UserWarning) as rec:
+    with pytest.warns(ImperceptibleWarning) as rec:
         got = cost(off, x)
     assert str(rec[0].message) == MSG_VISION_ROUNDED.format(name=name, count=count)
+    assert rec[0].filename == __file__  # the caller's line, not the library's
     assert torch.equal(got, cost(off.mul(255).round().div(255), x))
 
 

@@ -17,7 +17,9 @@ only :mod:`imperceptible.errors`; no torch.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from types import FrameType
 from typing import Any
 
 from . import errors as _errors
@@ -79,10 +81,25 @@ def _filled(template: Message, where: str, /, **fields: Any) -> str:
     return template.fill(**fields)
 
 
-def warn(template: Message, /, *, stacklevel: int = 1, **fields: Any) -> None:
-    """Give ``template`` filled with ``fields`` as an :class:`ImperceptibleWarning`; ``stacklevel`` counts from the
-    caller, as :func:`warnings.warn`'s does (1: the line that calls this)."""
-    warnings.warn(_filled(template, "notices.warn", **fields), ImperceptibleWarning, stacklevel=stacklevel + 1)
+def _first_outside() -> int:
+    """The stack level (as :func:`warnings.warn` counts it from :func:`warn`'s caller) of the first frame outside this
+    package and torch's module machinery: the user's line that led here."""
+    frame: FrameType | None = sys._getframe(2)
+    level = 1
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "imperceptible" or name.startswith(("imperceptible.", "torch.nn."))):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
+def warn(template: Message, /, *, stacklevel: int | None = None, **fields: Any) -> None:
+    """Give ``template`` filled with ``fields`` as an :class:`ImperceptibleWarning`. ``stacklevel`` counts from the
+    caller, as :func:`warnings.warn`'s does (1: the line that calls this); by default the warning names the first line
+    outside this package (and torch's ``nn.Module`` call), the user's."""
+    level = _first_outside() if stacklevel is None else stacklevel
+    warnings.warn(_filled(template, "notices.warn", **fields), ImperceptibleWarning, stacklevel=level + 1)
 
 
 def log_warning(logger: logging.Logger, template: Message, /, **fields: Any) -> None:

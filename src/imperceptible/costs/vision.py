@@ -49,7 +49,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 
 import numpy as np
 import torch
@@ -64,7 +63,7 @@ from ..errors import (
     OptionalPackageError,
     ParameterError,
 )
-from ..notices import MSG_VISION_ROUNDED
+from ..notices import MSG_VISION_ROUNDED, warn
 from ..pixels import LEVELS, off_grid
 from ..validation import check_choice
 from .base import Cost, to_rgb
@@ -169,7 +168,7 @@ class _VisionJudge(Cost):
         """``(N, 3, H, W)`` in ``[0, 1]`` -> ``(N, H, W, 3)`` uint8, the content of the image's PNG file."""
         count = off_grid(x)
         if count:
-            warnings.warn(MSG_VISION_ROUNDED.format(name=self.name, count=count), stacklevel=4)
+            warn(MSG_VISION_ROUNDED, name=self.name, count=count)
         # the clamp only keeps the cast exact: the values are in [0, 1] (forward checked them)
         levels = (x * (LEVELS - 1)).round().clamp(0, LEVELS - 1)
         return levels.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()

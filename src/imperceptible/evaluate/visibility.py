@@ -36,8 +36,8 @@ import numpy as np
 from scipy import stats
 
 from ..costs.metrics import METRICS, THRESHOLD_SOURCES, thresholds
-from ..errors import MSG_PARAM, MSG_VISIBILITY_THRESHOLD, ParameterError
-from ..validation import check_positive
+from ..errors import MSG_VISIBILITY_THRESHOLD, ParameterError
+from ..validation import check_number, check_positive
 
 #: bootstrap resamples (see the module docstring)
 N_BOOT = 10_000
@@ -77,8 +77,7 @@ def visibility(values, threshold: float, *, n_boot: int = N_BOOT, confidence: fl
     if not np.isfinite(thr):
         raise ParameterError.of(MSG_VISIBILITY_THRESHOLD, name=name, got=threshold)
     n_boot = int(check_positive("n_boot", n_boot))
-    if not 0 < confidence < 1:
-        raise ParameterError.of(MSG_PARAM, name="confidence", expected="a number in (0, 1)", got=confidence)
+    check_number("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
     v = np.asarray(values, dtype=float).reshape(-1)
     finite = v[np.isfinite(v)]
     below = (finite < thr).astype(float)
