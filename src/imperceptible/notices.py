@@ -83,12 +83,12 @@ def _filled(template: Message, where: str, /, **fields: Any) -> str:
 
 def _first_outside() -> int:
     """The stack level (as :func:`warnings.warn` counts it from :func:`warn`'s caller) of the first frame outside this
-    package and torch's module machinery: the user's line that led here."""
+    package and torch (its module calls, its no_grad decorators): the user's line that led here."""
     frame: FrameType | None = sys._getframe(2)
     level = 1
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
-        if not (name == "imperceptible" or name.startswith(("imperceptible.", "torch.nn."))):
+        if not (name in ("imperceptible", "torch") or name.startswith(("imperceptible.", "torch."))):
             return level
         frame, level = frame.f_back, level + 1
     return 1
@@ -97,7 +97,7 @@ def _first_outside() -> int:
 def warn(template: Message, /, *, stacklevel: int | None = None, **fields: Any) -> None:
     """Give ``template`` filled with ``fields`` as an :class:`ImperceptibleWarning`. ``stacklevel`` counts from the
     caller, as :func:`warnings.warn`'s does (1: the line that calls this); by default the warning names the first line
-    outside this package (and torch's ``nn.Module`` call), the user's."""
+    outside this package and torch, the user's."""
     level = _first_outside() if stacklevel is None else stacklevel
     warnings.warn(_filled(template, "notices.warn", **fields), ImperceptibleWarning, stacklevel=level + 1)
 
