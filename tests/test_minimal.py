@@ -162,3 +162,11 @@ def test_the_judge_table_is_split_so_that_it_fits_a_page():
     assert [len(h) for h in heads] == [5, 5, 4]
     assert [x for h in heads for x in h] == [METRICS[k].label.replace("&", "&amp;") for k in keys]
     assert all(t.count("<th class='m'>ours</th>") == 1 and t.count("<th class='m'>peer</th>") == 1 for t in tables)
+
+
+def test_a_tiny_judge_value_is_not_shown_as_zero():
+    from imperceptible.runs.minimal_report import _cell
+
+    assert _cell(1.416e-08, 1000.0) == "1.4e-05"
+    assert _cell(0.0, 1000.0) == "0.000"
+    assert _cell(0.0123) == "0.012" and _cell(None) == "<span class='na'>n/a</span>"

@@ -21,7 +21,12 @@ from .rundir import RunDir, safe_name  # noqa: E402
 
 
 def _cell(v, show: float = 1.0, digits: int = 3) -> str:
-    return "<span class='na'>n/a</span>" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v * show:.{digits}f}"
+    """``v x show`` to ``digits`` decimals; a value that would round to 0 without being 0 in significant digits (a
+    change far below a judge's resolution reads 1e-5, not 0.000)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "<span class='na'>n/a</span>"
+    x = v * show
+    return f"{x:.2g}" if x != 0 and abs(x) < 0.5 * 10 ** -digits else f"{x:.{digits}f}"
 
 
 #: judges per table of :func:`judge_table` (each judge takes three columns: more would run off a page)
