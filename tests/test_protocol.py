@@ -214,6 +214,26 @@ def test_a_judge_reading_zero_on_a_fooled_image_counts_for_that_side_not_dropped
     assert log_ratio_test(ours, peer)["n"] == 23
 
 
+def test_the_median_ratio_interval_holds_its_estimate_when_a_judge_reads_zero():
+    """The peer reads 0 on 9 of 17 fooled images (below the judge's resolution): the median ratio ours / peer is
+    infinite, and its bootstrap interval reaches infinity (it had dropped the infinite resamples and reported a finite
+    interval that left out its own estimate); with no zeros the interval is finite and holds the estimate."""
+    rng = np.random.default_rng(2)
+    ours = rng.exponential(1.0, 17) + 0.1
+    peer = rng.exponential(1.0, 17) + 0.1
+    attacked = np.ones(17, bool)
+    zero = peer.copy()
+    zero[:9] = 0.0
+    t = log_ratio_test(ours, zero, attacked)
+    b = bootstrap({"ours": ours, "peer": zero}, "ours", ["peer"], n_boot=500, random_state=0, attacked=attacked)
+    lo, hi = b["median_ratio"]["peer"]
+    assert t["median_ratio"] == np.inf and hi == np.inf and lo <= t["median_ratio"]
+    t = log_ratio_test(ours, peer, attacked)
+    b = bootstrap({"ours": ours, "peer": peer}, "ours", ["peer"], n_boot=500, random_state=0, attacked=attacked)
+    lo, hi = b["median_ratio"]["peer"]
+    assert np.isfinite([lo, hi]).all() and lo <= t["median_ratio"] <= hi
+
+
 def test_the_decision_rule_on_constructed_cases():
     """Ours ten percent below a peer on every image: held (the interval above 0, p tiny); a peer that fools 80% of the
     images is compared by optimality alone; a peer equal to ours: not held, and the short-of entry says by how much."""

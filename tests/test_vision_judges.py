@@ -189,6 +189,25 @@ def test_cvvdp_does_not_saturate_where_the_package_reads_zero(photos):
     assert (values.diff(dim=0) > 0).all(), values
 
 
+def test_cvvdp_equals_the_package_over_noise_levels_and_keeps_its_jod_elsewhere(photos):
+    """Where the package resolves the change (1, 4, 8 and 32 grey levels of sign noise, 2 photos) our deficit equals its
+    10 - JOD to 2e-6 (float32's resolution near 10); the metric's own met2jod still maps to JOD (the package's heatmap
+    and distogram use it), and its loss is the deficit, as the package's loss is 10 - JOD."""
+    from imperceptible.costs.vision import cvvdp_metric
+
+    ours = cvvdp_metric()
+    x = photos[:2]
+    for k in (1, 4, 8, 32):
+        y = _sign_noise(x, k, seed=k)
+        jod, _ = _package_cvvdp().predict(y, x, dim_order="BCHW")
+        want = 10.0 - jod.double()
+        got, _ = ours.predict(y, x, dim_order="BCHW")
+        assert torch.allclose(got, want, rtol=0, atol=2e-6), (k, got, want)
+        assert torch.allclose(ours.loss(y, x, dim_order="BCHW"), got)
+    q = torch.tensor([0.05, 0.5])
+    assert torch.equal(ours.met2jod(q), _package_cvvdp().met2jod(q))
+
+
 def test_stable_safe_pow_equals_the_packages_form_where_it_resolves():
     """Our safe_pow against the package's own (``(x + eps) ** p - eps ** p``) in float64, where cancellation is
     harmless; and positive where the package's form returns 0."""

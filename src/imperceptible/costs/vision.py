@@ -216,17 +216,31 @@ def _deficit_metric(pycvvdp):
     """
 
     class DeficitCVVDP(pycvvdp.cvvdp):
+        """``predict`` (and ``loss``) return the deficit ``10 - JOD``; ``met2jod`` keeps the package's meaning (JOD)
+        everywhere but inside :meth:`do_pooling_and_jods`, so the package's heatmap and distogram stay as they were."""
+
+        _pooling = False
+
         def lp_norm(self, x, p, dim=0, normalize=True, keepdim=True):
             n = float(math.prod(x.shape[d] for d in (dim if isinstance(dim, tuple) else (dim,)))) if normalize else 1.0
             return stable_safe_pow(torch.sum(stable_safe_pow(x, p), dim=dim, keepdim=keepdim) / n, 1 / p)
 
         def do_pooling_and_jods(self, Q_per_ch):
-            return super().do_pooling_and_jods(Q_per_ch.double())
+            self._pooling = True
+            try:
+                return super().do_pooling_and_jods(Q_per_ch.double())
+            finally:
+                self._pooling = False
 
         def met2jod(self, Q):
+            if not self._pooling:
+                return super().met2jod(Q)
             q_t = 0.1  # the package's knee: linear below it, the power law above (met2jod)
             a, e = self.jod_a.double(), self.jod_exp.double()
             return torch.where(Q <= q_t, a * q_t ** (e - 1.0) * Q, a * Q.clamp_min(q_t) ** e)
+
+        def loss(self, test_cont, reference_cont, dim_order="BCFHW", frames_per_second=0):
+            return self.predict(test_cont, reference_cont, dim_order=dim_order, frames_per_second=frames_per_second)[0]
 
     return DeficitCVVDP
 
@@ -267,7 +281,7 @@ class CVVDPCost(_VisionJudge):
     returns ``JOD = 10 - a Q`` in float32, so ``10 - JOD`` is resolved to about 1e-6 JOD, and its pooling returns
     exactly 0 for changes a little below that (one grey level at one pixel; 12 of 17 of ours' fooled photos in a
     50-pass run): a judge that reads 0 on a changed image ties every such change and cannot order them. Where the
-    package resolves the change the two agree to 1e-6 (tested on photos). Inputs are sRGB display-encoded ``[0, 1]``
+    package resolves the change the two agree to 2e-6 (tested on photos). Inputs are sRGB display-encoded ``[0, 1]``
     values (the display model's EOTF); the metric object is built once per device (:func:`cvvdp_metric`) and images go
     through it as one batch (the package's batch mode; the test checks it equals one by one).
     """

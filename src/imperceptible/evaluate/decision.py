@@ -104,7 +104,8 @@ def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str],
               random_state: int = 0, confidence: float = 0.95, attacked: np.ndarray | None = None) -> dict:
     """Percentile bootstrap intervals, images resampled with replacement (the same draw for every attack): of each
     attack's optimality (the ensemble of ``values`` recomputed per resample), of ``optimality(ours) - optimality(peer)``
-    and of the median paired ratio ``ours / peer`` over the images both fooled (:func:`paired_log_ratios`)."""
+    and of the median paired ratio ``ours / peer`` over the images both fooled (:func:`paired_log_ratios`; its ends are
+    the resamples' order statistics, 0 or ``inf`` where a judge's zeros make them so)."""
     rng = np.random.default_rng(random_state)
     names = list(values)
     mat = np.stack([np.asarray(values[m], float) for m in names])  # (methods, images)
@@ -120,7 +121,7 @@ def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str],
             opt[m].append(optimality(sample[j], best))
         for p in peers:
             lr = paired_log_ratios(sample[io], sample[names.index(p)], None if attacked is None else attacked[idx])
-            ratio[p].append(float(np.exp(np.median(lr))) if lr.size else np.nan)
+            ratio[p].append(float(np.median(lr)) if lr.size else np.nan)  # on the log scale: +-inf kept
     lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
 
     def interval(v) -> list[float | None]:
@@ -128,10 +129,20 @@ def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str],
         v = v[np.isfinite(v)]
         return [float(np.percentile(v, lo)), float(np.percentile(v, hi))] if v.size else [None, None]
 
+    def ratio_interval(v) -> list[float | None]:
+        # a resample's median log ratio may be -inf or +inf (more than half of its pairs read 0 on one side): kept, so
+        # that the interval holds its own estimate; its ends are order statistics (numpy's "lower" and "higher"),
+        # which need no interpolation across an infinity; NaN (the two middle pairs -inf and +inf) is left out
+        v = np.asarray(v, float)
+        v = v[~np.isnan(v)]
+        if not v.size:
+            return [None, None]
+        return [float(np.exp(np.percentile(v, lo, method="lower"))), float(np.exp(np.percentile(v, hi, method="higher")))]
+
     return {"optimality": {m: interval(opt[m]) for m in names},
             "difference": {p: interval(np.asarray(opt[ours]) - np.asarray(opt[p])) for p in peers},
-            "median_ratio": {p: interval(ratio[p]) for p in peers}, "n_boot": n_boot, "random_state": random_state,
-            "confidence": confidence}
+            "median_ratio": {p: ratio_interval(ratio[p]) for p in peers}, "n_boot": n_boot,
+            "random_state": random_state, "confidence": confidence}
 
 
 def success_share(v: np.ndarray) -> float:
