@@ -57,6 +57,7 @@ def test_every_message_has_an_owner_and_the_fields_its_text_reads(module, base):
             assert owner.templates()[name] is m  # each owner lists it
     owned = {n for c in vars(module).values() if isinstance(c, type) and issubclass(c, base) for n in c.templates()}
     assert owned == set(found)  # and nothing declared is unowned
+    assert not [n for n, m in found.items() if m.owners == (E.ImperceptibleError,)]  # each has a specific class
 
 
 def test_a_few_owners_and_fields_word_for_word():

@@ -18,7 +18,6 @@ from imperceptible.perception.analyze import analyze_study
 from imperceptible.perception.answers import AnswersError, checksum
 from imperceptible.perception.make import StudyError, load_study, make_study
 from imperceptible.perception.simulate import simulate_answers
-from imperceptible.validation import ImperceptibleError
 
 from .conftest import skip_or_fail
 
@@ -165,7 +164,7 @@ def test_tampered_or_mismatched_answers_are_refused(run_dir, tmp_path):
     shutil.copy(paths[0], tmp_path / "copy.json")
     from imperceptible.validation import MSG_SAME_ANSWERS
 
-    with pytest.raises(ImperceptibleError) as e:
+    with pytest.raises(AnswersError) as e:
         analyze_study(tmp_path / "s", [paths[0], tmp_path / "copy.json"])
     assert str(e.value) == MSG_SAME_ANSWERS.format(first=paths[0], second=tmp_path / "copy.json")
 

@@ -320,7 +320,7 @@ MSG_NO_GPU = message(ParameterError, "--accelerator {accelerator}: expected a ma
                      "(torch.cuda.is_available() is False); use --accelerator cpu or auto")
 MSG_DUPLICATE_GROUP = message(TableError, "table: expected each group once, got {group!r} in rows {rows}{how}; merge or "
                               "remove the repeated rows")
-MSG_SAME_ANSWERS = message(ImperceptibleError, "study analyze: expected each participant's answers once, got the same "
+MSG_SAME_ANSWERS = message(AnswersError, "study analyze: expected each participant's answers once, got the same "
                            "answers in {first} and {second} (one file given twice, or a copy); pass each file once")
 MSG_ONLY_CATCH = message(StudyError, "study make: expected at least one method to test besides the catch images' "
                          "{catch!r}, got none (the run holds only {available}); name another --catch, or use --catch "
@@ -399,7 +399,7 @@ MSG_STUDY_EXISTS = message(StudyError, "--out {path}: expected a new folder for 
                            "--overwrite)")
 
 # perception analysis
-MSG_ANALYZE_NO_PARTICIPANTS = message(ImperceptibleError, "study analyze: expected at least one participant who passes "
+MSG_ANALYZE_NO_PARTICIPANTS = message(AnswersError, "study analyze: expected at least one participant who passes "
                                       "the catch trials, got none of {n}")
 
 # run directories
@@ -518,8 +518,8 @@ MSG_FETCH_NO_MEMBER = message(FetchError, "{name}: expected the member {expected
 MSG_FETCH_PICKLE = message(FetchError, "{what}: not a readable pickle ({error})")
 MSG_FETCH_CONVS = message(FetchError, "{name}: expected {expected} convolutions under {prefix!r}, got {got}")
 MSG_FETCH_CONV = message(FetchError, "{name}: expected Conv_{j} with a 4-D kernel and its bias")
-MSG_NO_OUT = message(ImperceptibleError, "{name}: expected --out DIR (the run directory), got none")
-MSG_LPIPS_SIZE = message(ImperceptibleError, "{name} needs images of at least {expected} pixels a side, these have {got}")
+MSG_NO_OUT = message(ParameterError, "{name}: expected --out DIR (the run directory), got none")
+MSG_LPIPS_SIZE = message(ParameterError, "{name} needs images of at least {expected} pixels a side, these have {got}")
 MSG_TORCHSCRIPT_OUTPUT = message(ModelOutputError, "torchscript:{path}: expected logits of shape (N, K), got shape {got}")
 MSG_TORCHVISION_UNKNOWN = message(UnknownNameError, "unknown torchvision model {name!r}: {error}")
 MSG_NOT_DOWNLOADED = message(WeightsNotFoundError, "{missing} Not downloaded: {error}.")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import MSG_NO_OUT, ImperceptibleError
+from ..errors import MSG_NO_OUT, ImperceptibleError, ParameterError
 
 
 def _names_epilog() -> str:
@@ -237,7 +237,7 @@ def cmd_fairness_study(args) -> int:
 
     _apply_run_flags(args)
     if not args.out:
-        raise ImperceptibleError.of(MSG_NO_OUT, name="fairness")
+        raise ParameterError.of(MSG_NO_OUT, name="fairness")
     s = fairness_study(from_args(FairnessConfig, args), out=args.out, overwrite=args.overwrite,
                        progress=not args.quiet, engine=_engine(args), protocol=args.protocol)
     return _report(s, args.out, print_study)

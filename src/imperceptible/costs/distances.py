@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import MSG_LPIPS_SIZE, ImperceptibleError
+from ..errors import MSG_LPIPS_SIZE, ImperceptibleError, ParameterError
 from ..validation import check_images, check_same_shape
 from .lpips import LPIPS_MIN_SIZE
 from .metrics import KEYS, METRICS
@@ -58,8 +58,8 @@ class DistanceMeter:
             opts = dict(m.options, **({"kernel_size": self.ssim_kernel} if m.cost in WINDOWED else {}))
             try:
                 if m.cost == "lpips" and self.image_size is not None and self.image_size < LPIPS_MIN_SIZE:
-                    raise ImperceptibleError.of(MSG_LPIPS_SIZE, name=f"LPIPS-{opts['net']}", expected=LPIPS_MIN_SIZE,
-                                                got=self.image_size)
+                    raise ParameterError.of(MSG_LPIPS_SIZE, name=f"LPIPS-{opts['net']}", expected=LPIPS_MIN_SIZE,
+                                            got=self.image_size)
                 self._costs[k] = get_cost(m.cost, **opts)
             except ImperceptibleError as e:
                 self.unavailable[k] = str(e)

@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from ..config import option  # noqa: E402
-from ..errors import MSG_ANALYZE_NO_PARTICIPANTS, MSG_SAME_ANSWERS, ImperceptibleError  # noqa: E402
+from ..errors import MSG_ANALYZE_NO_PARTICIPANTS, MSG_SAME_ANSWERS, AnswersError  # noqa: E402
 from ..fileio import atomic_write_json, save_figure  # noqa: E402
 from ..runs.report import Html, esc, table_html, write_report  # noqa: E402
 from ..runs.rundir import output_folder  # noqa: E402
@@ -59,7 +59,7 @@ def load_answers(study: dict, paths: list) -> tuple[pd.DataFrame, list[dict]]:
         data = read_answers(p, study_hash=study["hash"], trials=trials, design=design)
         key = json.dumps(data["answers"], sort_keys=True)  # the same answers, trial for trial and time for time
         if key in seen:
-            raise ImperceptibleError.of(MSG_SAME_ANSWERS, first=seen[key], second=p)
+            raise AnswersError.of(MSG_SAME_ANSWERS, first=seen[key], second=p)
         seen[key] = p
         got = {a["trial"]: a for a in data["answers"]}
         catch = [t for t in study["trials"] if t["kind"] == "catch"]
@@ -102,7 +102,7 @@ def analyze_study(study_dir: str | Path, answer_paths: list, *, out: str | Path 
     inc = df[df.included] if len(df) else df
     n_inc = sum(p["included"] for p in people)
     if n_inc == 0:
-        raise ImperceptibleError.of(MSG_ANALYZE_NO_PARTICIPANTS, n=len(people))
+        raise AnswersError.of(MSG_ANALYZE_NO_PARTICIPANTS, n=len(people))
     methods = study["methods"]
     per_method: dict[str, dict] = {}
     counts = {}
