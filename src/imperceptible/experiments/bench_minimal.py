@@ -75,13 +75,11 @@ from ..data.base import ImageDataset
 from ..engine import Engine
 from ..errors import MSG_PROTOCOL_CONFLICT, MSG_PROTOCOL_JUDGE, ImperceptibleError, ParameterError
 from ..evaluate.evaluator import Evaluator
-from ..models import get as get_model
 from ..models import input_size
-from ..models.probe import probe_once
 from ..runs.attack_run import open_attack_run, run_attack
 from ..runs.minimal_report import write_minimal_report
-from ..validation import check_choice, check_labels_below
-from .common import DataModelOptions, data_and_model
+from ..validation import check_choice
+from .common import DataModelOptions, data_and_model, model_for
 from .minimal_analysis import minimal_summary, per_image_table
 from .protocol import STAGES, TUNED, Protocol, choose, load_protocol, polish_passes
 
@@ -232,11 +230,7 @@ def _plan_protocol(cfg: BenchMinimalConfig, engine: Engine, progress: bool) -> P
     _check_no_conflict(cfg, run)
     split = proto.split(run)
     ds = load_dataset(split["dataset"], ids=proto.ids(run, cfg.stage), size=input_size(run.model))
-    net = get_model(run.model, progress=progress and engine.is_main, data=ds).to(engine.device)
-    k = getattr(net, "num_classes", None)
-    if k is not None:
-        check_labels_below(ds.labels, k, dataset=split["dataset"], ids=ds.ids)
-    probe_once(net, ds.images, ds.labels, name=run.model)  # recorded: the attacks do not probe it again
+    net = model_for(run.model, ds, engine, dataset=split["dataset"], progress=progress)
     methods = proto.attacks(run, cfg.stage)
     specs = {s.name: s for s in proto.specs(run)}
     ours = next(s.name for s in specs.values() if s.role == "ours")

@@ -45,13 +45,19 @@ def data_and_model(cfg, engine: Engine, *, progress: bool = True):
     if cfg.image_size is not None and not dataset_tags(cfg.dataset).resized and min(ds.images.shape[-2:]) != cfg.image_size:
         # a dataset of fixed size ignores --image-size: refused rather than recorded while it did not run
         raise ParameterError.of(MSG_IMAGE_SIZE_FIXED, name=cfg.dataset, size=int(ds.images.shape[-1]), got=cfg.image_size)
-    net = get_model(cfg.model, weights=getattr(cfg, "weights", None), progress=progress and engine.is_main, data=ds)
-    net = net.to(engine.device)
+    return ds, model_for(cfg.model, ds, engine, dataset=cfg.dataset, weights=getattr(cfg, "weights", None),
+                         progress=progress)
+
+
+def model_for(name: str, ds, engine: Engine, *, dataset: str, weights: str | None = None, progress: bool = True):
+    """Model ``name`` for the images of ``ds`` on the engine's device: its labels checked against the model's classes,
+    and the model probed once (recorded, so that the attacks do not probe it again)."""
+    net = get_model(name, weights=weights, progress=progress and engine.is_main, data=ds).to(engine.device)
     k = getattr(net, "num_classes", None)
     if k is not None:
-        check_labels_below(ds.labels, k, dataset=cfg.dataset, ids=ds.ids)
-    probe_once(net, ds.images, ds.labels, name=cfg.model)  # recorded: the attack does not probe it again
-    return ds, net
+        check_labels_below(ds.labels, k, dataset=dataset, ids=ds.ids)
+    probe_once(net, ds.images, ds.labels, name=name)
+    return net
 
 
-__all__ = ["data_and_model"]
+__all__ = ["data_and_model", "model_for"]
