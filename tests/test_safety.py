@@ -311,3 +311,34 @@ def test_a_hand_edited_fingerprint_is_restored_from_config_json(tmp_path, caplog
     (out / "fingerprint.json").write_text(json.dumps({"job": "attack", "steps": 99}))
     with pytest.raises(RunDirError, match="steps: 99 -> 20"):
         RunDir.open(out, job="attack", fingerprint={"steps": 20})
+
+
+def test_config_json_records_the_code_and_a_resume_with_other_code_says_so(tmp_path, caplog, monkeypatch):
+    """config.json's "code" holds the package's version, folder and git commit (this checkout's HEAD); a resume with the
+    same code adds nothing, one with other code adds it with its time and warns that the rows may come from both."""
+    import json
+    import subprocess
+
+    from imperceptible import __version__
+    from imperceptible.notices import MSG_RESUMED_OTHER_CODE
+    from imperceptible.runs import rundir
+    from imperceptible.runs.rundir import RunDir
+
+    out = tmp_path / "run"
+    RunDir.open(out, job="attack", fingerprint={"steps": 10}).write_config({"job": "attack"})
+    cfg = json.loads((out / "config.json").read_text())
+    (first,) = cfg["code"]
+    assert first["version"] == __version__ == cfg["versions"]["imperceptible"]
+    assert first["source"].endswith("imperceptible")
+    head = subprocess.run(["git", "-C", first["source"], "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert first["revision"] == (head.stdout.strip() if head.returncode == 0 else None)
+    RunDir.open(out, job="attack", fingerprint={"steps": 10}).write_config({"job": "attack"})
+    assert len(json.loads((out / "config.json").read_text())["code"]) == 1  # the same code: nothing added
+    other = dict(rundir.code_identity(), revision="0" * 40, modified=False)
+    monkeypatch.setattr(rundir, "code_identity", lambda: other)
+    with caplog.at_level("WARNING"):
+        RunDir.open(out, job="attack", fingerprint={"steps": 10}).write_config({"job": "attack"})
+    codes = json.loads((out / "config.json").read_text())["code"]
+    assert [c["revision"] for c in codes] == [first["revision"], "0" * 40] and "at" in codes[1]
+    assert MSG_RESUMED_OTHER_CODE.split("{before}")[0].format(path=out) in caplog.text
+    assert "commit 0000000000" in caplog.text

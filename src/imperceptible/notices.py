@@ -39,7 +39,8 @@ class ImperceptibleWarning(UserWarning):
 # Messages (tests check these verbatim)
 # ----------------------------------------------------------------------------------------------
 
-# models (models/probe.py, models/torchscript.py)
+# models (models/probe.py, models/torchscript.py, models/layout.py)
+MSG_LAYOUT_KEPT = message(ImperceptibleWarning, "{name}: runs in the default memory layout (channels-last {why})")
 MSG_ZERO_ACCURACY = message(ImperceptibleWarning, "{name}: classifies none of the first {n} images correctly; check the "
                             "input range (the tool gives [0, 1] images), the normalisation and the label order")
 MSG_TORCHSCRIPT_CAST = message(ImperceptibleWarning, "torchscript:{path}: its parameters are {dtype}; cast to float32, the "
@@ -56,6 +57,9 @@ MSG_FOLDER_MIXED_SIZES = message(ImperceptibleWarning, "folder:{path}: images of
 MSG_OUT_FINGERPRINT_EDITED = message(ImperceptibleWarning, "{path}: fingerprint.json differs from the fingerprint in "
                                      "config.json ({diffs}), which matches these settings: fingerprint.json was edited, "
                                      "and is restored from config.json")
+MSG_RESUMED_OTHER_CODE = message(ImperceptibleWarning, "{path}: this run was started with the package at {before} and "
+                                 "resumes with it at {now}: its rows may come from both (config.json's \"code\" lists "
+                                 "each, with when it started)")
 MSG_STORE_DAMAGED = message(ImperceptibleWarning, "{path} was damaged ({error}); kept it as {kept} and recovered {rows} "
                             "result rows into a new store: the rest will be re-run")
 

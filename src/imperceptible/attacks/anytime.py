@@ -47,9 +47,13 @@ class Anytime:
         if xq.shape[0] != rows.numel() or xq.shape[1:] != self.x0.shape[1:]:
             return  # a batch that is not one query per sample (a stack of candidates): not tracked
         rows = rows.to(self.x0.device)
-        s = xq.detach().double() * 255
-        on_grid = ((s - s.round()).abs() <= GRID_TOLERANCE).flatten(1).all(1)
-        adv = (margin(logits.detach().float(), self.y[rows]) > self.confidence) & on_grid
+        adv = margin(logits.detach().float(), self.y[rows]) > self.confidence
+        if not adv.any():
+            return
+        # the 8-bit check (a float64 copy of the query) only for the queries the model got wrong: most are not
+        cand = adv.nonzero().squeeze(1)
+        s = xq.detach()[cand].double() * 255
+        adv[cand] = ((s - s.round()).abs() <= GRID_TOLERANCE).flatten(1).all(1)
         if not adv.any():
             return
         d = torch.full((rows.numel(),), float("inf"), device=self.x0.device)

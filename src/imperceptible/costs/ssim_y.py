@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Cost
-from .ssim import ssim_raw
+from .ssim import _check_kernel, ssim_raw
 from .tags import CostTags
 
 #: MATLAB rgb2gray's weights
@@ -59,7 +59,9 @@ def reference_downsample(x: torch.Tensor) -> torch.Tensor:
 
 def ssim_luminance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-sample luminance SSIM of ``[0, 1]`` images, as ``ssim.m`` computes it (see the module docstring)."""
-    return ssim_raw(reference_downsample(luma(x)), reference_downsample(luma(y)), kernel_size=11, sigma=1.5)
+    a, b = reference_downsample(luma(x)), reference_downsample(luma(y))
+    _check_kernel(11, a)  # an image that, down-sampled, no longer holds the window: refused, saying its size
+    return ssim_raw(a, b, kernel_size=11, sigma=1.5)
 
 
 class SSIMLuminanceCost(Cost):

@@ -13,6 +13,7 @@ import numpy as np
 from ..costs.metrics import METRICS
 from ..evaluate.decision import decide
 from ..evaluate.optimality import ensemble, optimality
+from ..evaluate.pass_ratio import pass_ratios
 from ..runs.summary import summarize
 
 #: the decision's level and the success share below which a peer is compared by optimality alone (the protocol's
@@ -64,6 +65,8 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
     kw = dict(optimises=optimises, alpha=st["alpha"], min_success=st["min_success"], n_boot=st["n_boot"],
               random_state=st["random_state"], attacked=next(iter(attacked.values())) if attacked else None)
     peers = [p for p in (peers if peers is not None else [m for m in rows if m != ours]) if p in rows]
+    if checkpoints and ours in rows:  # quality per pass: where ours' curve reaches each peer's median at the budget
+        out["pass_ratio"] = pass_ratios(anytime, ours, peers, list(per_judge), max(int(c) for c in checkpoints))
     if ours in rows and peers and judged:
         out["decision"] = decide(judged, ours, peers, **kw)
     polished = [p for p in (polished or []) if p in rows]

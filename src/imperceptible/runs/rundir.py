@@ -2,7 +2,8 @@
 
     fingerprint.json  what determines the results (job, dataset, model and its weights' digest, every
                       parameter, precision, package version); a re-run must match it
-    config.json       the command, arguments, fingerprint, seed, package versions, machine, start time
+    config.json       the command, arguments, fingerprint, seed, package versions, the code (version, folder, git
+                      commit; each one a resume brought), machine, start time
     results.sqlite    per-sample rows and per-sample digests (see :mod:`.store`)
     images/METHOD/ID.png  adversarial images (lossless), images/original/ID.png once
     plots/*.png       figures
@@ -37,6 +38,7 @@ import logging
 import os
 import platform
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import __version__
 from ..errors import (
     MSG_OUT_CWD,
     MSG_OUT_EMPTY,
@@ -71,7 +74,7 @@ from ..errors import (
     RunDirError,
 )
 from ..fileio import atomic_write_json, atomic_write_text, read_json, save_image, to_json
-from ..notices import MSG_OUT_FINGERPRINT_EDITED, log_warning
+from ..notices import MSG_OUT_FINGERPRINT_EDITED, MSG_RESUMED_OTHER_CODE, log_warning
 from . import lock as run_lock
 from .fingerprint import canonical, differences
 from .store import ResultStore, open_store
@@ -245,13 +248,49 @@ def check_outside(path: Path, roots, message: Message = MSG_OUT_IN_DATA) -> None
 
 
 def versions() -> dict[str, str | None]:
+    """The versions of the packages a run's numbers depend on (this package's from its own ``__version__``: an
+    editable install's metadata keeps the version it was installed at)."""
     out: dict[str, str | None] = {}
     for p in PACKAGES:
         try:
-            out[p] = metadata.version(p)
+            out[p] = __version__ if p == "imperceptible" else metadata.version(p)
         except metadata.PackageNotFoundError:
             out[p] = None
     return out
+
+
+def code_identity() -> dict:
+    """Where the running package's code comes from: its version, its folder and, in a git checkout, the commit and
+    whether the package's files differ from it (``None`` where git cannot tell)."""
+    src = Path(__file__).resolve().parents[1]
+    out: dict = {"version": __version__, "source": str(src), "revision": None, "modified": None}
+    try:
+        tracked = subprocess.run(["git", "-C", str(src), "ls-files", "__init__.py"], capture_output=True, text=True,
+                                 timeout=20)  # the package's own files in a checkout (not an install inside one)
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
+        if tracked.returncode == 0 and tracked.stdout.strip() and rev.returncode == 0:
+            out["revision"] = rev.stdout.strip()
+            st = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no", "--", "."],
+                                capture_output=True, text=True, timeout=20)
+            out["modified"] = bool(st.stdout.strip()) if st.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def _code_history(old: list | None, path: Path, now: str) -> list:
+    """``config.json``'s ``code``: each code identity the run was started or resumed with, in order, with when; a
+    resume with other code than the last is added and warned about."""
+    history, code = list(old or []), code_identity()
+    last = {k: v for k, v in history[-1].items() if k != "at"} if history else None
+    if last != code:
+        if last is not None:
+            def show(c: dict) -> str:
+                rev = (c.get("revision") or "?")[:10] + (" (modified)" if c.get("modified") else "")
+                return f"{c.get('source')}, version {c.get('version')}, commit {rev}"
+            log_warning(log, MSG_RESUMED_OTHER_CODE, path=path, before=show(last), now=show(code))
+        history.append(dict(code, at=now))
+    return history
 
 
 def machine() -> dict:
@@ -499,7 +538,7 @@ class RunDir:
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         old = _read_json(p) or {}
         cfg = dict(config, fingerprint=self.fingerprint, command=" ".join(sys.argv), versions=versions(),
-                   machine=machine(), started=old.get("started", now),
+                   code=_code_history(old.get("code"), self.path, now), machine=machine(), started=old.get("started", now),
                    resumed=old.get("resumed", []) + ([now] if old else []))
         atomic_write_text(p, to_json(cfg, indent=2))
 
@@ -534,5 +573,6 @@ class RunDir:
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
 
-__all__ = ["CONTRACT", "Contract", "RunDir", "RunDirError", "Survey", "check_out", "check_outside", "claimed", "content",
-           "data_roots", "machine", "output_folder", "remove_own", "reserve", "run_contract", "safe_name", "survey", "versions"]
+__all__ = ["CONTRACT", "Contract", "RunDir", "RunDirError", "Survey", "check_out", "check_outside", "claimed", "code_identity",
+           "content", "data_roots", "machine", "output_folder", "remove_own", "reserve", "run_contract", "safe_name",
+           "survey", "versions"]
