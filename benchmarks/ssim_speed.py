@@ -9,14 +9,14 @@ adds time), for one thread and for every core. The values are checked equal befo
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import piq
 import torch
 
 from imperceptible.costs.ssim import ssim_raw
+from imperceptible.fileio import atomic_write_json
+from imperceptible.runs.rundir import machine
 
 
 def piq_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -64,12 +64,9 @@ def main() -> None:
             print(f"{threads} thread(s), {r['pass']:20s}: ours {r['ours_ms']:7.1f} ms, piq {r['piq_ms']:7.1f} ms, "
                   f"{r['speedup']:.2f}x")
     torch.set_num_threads(cores)
-    out = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                       "cores": cores, "torch": torch.__version__},
-           "batch": a.batch, "size": a.size, "repeats": a.repeats, "statistic": "fastest repeat",
-           "float64_difference": diff, "rows": rows}
-    with open(a.json, "w") as f:
-        json.dump(out, f, indent=2)
+    out = {"machine": dict(machine(), torch=torch.__version__), "batch": a.batch, "size": a.size,
+           "repeats": a.repeats, "statistic": "fastest repeat", "float64_difference": diff, "rows": rows}
+    atomic_write_json(a.json, out)
     print(f"wrote {a.json}")
 
 
