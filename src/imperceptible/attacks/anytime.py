@@ -39,11 +39,25 @@ class Anytime:
         n = x0.shape[0]
         self.best = {c: x0.clone() for c in self.checkpoints}
         self.cost = {c: torch.full((n,), float("inf"), device=x0.device) for c in self.checkpoints}
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None  # the last query and the distances it ranked
+
+    def ranked(self, q: torch.Tensor, distance: Callable) -> torch.Tensor | None:
+        """The distances the tracker ranked its last query by, where that query is ``q`` (to 1e-6: the same 8-bit
+        levels, before and after rounding) and ``distance`` is its own: ``inf`` for the rows it did not rank (not
+        misclassified, or off the 8-bit grid); ``None`` where it cannot say. An attack that needs the same distances
+        (ours records its best adversarial by its cost) takes them from here instead of computing them twice."""
+        if self._last is None or distance != self.distance:
+            return None
+        xq, d = self._last
+        if xq.shape != q.shape or xq.device != q.device or not torch.allclose(xq, q.to(xq.dtype), rtol=0, atol=1e-6):
+            return None
+        return d
 
     @torch.no_grad()
     def observe(self, rows: torch.Tensor, xq: torch.Tensor, logits: torch.Tensor, passes: torch.Tensor) -> None:
         """A query ``xq`` of the samples ``rows`` (of the attack call), answered with ``logits``, made when they had
         used ``passes`` each."""
+        self._last = None
         if xq.shape[0] != rows.numel() or xq.shape[1:] != self.x0.shape[1:]:
             return  # a batch that is not one query per sample (a stack of candidates): not tracked
         rows = rows.to(self.x0.device)
@@ -58,6 +72,7 @@ class Anytime:
             return
         d = torch.full((rows.numel(),), float("inf"), device=self.x0.device)
         d[adv] = self.distance(xq.detach()[adv].to(self.x0.dtype), self.x0[rows[adv]]).to(d.dtype)
+        self._last = (xq.detach(), d)
         p = passes.to(self.x0.device)
         for c in self.checkpoints:
             better = adv & (p <= c) & (d < self.cost[c][rows])

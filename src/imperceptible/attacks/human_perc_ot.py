@@ -244,6 +244,11 @@ class HumanPercOT(Attack):
         key = for_cost(self.cost)
         return (key,) if key else ()
 
+    def tracked_distance(self):
+        """Its own cost (the distance of the metric it optimises, as it computes it): the tracker's ranking and the
+        refinement's record of the best are then one computation (:meth:`.anytime.Anytime.ranked`)."""
+        return getattr(self._cost, "unchecked", self._cost)
+
     def params(self) -> dict:
         return {"cost": self.cost, "preset": self.preset, "confidence": self.confidence, "quantize": self.quantize,
                 "seed": self.seed, **dataclasses.asdict(self.settings)}
@@ -369,8 +374,13 @@ class Refinement:
         """Keep ``q`` where it is adversarial and cheaper than the best so far."""
         if not len(i) or not bool(adv.any()):
             return
+        tracker = getattr(self.model, "tracker", None)  # the counter's: it ranked this query by the same cost
+        known = tracker.ranked(q, self.cost) if tracker is not None else None
         i, q = i[adv], q[adv]  # the cost of the adversarial ones only (the others cannot be kept)
-        c = self.cost(q, self.x0[i]).to(self.best_cost.dtype)
+        if known is not None and bool(torch.isfinite(known[adv]).all()):
+            c = known[adv].to(self.best_cost.dtype)
+        else:
+            c = self.cost(q, self.x0[i]).to(self.best_cost.dtype)
         keep = c < self.best_cost[i]
         self.best[i[keep]] = q[keep]
         self.best_cost[i[keep]] = c[keep]
