@@ -8,7 +8,13 @@ from skimage.metrics import structural_similarity
 from imperceptible import costs as C
 from imperceptible.attacks import ssim_hvp
 from imperceptible.costs.dists import ALPHA_BETA
-from imperceptible.validation import RangeError, ShapeError, UnknownNameError, WeightsNotFoundError
+from imperceptible.validation import (
+    ParameterError,
+    RangeError,
+    ShapeError,
+    UnknownNameError,
+    WeightsNotFoundError,
+)
 
 from .conftest import load_asset
 
@@ -116,6 +122,15 @@ def test_ms_ssim_separable_equals_piq_in_float64(shape, kernel):
     (1 - ours).sum().backward()
     (1 - ref).sum().backward()
     assert torch.allclose(xa.grad, xb.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_windowed_judges_refuse_images_smaller_than_their_window_and_even_windows():
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ParameterError, match=r"SSIM_Y: expected images of at least 11x11 pixels \(its fixed window\), "
+                                             r"got 8x8; use larger images"):
+        C.get("ssim-y")(x, x)
+    with pytest.raises(ParameterError, match="kernel_size: expected an odd integer >= 1, got 4"):
+        C.get("ms-ssim", kernel_size=4)(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
 
 
 def test_luminance_ssim_reproduces_wang_reference_value():

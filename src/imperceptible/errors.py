@@ -333,6 +333,8 @@ MSG_PROBABILITIES = message(ModelOutputError, "{name}: expected logits, got prob
                             "or sigmoid, or return its log")
 MSG_TOO_SMALL = message(ParameterError, "{metric}: expected images of at least {k}x{k} pixels (its window), got {h}x{w}; "
                         "use a smaller kernel_size (odd) or larger images")
+MSG_TOO_SMALL_FIXED = message(ParameterError, "{metric}: expected images of at least {k}x{k} pixels (its fixed window), "
+                              "got {h}x{w}; use larger images or a judge with an adjustable window (ssim)")
 MSG_LABEL_BEYOND = message(RangeError, "{dataset}: expected labels below the model's {k} classes, got label {label} for "
                            "sample {sample!r} (row {row}); is the dataset's label order the model's?")
 MSG_NONFINITE_ATTACK = message(NonFiniteError, "{attack}: the attack produced NaN or Inf pixels (the model's gradients "

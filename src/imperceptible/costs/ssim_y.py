@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import MSG_TOO_SMALL_FIXED, ParameterError
 from .base import Cost
-from .ssim import _check_kernel, ssim_raw
+from .ssim import ssim_raw
 from .tags import CostTags
 
 #: MATLAB rgb2gray's weights
@@ -59,9 +60,9 @@ def reference_downsample(x: torch.Tensor) -> torch.Tensor:
 
 def ssim_luminance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-sample luminance SSIM of ``[0, 1]`` images, as ``ssim.m`` computes it (see the module docstring)."""
-    a, b = reference_downsample(luma(x)), reference_downsample(luma(y))
-    _check_kernel(11, a)  # an image that, down-sampled, no longer holds the window: refused, saying its size
-    return ssim_raw(a, b, kernel_size=11, sigma=1.5)
+    if min(x.shape[-2:]) < 11:  # Wang et al.'s fixed 11x11 window (and no down-sampling below 384 pixels)
+        raise ParameterError.of(MSG_TOO_SMALL_FIXED, metric="SSIM_Y", k=11, h=x.shape[-2], w=x.shape[-1])
+    return ssim_raw(reference_downsample(luma(x)), reference_downsample(luma(y)), kernel_size=11, sigma=1.5)
 
 
 class SSIMLuminanceCost(Cost):
