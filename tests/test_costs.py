@@ -133,6 +133,16 @@ def test_windowed_judges_refuse_images_smaller_than_their_window_and_even_window
         C.get("ms-ssim", kernel_size=4)(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
 
 
+def test_luminance_ssim_downsamples_with_matlabs_rounding():
+    """ssim.m's factor is round(min(side) / 256) with MATLAB's round (halves away from zero): a 640-pixel side is
+    down-sampled by 3 (every third pixel from the first: 214 of 640), not by Python's round-half-even 2."""
+    from imperceptible.costs.ssim_y import reference_downsample
+
+    assert reference_downsample(torch.rand(1, 1, 640, 700)).shape[-2:] == (214, 234)
+    assert reference_downsample(torch.rand(1, 1, 383, 383)).shape[-2:] == (383, 383)  # 1.496: no down-sampling
+    assert reference_downsample(torch.rand(1, 1, 384, 400)).shape[-2:] == (192, 200)
+
+
 def test_luminance_ssim_reproduces_wang_reference_value():
     """Wang et al.'s ssim.m gives 0.8202 on the goldhill / goldhill_jpeg pair (piq's test assets; 512x512, so
     the reference down-samples by 2 first)."""

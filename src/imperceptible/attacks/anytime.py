@@ -3,7 +3,8 @@ budgets ``b`` of one run (AttackBench scores the best point an attack ever queri
 
 :class:`Anytime` watches every query the counted model answers (:class:`~.counting.CountingModel`): a query on
 the 8-bit grid that the model misclassifies (margin above the attack's confidence) is a candidate, ranked by the
-attack's own distance (its :meth:`~.base.Attack.optimises` metric, else L2), and kept for every checkpoint ``b``
+attack's own distance (:meth:`~.base.Attack.tracked_distance`: the cost of its :meth:`~.base.Attack.optimises` metric,
+else L2; ours ranks by its own cost object), and kept for every checkpoint ``b``
 the sample had not passed yet when it was queried. The images it keeps are judged afterwards like the final
 ones, so an attack's curve says how good its answer would have been had it been stopped at ``b`` passes.
 
@@ -72,7 +73,7 @@ class Anytime:
             return
         d = torch.full((rows.numel(),), float("inf"), device=self.x0.device)
         d[adv] = self.distance(xq.detach()[adv].to(self.x0.dtype), self.x0[rows[adv]]).to(d.dtype)
-        self._last = (xq.detach(), d)
+        self._last = (xq.detach().clone(), d)  # a copy: the caller may change its query in place afterwards
         p = passes.to(self.x0.device)
         for c in self.checkpoints:
             better = adv & (p <= c) & (d < self.cost[c][rows])

@@ -210,7 +210,10 @@ class Attack(ABC):
     max_passes: int | None = None
 
     def tracked_distance(self):
-        """The distance its anytime results rank queries by: its own metric's cost, else L2."""
+        """The distance its anytime results (and its best-seen result under a budget) rank queries by: the cost of its
+        metric (:meth:`optimises`, with the metric table's options), else L2. An attack whose own cost object is
+        that distance may return it instead (ours does: then a cost with options, or one without a metric such as
+        PieAPP, ranks as the attack sees it)."""
         from ..costs import get as get_cost
         from ..costs.metrics import METRICS
 

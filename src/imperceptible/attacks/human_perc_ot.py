@@ -374,13 +374,16 @@ class Refinement:
         """Keep ``q`` where it is adversarial and cheaper than the best so far."""
         if not len(i) or not bool(adv.any()):
             return
-        tracker = getattr(self.model, "tracker", None)  # the counter's: it ranked this query by the same cost
-        known = tracker.ranked(q, self.cost) if tracker is not None else None
+        tracker = self.model.tracker if isinstance(self.model, CountingModel) else None  # it ranked this query
+        known = tracker.ranked(q, self.cost) if tracker is not None else None  # by the same cost, where it could
         i, q = i[adv], q[adv]  # the cost of the adversarial ones only (the others cannot be kept)
-        if known is not None and bool(torch.isfinite(known[adv]).all()):
-            c = known[adv].to(self.best_cost.dtype)
-        else:
+        if known is None:
             c = self.cost(q, self.x0[i]).to(self.best_cost.dtype)
+        else:
+            c = known[adv].to(self.best_cost.dtype)
+            todo = ~torch.isfinite(c)  # rows the tracker did not rank (off the grid without quantize): computed here
+            if bool(todo.any()):
+                c[todo] = self.cost(q[todo], self.x0[i[todo]]).to(c.dtype)
         keep = c < self.best_cost[i]
         self.best[i[keep]] = q[keep]
         self.best_cost[i[keep]] = c[keep]

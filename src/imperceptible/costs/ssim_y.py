@@ -15,6 +15,8 @@ pair (the tests check it).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -50,7 +52,7 @@ def _symmetric_pad(x: torch.Tensor, before: int, after: int, dim: int) -> torch.
 def reference_downsample(x: torch.Tensor) -> torch.Tensor:
     """``ssim.m``'s automatic down-sampling: box filter of side ``f`` with MATLAB's kernel centre
     (``floor((f + 1) / 2)``) and symmetric padding, then every ``f``-th pixel from the first."""
-    f = max(1, round(min(x.shape[-2:]) / 256))
+    f = max(1, math.floor(min(x.shape[-2:]) / 256 + 0.5))  # MATLAB's round: halves away from zero (640 -> 3)
     if f == 1:
         return x
     c = (f + 1) // 2  # 1-based centre of an f-tap kernel in MATLAB
