@@ -8,14 +8,16 @@ saying why, where the model fails or answers differently."""
 
 from __future__ import annotations
 
+import logging
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-from ..notices import MSG_LAYOUT_KEPT, warn
+from ..notices import MSG_LAYOUT_KEPT, log_warning
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
+log = logging.getLogger(__name__)
 
 
 def fast_layout_format(module: nn.Module) -> torch.memory_format:
@@ -62,7 +64,7 @@ def fast_layout_checked(module: ModelT, x: torch.Tensor, *, name: str) -> ModelT
                     return module
                 why = f"changes its outputs by up to {diff:.3g}"
     module.to(memory_format=torch.contiguous_format)
-    warn(MSG_LAYOUT_KEPT, name=name, why=why)
+    log_warning(log, MSG_LAYOUT_KEPT, name=name, why=why)  # one line, as the model's other notices (probe.py)
     return module
 
 
