@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..errors import MSG_TOO_SMALL, ParameterError
 from ..validation import check_images, check_same_shape
 from .base import as_full_precision, full_precision
-from .ssim import WindowedCost, _check_kernel, reduce, ssim_and_cs
+from .ssim import WindowedCost, check_odd_window, reduce, ssim_and_cs
 from .tags import CostTags
 
 #: Wang et al.'s scale weights (coarsest last)
@@ -38,8 +38,7 @@ def ms_ssim_levels(size: int, kernel_size: int) -> int:
 
 
 def _ms_ssim_raw(x: torch.Tensor, y: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
-    if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        _check_kernel(kernel_size, x)  # refuses it, saying what was expected
+    check_odd_window(kernel_size)  # its size is checked per scale below (ms_ssim_levels)
     levels = ms_ssim_levels(min(x.shape[-2:]), kernel_size)
     if levels < 1:
         h, w = x.shape[-2:]

@@ -26,9 +26,14 @@ from .base import Cost, as_full_precision, full_precision
 from .tags import CostTags
 
 
-def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
+def check_odd_window(kernel_size: int) -> None:
+    """Refuse a window side that is not an odd integer >= 1 (the Gaussian window has a centre pixel)."""
     if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
         raise ParameterError.of(MSG_PARAM, name="kernel_size", expected="an odd integer >= 1", got=kernel_size)
+
+
+def _check_kernel(kernel_size: int, x: torch.Tensor) -> None:
+    check_odd_window(kernel_size)
     if min(x.shape[-2:]) < kernel_size:
         h, w = x.shape[-2:]
         raise ParameterError.of(MSG_TOO_SMALL, metric="SSIM", k=kernel_size, h=h, w=w)
