@@ -1,6 +1,6 @@
 """Speed options give the same results (issue 34): the model pass in channels-last memory and forward-only passes in
-inference mode give the logits and input gradients of the current path within a stated tolerance; a batch that does
-not fit in memory is one line naming --batch-size."""
+inference mode give the logits and input gradients of the current path within a stated tolerance; under bf16 autocast
+every success verdict is the float32 model's; a batch that does not fit in memory is one line naming --batch-size."""
 
 from __future__ import annotations
 
@@ -218,3 +218,52 @@ def test_ours_takes_its_records_costs_from_the_tracker_with_the_same_results(mni
         assert bool(a.success.all()) and torch.equal(a.success, b.success)
         assert torch.equal(a.adv, b.adv)
         assert n_reuse < 0.7 * n_plain, (n_reuse, n_plain)
+
+
+@pytest.mark.parametrize("name,kw,saturates", [("human-perc-ot", {"budget": 30}, True),
+                                               ("pgd-l2", {"eps": 3.0, "alpha": 0.5, "steps": 20}, True),
+                                               ("ddn", {"steps": 30}, True), ("fmn", {"steps": 30}, False)])
+def test_mixed_precision_changes_no_8bit_success(name, kw, saturates, mnist_cnn, mnist_correct):
+    """Under a bf16 autocast (``--precision bf16-mixed``) every success verdict is the float32 model's: the clean check,
+    the anytime tracker's candidates and the final margins. So every image an attack returns as a success is an 8-bit
+    image the float32 model misclassifies, none it calls a failure is one, and at a budget where float32 fools every
+    digit, bf16-mixed fools the same digits (the iterates do differ: autocast engaged). A digit near the budget's edge
+    may still end on the other side: the GPU benchmark counts those (benchmarks/gpu_speed.py). FMN fools about 60% of
+    the digits in 30 passes, so only its verdicts are checked."""
+    from imperceptible.attacks import adv_lib_available, margin
+    from imperceptible.attacks.registry import get
+
+    if name in ("ddn", "fmn") and not adv_lib_available():
+        pytest.skip("adv-lib is not installed (tools/install-adv-lib.sh)")
+    x, y = mnist_correct[0][:16], mnist_correct[1][:16]
+    atk = get(name, **kw)
+    atk.max_passes = 30  # the counter's guard: the returned image is the best 8-bit adversarial queried
+    full = atk(mnist_cnn, x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = atk(mnist_cnn, x, y)
+    with torch.no_grad():
+        verdict = margin(mnist_cnn(mixed.adv), y) > 0
+    assert torch.equal(mixed.success.cpu(), verdict.cpu())
+    if saturates:
+        assert bool(full.success.all())
+        assert torch.equal(mixed.success, full.success), (mixed.success.tolist(), full.success.tolist())
+    assert not torch.equal(mixed.adv, full.adv)  # autocast did engage
+
+
+def test_without_the_float32_verdict_the_tracker_would_keep_what_bf16_alone_calls_adversarial(mnist_cnn, mnist_correct):
+    """The tracker's full-precision judge is what the test above relies on: a candidate that bf16 logits call
+    adversarial and the float32 model does not is dropped (here: a query whose bf16 and float32 margins differ in
+    sign, built from a float32 boundary point)."""
+    from imperceptible.attacks import margin
+    from imperceptible.attacks.anytime import Anytime
+
+    x, y = mnist_correct[0][:1], mnist_correct[1][:1]
+    tracker = Anytime(x, y, lambda a, b: (a - b).flatten(1).norm(dim=1), [10])
+    fake_bf16 = torch.full((1, 10), -5.0)
+    fake_bf16[0, (int(y) + 1) % 10] = 5.0  # "adversarial" by the mixed-precision logits
+    with torch.no_grad():
+        assert margin(mnist_cnn(x), y) < 0  # the float32 model classifies the query correctly
+    tracker.observe(torch.arange(1), x.clone(), fake_bf16, torch.ones(1), judge=mnist_cnn)
+    assert not tracker.results()[10]["found"].any()
+    tracker.observe(torch.arange(1), x.clone(), fake_bf16, torch.ones(1))  # no judge: bf16 logits are believed
+    assert tracker.results()[10]["found"].all()

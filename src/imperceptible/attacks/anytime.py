@@ -2,7 +2,8 @@
 budgets ``b`` of one run (AttackBench scores the best point an attack ever queried the same way).
 
 :class:`Anytime` watches every query the counted model answers (:class:`~.counting.CountingModel`): a query on
-the 8-bit grid that the model misclassifies (margin above the attack's confidence) is a candidate, ranked by the
+the 8-bit grid that the model misclassifies (margin above the attack's confidence; under a mixed-precision autocast,
+the float32 model's margin) is a candidate, ranked by the
 attack's own distance (:meth:`~.base.Attack.tracked_distance`: the cost of its :meth:`~.base.Attack.optimises` metric,
 else L2; ours ranks by its own cost object), and kept for every checkpoint ``b``
 the sample had not passed yet when it was queried. The images it keeps are judged afterwards like the final
@@ -55,9 +56,11 @@ class Anytime:
         return d
 
     @torch.no_grad()
-    def observe(self, rows: torch.Tensor, xq: torch.Tensor, logits: torch.Tensor, passes: torch.Tensor) -> None:
+    def observe(self, rows: torch.Tensor, xq: torch.Tensor, logits: torch.Tensor, passes: torch.Tensor,
+                judge: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         """A query ``xq`` of the samples ``rows`` (of the attack call), answered with ``logits``, made when they had
-        used ``passes`` each."""
+        used ``passes`` each. ``judge``: the full-precision logits of a batch, where ``logits`` came from a
+        mixed-precision autocast; a candidate is then kept only if the full-precision model misclassifies it too."""
         self._last = None
         if xq.shape[0] != rows.numel() or xq.shape[1:] != self.x0.shape[1:]:
             return  # a batch that is not one query per sample (a stack of candidates): not tracked
@@ -69,6 +72,9 @@ class Anytime:
         cand = adv.nonzero().squeeze(1)
         s = xq.detach()[cand].double() * 255
         adv[cand] = ((s - s.round()).abs() <= GRID_TOLERANCE).flatten(1).all(1)
+        if judge is not None and adv.any():
+            cand = adv.nonzero().squeeze(1)
+            adv[cand] = margin(judge(xq.detach()[cand]), self.y[rows[cand]]) > self.confidence
         if not adv.any():
             return
         d = torch.full((rows.numel(),), float("inf"), device=self.x0.device)

@@ -33,7 +33,7 @@ from ..pixels import quantize_8bit
 from ..seeds import derive
 from ..validation import check_8bit, check_bool, check_eval_mode, check_images, check_int, check_labels, check_positive
 from .anytime import Anytime
-from .counting import BudgetExhausted, CountingModel
+from .counting import BudgetExhausted, CountingModel, full_precision_verdict
 from .margins import classified_correctly, margin
 from .tags import AttackTags
 
@@ -243,7 +243,7 @@ class Attack(ABC):
             checkpoints = set(self.anytime) | ({budget} if budget is not None else set())
             if checkpoints:
                 counted.tracker = Anytime(x, y, self.tracked_distance(), checkpoints, self.confidence)
-            with torch.no_grad(), counted.uncounted():
+            with torch.no_grad(), counted.uncounted(), full_precision_verdict(x.device):
                 clean_logits = counted(x)
             check_logits(clean_logits, x.shape[0], y)
             clean_margin = margin(clean_logits, y)
@@ -264,7 +264,7 @@ class Attack(ABC):
                 adv = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv)
                 adv_float = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv_float)
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
-            with torch.no_grad(), counted.uncounted():
+            with torch.no_grad(), counted.uncounted(), full_precision_verdict(x.device):
                 m_adv = margin(counted(adv), y)
                 m_float = m_adv.clone()  # a sample whose float iterate is its 8-bit image needs no second look
                 moved = (adv != adv_float).flatten(1).any(1).nonzero().squeeze(1)

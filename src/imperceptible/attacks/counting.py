@@ -160,8 +160,15 @@ class CountingModel(nn.Module):
         out = self.model_output(self._logits(x))
         if self.tracker is not None:
             rows = self._rows[-1]
-            self.tracker.observe(rows, x, out, ((self.forwards + self.backwards) / 2)[rows.cpu()])
+            judge = self.full_precision_logits if torch.is_autocast_enabled(x.device.type) else None
+            self.tracker.observe(rows, x, out, ((self.forwards + self.backwards) / 2)[rows.cpu()], judge=judge)
         return out
+
+    def full_precision_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's float32 logits of ``x`` outside any autocast, charged to no sample: the harness's own verdict
+        (under a mixed-precision autocast, a success is what the full-precision model says)."""
+        with full_precision_verdict(x.device), self.uncounted():
+            return self.model_output(self._logits(x.float()))
 
     def model_output(self, out) -> torch.Tensor:
         if not isinstance(out, torch.Tensor):
@@ -175,9 +182,15 @@ class CountingModel(nn.Module):
             return getattr(self.model, name)
 
 
+def full_precision_verdict(device: torch.device):
+    """No autocast on ``device``: the context of every success verdict (the clean check, the anytime tracker's
+    candidates, the final margins), so that a mixed-precision run's successes are the float32 model's."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def rows(model: nn.Module, idx: torch.Tensor):
     """``model.rows(idx)`` for a :class:`CountingModel`, a no-op context for any other model."""
     return model.rows(idx) if isinstance(model, CountingModel) else contextlib.nullcontext(model)
 
 
-__all__ = ["BudgetExhausted", "CountingModel", "inner_network", "rows"]
+__all__ = ["BudgetExhausted", "CountingModel", "full_precision_verdict", "inner_network", "rows"]
