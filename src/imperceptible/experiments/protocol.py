@@ -133,9 +133,13 @@ class Protocol:
                 for label, extra in grid(spec):
                     out[f"{spec.name}|{label}" if label else spec.name] = self.build(spec, run, extra)
             else:
-                base = self._base_spec(run, spec)
-                out[spec.name] = self.build(spec, run, self.chosen(run, base) if base else {})
+                out[spec.name] = self.build_chosen(run, spec)
         return out
+
+    def build_chosen(self, run: RunSpec, spec: AttackSpec) -> Attack:
+        """``spec`` as the test stage runs it: with its (or its base attack's) chosen settings."""
+        base = self._base_spec(run, spec)
+        return self.build(spec, run, self.chosen(run, base) if base else {})
 
     def _base_spec(self, run: RunSpec, spec: AttackSpec) -> AttackSpec | None:
         """The attack whose tuning choice ``spec`` takes: itself if it has a grid, else the ``ours``/``peer`` attack of
