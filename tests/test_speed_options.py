@@ -269,11 +269,12 @@ class _AdversarialOnlyInBf16(torch.nn.Module):
 @pytest.mark.parametrize("name,kw", [("human-perc-ot", {"budget": 10}), ("pgd-l2", {"steps": 10}), ("ddn", {"steps": 10}),
                                      ("fmn", {"steps": 10})])
 @pytest.mark.parametrize("threshold", [0.40, 0.476])
-def test_a_success_only_bf16_sees_is_no_success(name, kw, threshold):
+def test_a_success_only_bf16_sees_is_no_success(name, kw, threshold, caplog):
     """The clean check (threshold 0.40: bf16 calls every clean image misclassified), the anytime tracker's candidates
     and the final margins (0.476: the attack's own bf16 steps cross it within a few passes) are the float32 model's:
     no success is reported and the tracker keeps no candidate. Before these verdicts were taken in float32, every one
-    of these attacks reported all four images as successes (checked by reverting the change)."""
+    of these attacks reported all four images as successes (checked by reverting the change). The model's probe (its
+    notice when it classifies none of the images correctly) is the float32 model's too."""
     from imperceptible.attacks import adv_lib_available
     from imperceptible.attacks.registry import get
 
@@ -287,6 +288,7 @@ def test_a_success_only_bf16_sees_is_no_success(name, kw, threshold):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         res = atk(model, x, y)
     assert bool((res.clean_margin < 0).all())  # the float32 verdict on the clean images: correct
+    assert not any("classifies none" in r.getMessage() for r in caplog.records)
     assert not res.success.any() and not res.anytime[5]["found"].any()
     if threshold > 0.47:
         assert bool((res.passes > 0).all())  # the attack ran (it was not skipped as already adversarial)

@@ -236,7 +236,8 @@ class Attack(ABC):
         check_eval_mode(model, getattr(model, "name", "model"))
         x = x.detach()
         if not isinstance(model, CountingModel):  # an attack run inside another: its model was probed already
-            probe_once(model, x, y, name=getattr(model, "name", type(model).__name__))
+            with full_precision_verdict(x.device):  # what the model is, not what its mixed-precision pass says
+                probe_once(model, x, y, name=getattr(model, "name", type(model).__name__))
         t0 = time.perf_counter()
         budget = self.max_passes
         with CountingModel(model, x.shape[0], budget=budget) as counted:
