@@ -88,6 +88,13 @@ def test_the_committed_protocol_is_complete():
         assert all(a.max_passes == run.budget for a in tune.values())
         assert {m.split("|")[0] for m in tune} == {s.name for s in p.specs(run) if s.role in ("ours", "variant", "peer")
                                                  and (s.tune or s.modes)}
+    run = p.run("effnet-200")  # its tune stage is done: one attack built alone is the test stage's
+    test = p.attacks(run, "test")
+    for s in p.specs(run):
+        if s.name in ("human-perc-ot", "ddn", "pgd-l2", "human-perc-ot[lam=0]"):
+            one = p.build_chosen(run, s)
+            assert one.params() == test[s.name].params() and one.max_passes == run.budget
+    assert p.build_chosen(run, next(s for s in p.specs(run) if s.name == "ddn")).params()["gamma"] == 0.05
 
 
 def test_grids_budgets_and_the_tuning_rule():
