@@ -16,7 +16,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks.base import Attack, AttackResult, margin
+from ..attacks.base import Attack, AttackResult
 from ..data.base import ImageDataset
 from ..engine import Engine
 from ..errors import MSG_OUT_OF_MEMORY, OutOfMemoryError
@@ -27,16 +27,6 @@ from .record import rows_of
 from .rundir import RunDir
 
 log = logging.getLogger(__name__)
-
-@torch.no_grad()
-def verify_full_precision(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> AttackResult:
-    """Re-judge an attack run under mixed precision in float32: success, margins and ``reached`` are
-    what a full-precision model says about the returned images."""
-    res.margin = margin(model(res.adv.float()), y).cpu()
-    res.clean_margin = margin(model(x.float()), y).cpu()
-    res.margin_float = margin(model(res.adv_float.float()), y).cpu()
-    return res
-
 
 def anytime_metrics(evaluator: Evaluator, res: AttackResult, x: torch.Tensor, final: dict) -> dict:
     """Per checkpoint of ``res.anytime``, per sample, the distances of the best adversarial queried by then (a
@@ -95,8 +85,6 @@ def run_attack(run: RunDir, method: str, attack: Attack, model, ds: ImageDataset
         t0 = time.perf_counter()
         with engine.autocast(), out_of_memory_as_error(method, x):
             res = attack(model, x, y)
-        if engine.mixed_precision:
-            res = verify_full_precision(model, x, y, res)
         attack_time = time.perf_counter() - t0
         results = {method: (res, attack_time)}
         for name, fn in derived.items():
