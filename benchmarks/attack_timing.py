@@ -34,12 +34,18 @@ from imperceptible.models import get
 from imperceptible.models.layout import fast_layout
 
 
-def forward_backward_time(model, x, y, repeats: int) -> float:
+def forward_backward_time(model, x, y, repeats: int, sync=None) -> float:
+    """Median seconds of one bare forward+backward to the input of the batch ``x`` (as attacks take it) over
+    ``repeats`` runs after one warm-up; ``sync`` (``torch.cuda.synchronize`` on a GPU) is called around each so that
+    the clock sees the device's work, not its queue. The one bare-model timing of every benchmark."""
+    sync = sync or (lambda: None)
     times = []
     for _ in range(repeats + 1):
         xi = x.clone().requires_grad_(True)
+        sync()
         t = time.perf_counter()
         torch.autograd.grad(F.cross_entropy(model(xi), y, reduction="sum"), xi)  # input gradient only, as attacks
+        sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times[1:])  # the first is a warm-up
 

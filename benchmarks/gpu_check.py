@@ -143,18 +143,9 @@ def main() -> None:
     check(results, "Algorithms 2 and 3 on cuda", dro)
 
     # timings: the attack_timing.py protocol on the GPU, one batch of every correctly classified photo
-    def fb_time():
-        times = []
-        for _ in range(6):
-            xin = xi.clone().requires_grad_(True)
-            sync()
-            t = time.perf_counter()
-            torch.autograd.grad(torch.nn.functional.cross_entropy(eff(xin), yi, reduction="sum"), xin)
-            sync()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times[1:]) / len(yi)
+    from attack_timing import forward_backward_time  # this script's folder is the first import path
 
-    t_fb = fb_time()
+    t_fb = forward_backward_time(eff, xi, yi, 5, sync) / len(yi)
     timing = {"forward_backward_s_per_sample": t_fb, "batch": len(yi), "methods": {}}
     for name, atk in [("pgd-l2", A.PGDL2()), ("human-perc-ot", A.HumanPercOT()),
                       ("human-perc-ot[paper]", A.HumanPercOT(preset="paper")),

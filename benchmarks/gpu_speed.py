@@ -13,7 +13,7 @@ it in float32, in float32 again (the noise floor of changed verdicts) and in bf1
 classified images in batches of ``--batch`` (after one untimed warm-up batch of every attack and precision, so that
 cuDNN's autotuning and the kernels' first launch are not timed). Mixed precision is the commands' own option
 (``--precision bf16-mixed``: the engine's autocast; every success verdict, the tracker's candidates included, is the
-float32 model's; the bf16 time includes the run's float32 re-check, ``verify_full_precision``, as in the commands).
+float32 model's, checked inside the attack's own call; the bf16 time includes those float32 checks, as in the commands).
 Each row reports images per second, the mean counted passes, success (the float32 verdict on the returned 8-bit images,
 batch by batch as the run took it), the median L2 and 1-SSIM of the successes, and how many images changed success
 against the first float32 run (per-image verdicts stored)."""
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -60,12 +59,13 @@ def pack(out: str, paper: int) -> None:
 
 def run(images: str, out: str, batch: int, weights: str | None, methods: tuple[str, ...], limit: int | None,
         budget: int | None) -> None:
+    from attack_timing import forward_backward_time  # this script's folder is the first import path
+
     from imperceptible.costs import get as get_cost
     from imperceptible.engine import EngineConfig, make_engine
     from imperceptible.experiments.protocol import load_protocol
     from imperceptible.models import get
     from imperceptible.models.layout import fast_layout
-    from imperceptible.runs.attack_run import verify_full_precision
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -104,8 +104,7 @@ def run(images: str, out: str, batch: int, weights: str | None, methods: tuple[s
 
     def attack_once(atk, engine, x, y):
         with engine.autocast():
-            res = atk(model, x, y)
-        return verify_full_precision(model, x, y, res) if engine.mixed_precision else res
+            return atk(model, x, y)
 
     # warm-up: every attack and precision once on a small batch (cuDNN's autotuning, first launches)
     xw, yw, _ = next(iter(sets.values()))
@@ -115,14 +114,7 @@ def run(images: str, out: str, batch: int, weights: str | None, methods: tuple[s
     sync()
     for name, (x, y, ids) in sets.items():
         rows: dict = {}
-        t_fb = []
-        for _ in range(6):  # the bare forward+backward of one batch, per image
-            xin = x[:batch].clone().requires_grad_(True)
-            sync()
-            t0 = time.perf_counter()
-            torch.autograd.grad(torch.nn.functional.cross_entropy(model(xin), y[:batch], reduction="sum"), xin)
-            sync()
-            t_fb.append((time.perf_counter() - t0) / len(xin))
+        t_fb = forward_backward_time(model, x[:batch], y[:batch], 5, sync) / len(y[:batch])
         for m, atk in attacks.items():
             for lab, p in RUNS:
                 sync()
@@ -160,7 +152,7 @@ def run(images: str, out: str, batch: int, weights: str | None, methods: tuple[s
                     if ref in attacks:
                         rows[f"{m} | {lab}"][f"time_ratio_to_{ref}"] = \
                             rows[f"{m} | {lab}"]["seconds"] / rows[f"{ref} | {lab}"]["seconds"]
-        out_json["sets"][name] = {"ids": ids, "forward_backward_s_per_image": statistics.median(t_fb[1:]),
+        out_json["sets"][name] = {"ids": ids, "forward_backward_s_per_image": t_fb,
                                   "rows": rows}
         with open(out, "w") as f:  # after every set: a run cut short keeps what it finished
             json.dump(out_json, f, indent=2)
