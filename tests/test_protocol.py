@@ -4,6 +4,7 @@ decision's statistics against hand computations and their reference implementati
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -152,6 +153,17 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     assert set(s["methods"]) == {"human-perc-ot", "perc-al", "perc-al+polish", "human-perc-ot[no-lattice]", "pgd-l2"}
     assert s["peers"] == ["perc-al"] and s["polished"] == ["perc-al+polish"] and "decision" in s["minimal"]
     assert json.loads((test_out / "per_image.json").read_text())["ids"] == ["mnist_02_1", "mnist_03_0"]
+    # the queue renders a finished test stage with benchmarks/tables.py: its decision and pass-ratio tables
+    spec = importlib.util.spec_from_file_location("tables", ROOT / "benchmarks" / "tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    text = tables.decision(s)
+    assert text.startswith("Protocol `small`") and "stage `test`: 2 images, 30 passes" in text
+    judged = [r for r in text.splitlines() if r.startswith("| ") and "decision" not in r and "---" not in r]
+    assert [r.split(" | ")[0] for r in judged] == ["| CIEDE2000 C2", "| GMSD x1000"]  # not 1-SSIM: ours optimises it
+    assert all("`perc-al`" in r for r in judged)
+    ratios = [r for r in tables.passes(s).splitlines() if r.startswith("| GMSD")]
+    assert len(ratios) == 1 and ratios[0].count(" | ") == 1  # one peer column: perc-al
     _write(SMALL.replace("n_boot = 50", "n_boot = 60") + chosen + "\n", proto)
     capsys.readouterr()
     assert main(args) == 2
