@@ -290,7 +290,7 @@ def test_protocol_settings_apply_and_conflicts_are_refused(tmp_path):
         apply_protocol(given, proto, given_settings(given))
     assert str(e.value) == MSG_FAIRNESS_PROTOCOL_CONFLICT.format(name="--dro-seeds", got=5, expected=9, path=PROTOCOL)
     bad = tmp_path / "p.toml"
-    bad.write_text(PROTOCOL.read_text().replace("seed = 0\n\n# Each", "seed = 0\nepochs = 3\n\n# Each"))
+    bad.write_text(PROTOCOL.read_text().replace("\n\n# Each", "\nepochs = 3\n\n# Each", 1))
     with pytest.raises(FairnessProtocolError) as e:
         load_protocol(bad)
     assert str(e.value).startswith(MSG_FAIRNESS_PROTOCOL_UNKNOWN_SETTING.format(path=bad, name="epochs", choices="")[:-2])
