@@ -118,6 +118,30 @@ def _write(text: str, path: Path | None = None) -> Path:
     return path
 
 
+def test_an_attack_restricted_to_named_runs_or_budgets_is_left_out_of_the_others():
+    """``only_runs`` and ``only_budgets`` both restrict where an attack runs (two runs of the same budget told apart by
+    name); a name that is not one of the file's runs is refused in one line naming the field and the runs."""
+    two_runs = SMALL.replace("[attacks.human-perc-ot]", """[runs.cnn-30b]
+split = "digits"
+model = "mnist-cnn-b"
+budget = 30
+n_test = 2
+judges = ["ssim_distance"]
+[attacks.human-perc-ot]""")
+    restricted = two_runs.replace('polish = true\n', 'polish = true\nonly_runs = ["cnn-30b"]\n', 1)
+    proto = load_protocol(_write(restricted))
+    names = {r: [s.name for s in proto.specs(proto.run(r))] for r in ("cnn-30", "cnn-30b")}
+    assert "perc-al" not in names["cnn-30"] and "perc-al" in names["cnn-30b"]
+    assert names["cnn-30"] == [n for n in names["cnn-30b"] if n != "perc-al"]
+    assert "perc-al+polish" not in proto.polished(proto.run("cnn-30"))
+    both = restricted.replace('only_runs = ["cnn-30b"]', 'only_runs = ["cnn-30b"]\nonly_budgets = [100]')
+    proto = load_protocol(_write(both))
+    assert "perc-al" not in [s.name for s in proto.specs(proto.run("cnn-30b"))]  # its budget is not 100
+    bad = load_protocol(_write(restricted.replace('only_runs = ["cnn-30b"]', 'only_runs = ["cnn-3O"]')))
+    with pytest.raises(ParameterError, match=r"attacks\.perc-al\.only_runs.*cnn-30, cnn-30b.*cnn-3O"):
+        bad.specs(bad.run("cnn-30"))
+
+
 def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys):
     """The tune stage runs every grid point on the tune ids and writes its choice; the test stage is refused until the
     choice is in the file, then runs the chosen settings (and the polished twin) on the test ids; the run's fingerprint

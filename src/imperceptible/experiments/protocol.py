@@ -42,7 +42,8 @@ STAGES = ("tune", "test")
 class AttackSpec:
     """One attack of the protocol: its registry ``attack`` name and ``settings`` (with their ``source``), its role,
     how the budget sets it (``budget``: ``{key, factor}``, or none where the counter's guard alone enforces it), its
-    tuning grid (``tune``: ``{key, values}``) and 8-bit ``modes`` to choose from, and whether its polished twin runs."""
+    tuning grid (``tune``: ``{key, values}``) and 8-bit ``modes`` to choose from, whether its polished twin runs, and
+    where it runs: every run, or only the runs of ``only_budgets`` and only those named in ``only_runs``."""
 
     name: str
     attack: str
@@ -54,6 +55,12 @@ class AttackSpec:
     modes: tuple[str, ...] = ()
     polish: bool = False
     only_budgets: tuple[int, ...] = ()
+    only_runs: tuple[str, ...] = ()
+
+    def runs_on(self, run: RunSpec) -> bool:
+        """Whether this attack is part of ``run`` (both restrictions hold where given)."""
+        return (not self.only_budgets or run.budget in self.only_budgets) and (
+            not self.only_runs or run.name in self.only_runs)
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,17 @@ class Protocol:
             spec = AttackSpec(name=name, attack=_get(a, "attack", name), role=_get(a, "role", name),
                               settings=dict(a.get("settings", {})), source=_get(a, "source", name),
                               budget=a.get("budget"), tune=a.get("tune"), modes=tuple(a.get("modes", ())),
-                              polish=bool(a.get("polish", False)), only_budgets=tuple(a.get("only_budgets", ())))
+                              polish=bool(a.get("polish", False)), only_budgets=tuple(a.get("only_budgets", ())),
+                              only_runs=tuple(a.get("only_runs", ())))
             if spec.role not in ROLES:
                 raise ParameterError.of(MSG_PROTOCOL_FIELD, path=self.path, field=f"attacks.{name}.role",
                                         expected=f"one of {', '.join(ROLES)}", got=spec.role)
-            if not spec.only_budgets or run.budget in spec.only_budgets:
+            unknown = [r for r in spec.only_runs if r not in self.raw.get("runs", {})]
+            if unknown:
+                raise ParameterError.of(MSG_PROTOCOL_FIELD, path=self.path, field=f"attacks.{name}.only_runs",
+                                        expected=f"names of its [runs] ({', '.join(self.raw.get('runs', {}))})",
+                                        got=", ".join(unknown))
+            if spec.runs_on(run):
                 out.append(spec)
         return out
 
