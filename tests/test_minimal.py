@@ -170,3 +170,19 @@ def test_a_tiny_judge_value_is_not_shown_as_zero():
     assert _cell(1.416e-08, 1000.0) == "1.4e-05"
     assert _cell(0.0, 1000.0) == "0.000"
     assert _cell(0.0123) == "0.012" and _cell(None) == "<span class='na'>n/a</span>"
+
+
+def test_every_method_of_a_figure_has_its_own_line():
+    """The held-out run's 22 methods (15 attacks, 7 polished twins) each get their own colour and dash pair in the
+    anytime, robust-accuracy and distance figures (before, the 11th method took the 1st one's colour: ours and its
+    no-lattice ablation were the same solid blue line); ours and its variants solid, the others dashed."""
+    from imperceptible.runs.plots import method_style
+
+    attacks = ["human-perc-ot", "human-perc-ot[cvvdp]", "ddn", "fmn", "cw", "perc-al", "alma[ssim]", "alma[lpips]", "sdf",
+               "bp", "human-perc-ot[lam=0]", "human-perc-ot[geometry=0]", "human-perc-ot[no-lattice]",
+               "human-perc-ot[first-success]", "pgd-l2"]
+    names = attacks + [f"{m}+polish" for m in ("ddn", "fmn", "cw", "perc-al", "alma[ssim]", "alma[lpips]", "sdf")]
+    styles = [method_style(j, m) for j, m in enumerate(names)]
+    assert len({(s["color"], s["linestyle"]) for s in styles}) == len(names) == 22
+    assert len({s["color"] for s in styles[:20]}) == 20  # the first 20 told apart by colour alone
+    assert [s["linestyle"] in ("-", "-.") for s in styles] == [m.startswith("human-perc-ot") for m in names]

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 from ..costs.metrics import METRICS  # noqa: E402
 from ..fileio import save_figure  # noqa: E402
 from .grids import image_grid  # noqa: E402
+from .plots import method_style  # noqa: E402
 from .report import Html, esc, write_report  # noqa: E402
 from .rundir import RunDir, safe_name  # noqa: E402
 
@@ -129,14 +130,13 @@ def anytime_plot(summary: dict, path: Path) -> Path | None:
     if not keys:
         return None
     ticks = sorted({int(c) for curve in any_.values() for c in curve})  # the checkpoints, labelled plainly
-    fig, axes, colours = _panels(keys)
+    fig, axes = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, curve) in enumerate(any_.items()):
             xs = [int(c) for c in curve if curve[c].get(k) is not None]
             ys = [curve[str(c)][k] * METRICS[k].show for c in xs]
             if xs:
-                ax.plot(xs, ys, marker="o", ms=3, label=meth, color=colours[(2 * j) % 20],
-                        linestyle="-" if meth.startswith("human-perc-ot") else "--")
+                ax.plot(xs, ys, marker="o", ms=3, label=meth, **method_style(j, meth))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
@@ -148,10 +148,10 @@ def anytime_plot(summary: dict, path: Path) -> Path | None:
 
 
 def _panels(keys: list[str], cols: int = 4):
-    """One panel per judge, four to a row, and the colours of the methods."""
+    """One panel per judge, four to a row."""
     nrows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
-    return fig, axes, matplotlib.color_sequences["tab20"]
+    return fig, axes
 
 
 def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
@@ -179,14 +179,14 @@ def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) ->
     image classified correctly, so nothing was judged)."""
     if not keys:
         return None
-    fig, axes, colours = _panels(keys)
+    fig, axes = _panels(keys)
     for ax, k in zip(axes.flat, keys):
         for j, (meth, rs) in enumerate(rows.items()):
             correct = [r for r in rs if r["clean_correct"]]
             d = np.sort([r["metrics"][k] * METRICS[k].show for r in correct if r["success"] and k in r["metrics"]])
             if len(d):
                 ax.step(d, 1 - np.arange(1, len(d) + 1) / len(correct), where="post", label=meth,
-                        color=colours[(2 * j) % 20], linestyle="-" if meth.startswith("human-perc-ot") else "--")
+                        **method_style(j, meth))
         ax.set_xscale("log")
         ax.set_title(METRICS[k].label, fontsize=9)
         ax.set_ylabel("not yet fooled", fontsize=8)

@@ -14,6 +14,18 @@ import numpy as np  # noqa: E402
 from ..costs.metrics import METRICS  # noqa: E402
 from ..fileio import save_figure  # noqa: E402
 
+#: tab20's ten darker colours, then its ten lighter ones: the methods' colours in every figure, in order
+COLOURS = tuple(matplotlib.color_sequences["tab20"][i] for i in (*range(0, 20, 2), *range(1, 20, 2)))
+
+
+def method_style(j: int, method: str) -> dict:
+    """The line of the ``j``-th method of a figure: its own colour for the first 20 methods (then the colours again with
+    another dash pattern), solid for ours and its variants, dashed for every other attack."""
+    ours = method.startswith("human-perc-ot")
+    return {"color": COLOURS[j % len(COLOURS)],
+            "linestyle": ("-" if ours else "--") if j < len(COLOURS) else ("-." if ours else ":")}
+
+
 #: axis labels: the metric table's, without the display factor (plots show the stored values)
 LABELS = {k: m.label.replace(" x1000", "") + (" (x1000)" if m.factor == 1000.0 else "") for k, m in METRICS.items()}
 
@@ -28,11 +40,9 @@ def distance_plot(values: dict[str, list[float]], key: str, path: Path, title: s
     ax1.set_xlabel(LABELS.get(key, key))
     ax1.set_xscale("log")
     ax1.grid(alpha=0.3)
-    colours = matplotlib.color_sequences["tab20"]
-    for j, (m, d) in enumerate(zip(methods, data)):  # human-perc-ot variants solid, baselines dashed
+    for j, (m, d) in enumerate(zip(methods, data)):
         s = np.sort(d)
-        ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", label=m, color=colours[(2 * j) % 20
-                 if j < 10 else (2 * j + 1) % 20], linestyle="-" if m.startswith("human-perc-ot") else "--")
+        ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", label=m, **method_style(j, m))
     ax2.set_xscale("log")
     ax2.set_xlabel(LABELS.get(key, key))
     ax2.set_ylabel("P(distance <= d)")
