@@ -4,12 +4,15 @@ small ``bench minimal`` run end to end."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from imperceptible.evaluate.optimality import ensemble, optimality, paired_test
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _attackbench(adv: np.ndarray, best: np.ndarray) -> float:
@@ -91,6 +94,15 @@ def test_bench_minimal_small_run(tmp_path, mnist_cnn):
     table = json.loads((out / "per_image.json").read_text())
     assert len(table["ids"]) == 4 and set(table["values"]) == set(s["methods"])
     assert (out / "report.html").is_file() and (out / "plots" / "anytime.png").is_file()
+    # benchmarks/minimal_figures.py draws the same figures again from what the run stored
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("minimal_figures", ROOT / "benchmarks" / "minimal_figures.py")
+    figs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figs)
+    drawn = figs.figures(out, tmp_path / "figures", prefix="again_")
+    assert sorted(f.name for f in drawn) == ["again_anytime.png", "again_robust_accuracy.png"]
+    assert all(f.stat().st_size > 10_000 for f in drawn)
 
 
 def test_judges_option_takes_metric_keys_and_refuses_others():

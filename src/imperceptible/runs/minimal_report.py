@@ -188,6 +188,7 @@ def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) ->
                 ax.step(d, 1 - np.arange(1, len(d) + 1) / len(correct), where="post", label=meth,
                         **method_style(j, meth))
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels at powers of ten only: no overlap
         ax.set_title(METRICS[k].label, fontsize=9)
         ax.set_ylabel("not yet fooled", fontsize=8)
     return _finish(fig, axes, keys, path,
