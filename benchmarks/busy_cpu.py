@@ -57,12 +57,15 @@ def load_loop() -> None:
         forward_backward_time(model, x, y, 1)
 
 
+def _env(policy: str) -> dict:
+    """This process's environment with OpenMP's wait ``policy`` (``default``: the variable unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    return env if policy == "default" else {**env, "OMP_WAIT_POLICY": policy}
+
+
 def _run(policy: str) -> dict:
-    env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)
-    if policy != "default":
-        env["OMP_WAIT_POLICY"] = policy
-    r = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, check=True)
+    r = subprocess.run([sys.executable, __file__, "--child"], env=_env(policy), capture_output=True, text=True,
+                       check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -82,8 +85,7 @@ def main() -> None:
         for cond in ("idle", "busy"):
             other = None
             if cond == "busy":  # the other job, with OpenMP's default wait, as a user's second run would have
-                env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-                other = subprocess.Popen([sys.executable, __file__, "--load"], env=env)
+                other = subprocess.Popen([sys.executable, __file__, "--load"], env=_env("default"))
                 time.sleep(15)  # its model loaded and looping
             try:
                 for pol in POLICIES:

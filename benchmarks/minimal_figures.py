@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from imperceptible.runs.minimal_report import anytime_plot, robustness_plot
+from imperceptible.runs.minimal_report import draw_figures
 from imperceptible.runs.store import ResultStore
 
 
@@ -22,11 +22,7 @@ def figures(run: Path, out: Path, prefix: str = "") -> list[Path]:
     ids = json.loads((run / "per_image.json").read_text())["ids"]
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(run / "results.sqlite")
-    rows = {m: store.rows(m, ids) for m in summary["methods"]}
-    written = [robustness_plot(rows, list(summary["minimal"]["judges"]), out / f"{prefix}robust_accuracy.png")]
-    if summary["minimal"]["anytime"]:
-        written.append(anytime_plot(summary, out / f"{prefix}anytime.png"))
-    return [p for p in written if p is not None]
+    return draw_figures(summary, {m: store.rows(m, ids) for m in summary["methods"]}, out, prefix)
 
 
 def main() -> None:

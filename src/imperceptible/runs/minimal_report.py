@@ -195,12 +195,16 @@ def robustness_plot(rows: dict[str, list[dict]], keys: list[str], path: Path) ->
                    "Share of images each attack has not fooled within a judge value (lower curves are better)")
 
 
+def draw_figures(summary: dict, rows: dict[str, list[dict]], folder: Path, prefix: str = "") -> list[Path]:
+    """A run's anytime and robust-accuracy figures into ``folder`` (those it has data for); the files written."""
+    anytime = anytime_plot(summary, folder / f"{prefix}anytime.png") if summary["minimal"]["anytime"] else None
+    robust = robustness_plot(rows, list(summary["minimal"]["judges"]), folder / f"{prefix}robust_accuracy.png")
+    return [p for p in (anytime, robust) if p is not None]
+
+
 def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_grids: int = 2) -> Path:
     rows = {m: run.store.rows(m, ds.ids) for m in methods}
-    keys = list(summary["minimal"]["judges"])
-    anytime = anytime_plot(summary, run.path / "plots" / "anytime.png") if summary["minimal"]["anytime"] else None
-    robust = robustness_plot(rows, keys, run.path / "plots" / "robust_accuracy.png")
-    plots = [p for p in (anytime, robust) if p is not None]
+    plots = draw_figures(summary, rows, run.path / "plots")
     fooled = {m: {r["id"] for r in rs if r["success"] and r["clean_correct"]} for m, rs in rows.items()}
     shown = [m for m in methods if fooled[m]]
     common = [i for i in ds.ids if all(i in fooled[m] for m in shown)][:n_grids]
@@ -232,4 +236,5 @@ def write_minimal_report(run: RunDir, ds, summary: dict, methods: list[str], n_g
                                                      ("passes_max", "most passes", 1), ("time_s", "time (s)", 1)]})
 
 
-__all__ = ["anytime_plot", "decision_html", "visibility_html", "judge_table", "robustness_plot", "write_minimal_report"]
+__all__ = ["anytime_plot", "decision_html", "draw_figures", "visibility_html", "judge_table", "robustness_plot",
+           "write_minimal_report"]
