@@ -1,0 +1,85 @@
+"""tools/carry.py: an unfinished run packed into the repository and rebuilt resumes without recomputing anything."""
+
+import importlib.util
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imperceptible.attacks import PGDL2
+from imperceptible.experiments.bench_attacks import bench_attacks
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "carry.py"
+
+
+def _carry():
+    spec = importlib.util.spec_from_file_location("carry", TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(out):
+    return bench_attacks(dataset="mnist", model="mnist-cnn", out=out, limit=5, batch_size=5, progress=False,
+                         attacks=[PGDL2(eps=2.0, alpha=0.25, steps=10)], n_grids=0)
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """A finished small run and its carry folder (made once for the module)."""
+    root = tmp_path_factory.mktemp("carry")
+    s = _run(root / "run")
+    return root / "run", s, _carry().pack(root / "run", root / "carry"), root / "carry"
+
+
+def _rows(path):
+    con = sqlite3.connect(path)
+    try:
+        return sorted(con.execute("SELECT * FROM results").fetchall())
+    finally:
+        con.close()
+
+
+def test_pack_unpack_rebuilds_pixels_and_rows_and_the_run_resumes_without_recomputing(packed, tmp_path):
+    carry = _carry()
+    run, s, manifest, dest = packed
+    assert set(manifest["methods"]) == {"pgd-l2"} and len(manifest["methods"]["pgd-l2"]["ids"]) == 5
+    assert not list(dest.rglob("*.png"))  # images travel as differences, not files
+
+    rebuilt = tmp_path / "rebuilt"
+    carry.unpack(dest, rebuilt)
+    for p in sorted((run / "images").rglob("*.png")):
+        q = rebuilt / p.relative_to(run)
+        assert np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(q))), p
+    assert _rows(rebuilt / "results.sqlite") == _rows(run / "results.sqlite")
+
+    s2 = _run(rebuilt)  # a resume: every row is found (a recomputed row would carry a new time)
+    assert _rows(rebuilt / "results.sqlite") == _rows(run / "results.sqlite")
+    assert s2["methods"]["pgd-l2"]["success_rate"] == s["methods"]["pgd-l2"]["success_rate"]
+    assert json.loads((rebuilt / "fingerprint.json").read_text()) == json.loads((run / "fingerprint.json").read_text())
+
+    again = tmp_path / "again"
+    assert carry.pack(rebuilt, again) == manifest  # the rebuilt run packs to the same manifest and blobs
+    for f in sorted(p.relative_to(dest) for p in dest.rglob("*.xz")):
+        assert (again / f).read_bytes() == (dest / f).read_bytes(), f
+
+
+def test_unpack_refuses_a_changed_image_and_a_folder_that_is_not_empty(packed, tmp_path):
+    carry = _carry()
+    _, _, manifest, src = packed
+    dest = tmp_path / "carry"
+    shutil.copytree(src, dest)
+    manifest = json.loads(json.dumps(manifest))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("x")
+    with pytest.raises(SystemExit, match="not empty"):
+        carry.unpack(dest, tmp_path / "busy")
+    sid = manifest["methods"]["pgd-l2"]["ids"][0]
+    manifest["methods"]["pgd-l2"]["sha256"][sid] = "0" * 64
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SystemExit, match="does not rebuild"):
+        carry.unpack(dest, tmp_path / "rebuilt")

@@ -1,0 +1,172 @@
+"""Carry an unfinished run directory from one sitting to the next on a machine that is wiped between sittings.
+
+The protocol runs (benchmarks/protocols/) take more hours on 2 CPU cores than one sitting has, and the machine they
+run on keeps nothing between sittings but the git repository. ``pack`` writes what a resume needs into a folder of the
+repository (``carry/NAME/``), compactly; ``unpack`` rebuilds the run directory from it, and the run then resumes as
+after any interruption (its fingerprint and per-sample digests are checked by the package itself).
+
+What is kept: ``results.sqlite`` (a consistent copy through SQLite's backup API, xz-compressed), ``config.json`` and
+``fingerprint.json`` as they are, and every method's 8-bit images as their difference from the original image (mod
+256; most of it zeros), one xz stream per method in sorted id order, with the sha256 of every image's pixels in
+``manifest.json``. The originals are not kept: ``unpack`` takes them from the dataset (the run's own loader and
+name) and refuses if one differs from the digest ``pack`` recorded; every rebuilt image is checked against its digest.
+Plots, summaries and reports are not kept (a finished run writes them again from its rows).
+
+Nothing here reads a result: the rows are copied, never opened as values (the protocol runs are blind until they end).
+
+    python tools/carry.py pack runs/protocol/test-effnet-200 carry/test-effnet-200
+    python tools/carry.py unpack carry/test-effnet-200 runs/protocol/test-effnet-200
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import lzma
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+FORMAT = 1
+KEPT_JSON = ("config.json", "fingerprint.json")
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im, dtype=np.uint8)
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes() + repr(a.shape).encode()).hexdigest()
+
+
+def _xz(data: bytes) -> bytes:
+    return lzma.compress(data, preset=9)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Write ``data`` unless the file already holds it (a method finished in an earlier sitting keeps its blob)."""
+    if path.is_file() and path.read_bytes() == data:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def pack(run: Path, dest: Path) -> dict:
+    if not (run / "results.sqlite").is_file():
+        sys.exit(f"carry: {run} holds no results.sqlite (expected a run directory)")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "images").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "results.sqlite"
+        src = sqlite3.connect(f"file:{run / 'results.sqlite'}?mode=ro", uri=True)
+        dst = sqlite3.connect(copy)
+        src.backup(dst)  # a consistent snapshot, the WAL included, while the run may still write
+        src.close()
+        dst.execute("PRAGMA journal_mode=DELETE")
+        dst.execute("VACUUM")
+        dst.close()
+        _write_if_changed(dest / "results.sqlite.xz", _xz(copy.read_bytes()))
+    for name in KEPT_JSON:
+        shutil.copyfile(run / name, dest / name)
+    originals = {p.stem: _pixels(p) for p in sorted((run / "images" / "original").glob("*.png"))}
+    manifest: dict = {"format": FORMAT, "originals": {i: _digest(a) for i, a in originals.items()}, "methods": {}}
+    kept = set()
+    for folder in sorted(p for p in (run / "images").iterdir() if p.is_dir() and p.name != "original"):
+        ids = sorted(p.stem for p in folder.glob("*.png") if p.stem in originals)
+        if not ids:
+            continue
+        parts, digests = [], {}
+        for i in ids:
+            a = _pixels(folder / f"{i}.png")
+            if a.shape != originals[i].shape:
+                sys.exit(f"carry: {folder.name}/{i}.png has shape {a.shape}, its original {originals[i].shape}")
+            parts.append((a - originals[i]).tobytes())  # uint8 arithmetic: the difference mod 256
+            digests[i] = _digest(a)
+        blob = f"{folder.name}.u8.xz"
+        _write_if_changed(dest / "images" / blob, _xz(b"".join(parts)))
+        kept.add(blob)
+        manifest["methods"][folder.name] = {"file": blob, "ids": ids, "sha256": digests}
+    for stale in (dest / "images").glob("*.xz"):
+        if stale.name not in kept:
+            stale.unlink()
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def _originals(fingerprint: dict, ids: set[str]) -> dict[str, np.ndarray]:
+    from imperceptible.data import load
+
+    ds = load(fingerprint["dataset"]["name"])  # the dataset the run attacked (a protocol run's config names the default)
+    arr = (ds.images.clamp(0, 1) * 255).round().to(dtype=__import__("torch").uint8).permute(0, 2, 3, 1).numpy()
+    out = {}
+    for sid, a in zip(ds.ids, arr):
+        if sid in ids:
+            out[sid] = a[..., 0] if a.shape[-1] == 1 else a
+    return out
+
+
+def unpack(src: Path, run: Path) -> None:
+    manifest = json.loads((src / "manifest.json").read_text())
+    if manifest.get("format") != FORMAT:
+        sys.exit(f"carry: {src} has format {manifest.get('format')}, expected {FORMAT}")
+    if run.exists() and any(run.iterdir()):
+        sys.exit(f"carry: {run} is not empty; unpack rebuilds a run directory from nothing")
+    (run / "images" / "original").mkdir(parents=True, exist_ok=True)
+    fingerprint = json.loads((src / "fingerprint.json").read_text())
+    originals = _originals(fingerprint, set(manifest["originals"]))
+    for sid, d in manifest["originals"].items():
+        if sid not in originals or _digest(originals[sid]) != d:
+            sys.exit(f"carry: the dataset's image {sid} is not the one the run attacked (digest differs or missing)")
+        Image.fromarray(originals[sid]).save(run / "images" / "original" / f"{sid}.png")
+    for method, m in manifest["methods"].items():
+        data = np.frombuffer(lzma.decompress((src / "images" / m["file"]).read_bytes()), dtype=np.uint8)
+        folder = run / "images" / method
+        folder.mkdir(parents=True, exist_ok=True)
+        at = 0
+        for sid in m["ids"]:
+            o = originals[sid]
+            a = (o + data[at:at + o.size].reshape(o.shape)).astype(np.uint8)
+            at += o.size
+            if _digest(a) != m["sha256"][sid]:
+                sys.exit(f"carry: {method}/{sid} does not rebuild to its recorded pixels")
+            Image.fromarray(a).save(folder / f"{sid}.png")
+        if at != data.size:
+            sys.exit(f"carry: {m['file']} holds {data.size} bytes, its ids {at}")
+    (run / "results.sqlite").write_bytes(lzma.decompress((src / "results.sqlite.xz").read_bytes()))
+    for name in KEPT_JSON:
+        shutil.copyfile(src / name, run / name)
+    (run / "plots").mkdir(exist_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("pack", help="run directory -> carry folder")
+    a.add_argument("run", type=Path)
+    a.add_argument("dest", type=Path)
+    b = sub.add_parser("unpack", help="carry folder -> run directory")
+    b.add_argument("src", type=Path)
+    b.add_argument("run", type=Path)
+    args = p.parse_args(argv)
+    if args.cmd == "pack":
+        m = pack(args.run, args.dest)
+        n = sum(len(v["ids"]) for v in m["methods"].values())
+        size = sum(f.stat().st_size for f in args.dest.rglob("*") if f.is_file())
+        print(f"carry: {len(m['methods'])} methods, {n} images, {len(m['originals'])} originals -> {args.dest} "
+              f"({size / 1e6:.1f} MB)")
+    else:
+        unpack(args.src, args.run)
+        print(f"carry: rebuilt {args.run} from {args.src}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
