@@ -64,7 +64,7 @@ case "${1:-}" in
     ;;
   stop)
     pkill -f "sitting.sh run-queue" || true
-    pkill -INT -f "imperceptible bench minimal --protocol" || true
+    pkill -TERM -f "imperceptible bench minimal --protocol" || true  # a background job ignores SIGINT; rows are per batch
     for _ in $(seq 60); do pgrep -f "imperceptible bench minimal --protocol" >/dev/null || break; sleep 1; done
     pkill -KILL -f "imperceptible bench minimal --protocol" || true
     for job in "${JOBS[@]}"; do
