@@ -68,6 +68,35 @@ def test_pack_unpack_rebuilds_pixels_and_rows_and_the_run_resumes_without_recomp
         assert (again / f).read_bytes() == (dest / f).read_bytes(), f
 
 
+def test_an_unfinished_run_with_rows_still_in_the_wal_resumes_only_what_it_lacks(packed, tmp_path):
+    carry = _carry()
+    run, _, _, _ = packed
+    partial = tmp_path / "partial"
+    shutil.copytree(run, partial)
+    con = sqlite3.connect(partial / "results.sqlite")
+    con.execute("PRAGMA wal_autocheckpoint=0")  # what follows stays in the WAL file while this connection is open
+    lost = [r[0] for r in con.execute("SELECT id FROM results ORDER BY id LIMIT 2")]
+    con.executemany("DELETE FROM results WHERE id = ?", [(i,) for i in lost])  # a run stopped before these two
+    con.commit()
+    for i in lost:
+        (partial / "images" / "pgd-l2" / f"{i}.png").unlink()
+    try:
+        assert (partial / "results.sqlite-wal").stat().st_size > 0
+        carry.pack(partial, tmp_path / "carry")  # while another connection holds the WAL
+    finally:
+        con.close()
+    assert not list(tmp_path.glob("carry.*"))  # built beside and swapped in: nothing left over
+    rebuilt = tmp_path / "rebuilt"
+    carry.unpack(tmp_path / "carry", rebuilt)
+    kept = [r for r in _rows(run / "results.sqlite") if r[0] not in lost]
+    assert _rows(rebuilt / "results.sqlite") == kept
+    _run(rebuilt)  # the resume runs the two lost samples and keeps the others' rows as they were
+    after = _rows(rebuilt / "results.sqlite")
+    assert [r for r in after if r[0] not in lost] == kept and sorted(r[0] for r in after if r[0] in lost) == sorted(lost)
+    for p in sorted((run / "images").rglob("*.png")):  # attacks are deterministic per sample: the same pixels again
+        assert np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(rebuilt / p.relative_to(run)))), p
+
+
 def test_unpack_refuses_a_changed_image_and_a_folder_that_is_not_empty(packed, tmp_path):
     carry = _carry()
     _, _, manifest, src = packed
@@ -83,3 +112,4 @@ def test_unpack_refuses_a_changed_image_and_a_folder_that_is_not_empty(packed, t
     (dest / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SystemExit, match="does not rebuild"):
         carry.unpack(dest, tmp_path / "rebuilt")
+    assert not (tmp_path / "rebuilt").exists()  # no half-built run directory for a resume to trip on

@@ -50,20 +50,15 @@ def _xz(data: bytes) -> bytes:
     return lzma.compress(data, preset=9)
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    """Write ``data`` unless the file already holds it (a method finished in an earlier sitting keeps its blob)."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def pack(run: Path, dest: Path) -> dict:
+    """Pack ``run`` into ``dest``, built beside it and swapped in whole (a pack cut off leaves the old one intact); a
+    method whose images are unchanged since the last pack keeps its blob without compressing it again."""
     if not (run / "results.sqlite").is_file():
         sys.exit(f"carry: {run} holds no results.sqlite (expected a run directory)")
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "images").mkdir(exist_ok=True)
+    old = json.loads((dest / "manifest.json").read_text()) if (dest / "manifest.json").is_file() else {"methods": {}}
+    new = dest.with_name(dest.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    (new / "images").mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "results.sqlite"
         src = sqlite3.connect(f"file:{run / 'results.sqlite'}?mode=ro", uri=True)
@@ -73,77 +68,102 @@ def pack(run: Path, dest: Path) -> dict:
         dst.execute("PRAGMA journal_mode=DELETE")
         dst.execute("VACUUM")
         dst.close()
-        _write_if_changed(dest / "results.sqlite.xz", _xz(copy.read_bytes()))
+        # rows first, images after: the run saves a batch's images before it commits its rows, so every row packed
+        # has its image; an image without a row is packed too, and the resume runs that sample again
+        (new / "results.sqlite.xz").write_bytes(_xz(copy.read_bytes()))
     for name in KEPT_JSON:
-        shutil.copyfile(run / name, dest / name)
+        shutil.copyfile(run / name, new / name)
     originals = {p.stem: _pixels(p) for p in sorted((run / "images" / "original").glob("*.png"))}
     manifest: dict = {"format": FORMAT, "originals": {i: _digest(a) for i, a in originals.items()}, "methods": {}}
-    kept = set()
     for folder in sorted(p for p in (run / "images").iterdir() if p.is_dir() and p.name != "original"):
         ids = sorted(p.stem for p in folder.glob("*.png") if p.stem in originals)
         if not ids:
             continue
-        parts, digests = [], {}
-        for i in ids:
-            a = _pixels(folder / f"{i}.png")
+        pixels = {i: _pixels(folder / f"{i}.png") for i in ids}
+        for i, a in pixels.items():
             if a.shape != originals[i].shape:
                 sys.exit(f"carry: {folder.name}/{i}.png has shape {a.shape}, its original {originals[i].shape}")
-            parts.append((a - originals[i]).tobytes())  # uint8 arithmetic: the difference mod 256
-            digests[i] = _digest(a)
-        blob = f"{folder.name}.u8.xz"
-        _write_if_changed(dest / "images" / blob, _xz(b"".join(parts)))
-        kept.add(blob)
-        manifest["methods"][folder.name] = {"file": blob, "ids": ids, "sha256": digests}
-    for stale in (dest / "images").glob("*.xz"):
-        if stale.name not in kept:
-            stale.unlink()
-    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        entry = {"file": f"{folder.name}.u8.xz", "ids": ids, "sha256": {i: _digest(a) for i, a in pixels.items()}}
+        before = old["methods"].get(folder.name)
+        if before == entry and (dest / "images" / entry["file"]).is_file():
+            shutil.copyfile(dest / "images" / entry["file"], new / "images" / entry["file"])
+        else:  # uint8 arithmetic: the difference mod 256
+            blob = b"".join((pixels[i] - originals[i]).tobytes() for i in ids)
+            (new / "images" / entry["file"]).write_bytes(_xz(blob))
+        manifest["methods"][folder.name] = entry
+    (new / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    gone = dest.with_name(dest.name + ".old")
+    shutil.rmtree(gone, ignore_errors=True)
+    if dest.exists():
+        dest.rename(gone)
+    new.rename(dest)
+    shutil.rmtree(gone, ignore_errors=True)
     return manifest
 
 
-def _originals(fingerprint: dict, ids: set[str]) -> dict[str, np.ndarray]:
-    from imperceptible.data import load
+def _originals(fingerprint: dict, ids: list[str]) -> dict[str, np.ndarray]:
+    """The run's original 8-bit images by file stem (``safe_name`` of the id), from the dataset it attacked (a
+    protocol run's config names the default dataset; its fingerprint names the one attacked)."""
+    import torch
 
-    ds = load(fingerprint["dataset"]["name"])  # the dataset the run attacked (a protocol run's config names the default)
-    arr = (ds.images.clamp(0, 1) * 255).round().to(dtype=__import__("torch").uint8).permute(0, 2, 3, 1).numpy()
-    out = {}
-    for sid, a in zip(ds.ids, arr):
-        if sid in ids:
-            out[sid] = a[..., 0] if a.shape[-1] == 1 else a
-    return out
+    from imperceptible.data import load
+    from imperceptible.runs.rundir import safe_name
+
+    ds = load(fingerprint["dataset"]["name"], ids=ids)
+    shape = list(fingerprint["dataset"]["image_shape"])
+    if list(ds.images.shape[1:]) != shape:
+        ds = load(fingerprint["dataset"]["name"], ids=ids, size=shape[-1])
+    arr = (ds.images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return {safe_name(sid): (a[..., 0] if a.shape[-1] == 1 else a) for sid, a in zip(ds.ids, arr)}
+
+
+def _sample_ids(db: Path) -> list[str]:
+    """The ids of the run's samples (the store's ``samples`` table: ids and pixel digests, no result)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in con.execute("SELECT id FROM samples ORDER BY id")]
+    finally:
+        con.close()
 
 
 def unpack(src: Path, run: Path) -> None:
+    """Rebuild the run directory ``run`` from ``src``, built beside it and renamed into place when every image has
+    been checked (an unpack cut off leaves no half-built run directory)."""
     manifest = json.loads((src / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
         sys.exit(f"carry: {src} has format {manifest.get('format')}, expected {FORMAT}")
     if run.exists() and any(run.iterdir()):
         sys.exit(f"carry: {run} is not empty; unpack rebuilds a run directory from nothing")
-    (run / "images" / "original").mkdir(parents=True, exist_ok=True)
+    work = run.with_name(run.name + ".unpacking")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "images" / "original").mkdir(parents=True)
+    (work / "plots").mkdir()
+    (work / "results.sqlite").write_bytes(lzma.decompress((src / "results.sqlite.xz").read_bytes()))
+    for name in KEPT_JSON:
+        shutil.copyfile(src / name, work / name)
     fingerprint = json.loads((src / "fingerprint.json").read_text())
-    originals = _originals(fingerprint, set(manifest["originals"]))
-    for sid, d in manifest["originals"].items():
-        if sid not in originals or _digest(originals[sid]) != d:
-            sys.exit(f"carry: the dataset's image {sid} is not the one the run attacked (digest differs or missing)")
-        Image.fromarray(originals[sid]).save(run / "images" / "original" / f"{sid}.png")
+    originals = _originals(fingerprint, _sample_ids(work / "results.sqlite"))
+    for stem, d in manifest["originals"].items():
+        if stem not in originals or _digest(originals[stem]) != d:
+            sys.exit(f"carry: the dataset's image {stem} is not the one the run attacked (digest differs or missing)")
+        Image.fromarray(originals[stem]).save(work / "images" / "original" / f"{stem}.png")
     for method, m in manifest["methods"].items():
         data = np.frombuffer(lzma.decompress((src / "images" / m["file"]).read_bytes()), dtype=np.uint8)
-        folder = run / "images" / method
+        folder = work / "images" / method
         folder.mkdir(parents=True, exist_ok=True)
         at = 0
-        for sid in m["ids"]:
-            o = originals[sid]
+        for stem in m["ids"]:
+            o = originals[stem]
             a = (o + data[at:at + o.size].reshape(o.shape)).astype(np.uint8)
             at += o.size
-            if _digest(a) != m["sha256"][sid]:
-                sys.exit(f"carry: {method}/{sid} does not rebuild to its recorded pixels")
-            Image.fromarray(a).save(folder / f"{sid}.png")
+            if _digest(a) != m["sha256"][stem]:
+                sys.exit(f"carry: {method}/{stem} does not rebuild to its recorded pixels")
+            Image.fromarray(a).save(folder / f"{stem}.png")
         if at != data.size:
             sys.exit(f"carry: {m['file']} holds {data.size} bytes, its ids {at}")
-    (run / "results.sqlite").write_bytes(lzma.decompress((src / "results.sqlite.xz").read_bytes()))
-    for name in KEPT_JSON:
-        shutil.copyfile(src / name, run / name)
-    (run / "plots").mkdir(exist_ok=True)
+    if run.exists():
+        run.rmdir()
+    work.rename(run)
 
 
 def main(argv: list[str] | None = None) -> int:

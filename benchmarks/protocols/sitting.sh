@@ -5,11 +5,13 @@
 #   benchmarks/protocols/sitting.sh stop    # stop the queue and pack every unfinished run into benchmarks/carry/
 #   benchmarks/protocols/sitting.sh status  # what runs, and how many rows each carried run holds per method
 #
-# A run's rows are committed per batch, so a stop loses at most the batch in progress. The test stage runs the package
-# as it was at the commit its tune stage ran on (a git worktree put first on PYTHONPATH), so that main may change
-# meanwhile. Only row counts are shown: the runs are blind until they end (tools/carry.py never reads a value).
+# A run's rows are committed per batch, so a stop loses at most the batch in progress. Each job runs the package as it
+# was at the commit its JOBS line names (a git worktree put first on PYTHONPATH, checked before the job starts), so that
+# main may change meanwhile. A finished run is packed too until its results are committed to benchmarks/results/ (then
+# remove its carry folder). Only row counts are shown: the runs are blind until they end (tools/carry.py reads no value).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd "$(dirname "$SELF")/../.."
 ROOT=$PWD
 PY=$ROOT/.venv/bin/python
 CARRY=$ROOT/benchmarks/carry
@@ -21,12 +23,18 @@ JOBS=(
   "test-effnet-200|f59b660|-m imperceptible bench minimal --protocol benchmarks/protocols/minimal.toml --run effnet-200 --stage test --out runs/protocol/test-effnet-200"
 )
 
-worktree() {  # the package at commit $1, as a detached worktree beside the repository
-  local dir=$ROOT/../pinned-$1
+worktree() {  # the package at commit $1, as a detached worktree beside the repository (refused if it is not)
+  local dir
+  dir=$(cd "$ROOT/.." && pwd)/pinned-$1
   if [ ! -d "$dir/src" ]; then
     git worktree prune
-    git worktree add --detach "$dir" "$1" >/dev/null
+    git worktree add --detach "$dir" "$1" >/dev/null || return 1
   fi
+  [ "$(git -C "$dir" rev-parse HEAD)" = "$(git rev-parse "$1^{commit}")" ] || return 1
+  [ -z "$(git -C "$dir" status --porcelain)" ] || return 1
+  local got
+  got=$(PYTHONPATH=$dir/src "$PY" -c "import imperceptible; print(imperceptible.__file__)") || return 1
+  [ "$got" = "$dir/src/imperceptible/__init__.py" ] || return 1
   echo "$dir/src"
 }
 
@@ -35,8 +43,13 @@ run_queue() {
     IFS='|' read -r name commit cmd <<<"$job"
     if [ -f "runs/protocol/$name/summary.json" ]; then continue; fi
     echo "$(date -Is) start $name (code $commit)" >>"$LOG"
+    local src
+    if ! src=$(worktree "$commit"); then
+      echo "$(date -Is) FAILED $name: no clean worktree of $commit whose package Python imports" >>"$LOG"
+      return 1
+    fi
     # shellcheck disable=SC2086
-    if PYTHONPATH=$(worktree "$commit") nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1; then
+    if PYTHONPATH=$src nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1; then
       echo "$(date -Is) done $name" >>"$LOG"
     else
       echo "$(date -Is) FAILED $name (rc $?)" >>"$LOG"
@@ -56,7 +69,7 @@ case "${1:-}" in
       fi
     done
     if pgrep -f "sitting.sh run-queue" >/dev/null; then echo "the queue already runs"; exit 0; fi
-    setsid nohup "$0" run-queue >/dev/null 2>&1 &
+    setsid nohup "$SELF" run-queue >>"$LOG" 2>&1 &
     echo "queue started; log: $LOG"
     ;;
   run-queue)
@@ -69,7 +82,7 @@ case "${1:-}" in
     pkill -KILL -f "imperceptible bench minimal --protocol" || true
     for job in "${JOBS[@]}"; do
       IFS='|' read -r name _ _ <<<"$job"
-      if [ -d "runs/protocol/$name" ] && [ ! -f "runs/protocol/$name/summary.json" ]; then
+      if [ -f "runs/protocol/$name/results.sqlite" ]; then
         "$PY" tools/carry.py pack "runs/protocol/$name" "$CARRY/$name"
       fi
     done
