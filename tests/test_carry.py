@@ -113,3 +113,24 @@ def test_unpack_refuses_a_changed_image_and_a_folder_that_is_not_empty(packed, t
     with pytest.raises(SystemExit, match="does not rebuild"):
         carry.unpack(dest, tmp_path / "rebuilt")
     assert not (tmp_path / "rebuilt").exists()  # no half-built run directory for a resume to trip on
+
+
+def test_a_fairness_study_is_carried_as_its_json_records(tmp_path):
+    carry = _carry()
+    run = tmp_path / "study"
+    files = {"fingerprint.json": "{}", "config.json": '{"job": "fairness study"}', "pretrain/r1.json": '{"a": 1}',
+             "algorithm2/pgd-l2/r1.json": '{"rows": 3}', "algorithm3/erm/r1_k1.json": '{"seed": 1}'}
+    for name, text in files.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    (run / "models").mkdir()
+    (run / "models" / "theta0_r1.pt").write_bytes(b"weights")  # recomputable: not carried
+    (run / "algorithm2" / "pgd-l2" / "r1.dataset.pt").write_bytes(b"rows")
+    m = carry.pack(run, tmp_path / "carry")
+    assert m["kind"] == "study" and m["files"] == sorted(files)
+    blob = (tmp_path / "carry" / "records.tar.xz").read_bytes()
+    carry.pack(run, tmp_path / "carry")
+    assert (tmp_path / "carry" / "records.tar.xz").read_bytes() == blob  # the same records pack to the same bytes
+    carry.unpack(tmp_path / "carry", tmp_path / "back")
+    back = sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*") if p.is_file())
+    assert back == sorted(files) and all((tmp_path / "back" / f).read_text() == t for f, t in files.items())

@@ -273,6 +273,35 @@ def test_study_crash_between_models_loses_nothing(grouped_folder, tmp_path, monk
         fairness_study(out=out, attacks=_small_attacks(), **{**kw, "lr": 0.05})
 
 
+def test_world_by_world_calls_carrying_only_records_give_the_one_call_study(grouped_folder, tmp_path, caplog):
+    """--worlds-per-call: each call finishes whole worlds and stops; a job that keeps only the JSON records between
+    calls (the model and dataset files deleted) ends in the same study as one call, gates included."""
+    from imperceptible.experiments.fairness import fairness_study
+    from imperceptible.experiments.fairness.stages import AFTER_MODELS
+
+    kw = dict(dataset=f"folder:{grouped_folder}", covariates=str(grouped_folder / "cov.csv"), **SMALL)
+    one = fairness_study(out=tmp_path / "one", attacks=_small_attacks(), **kw)
+    out = tmp_path / "by-world"
+    with caplog.at_level("WARNING"):
+        assert fairness_study(out=out, attacks=_small_attacks(), worlds_per_call=1, **kw) is None
+    assert "1 of 2 worlds finished (--worlds-per-call 1); run the same command again to go on" in caplog.text
+    assert (out / "algorithm3" / "pgd-l2" / "r1_k2.json").is_file() and not (out / "pretrain" / "r2.json").exists()
+    assert not (out / "gates.json").exists() and not (out / "summary.json").exists()
+    for p in sorted(out.rglob("*")):  # what a time-limited job carries: the records alone
+        if p.is_file() and p.suffix != ".json":
+            p.unlink()
+    s = fairness_study(out=out, attacks=_small_attacks(), worlds_per_call=1, **kw)
+    assert not (out / "models" / "theta0_r1.pt").exists()  # world 1 was read from its records, not computed again
+    for a in ARMS:
+        assert s["arms"][a]["beta_mean"] == pytest.approx(one["arms"][a]["beta_mean"], abs=1e-12), a
+    gates_one = json.loads((tmp_path / "one" / "gates.json").read_text())
+    gates = json.loads((out / "gates.json").read_text())
+    assert gates.pop("schedule") == AFTER_MODELS and gates == gates_one
+    assert json.loads((out / "fingerprint.json").read_text()) == json.loads((tmp_path / "one" / "fingerprint.json")
+                                                                          .read_text())  # a schedule, not a setting
+    assert fairness_study(out=out, attacks=_small_attacks(), worlds_per_call=1, **kw)["arms"].keys() == s["arms"].keys()
+
+
 @pytest.mark.slow  # the default suite's 6 minutes (CONTRIBUTING)
 def test_study_cli_on_a_folder_dataset(grouped_folder, tmp_path, capsys):
     out = tmp_path / "cli"

@@ -12,6 +12,9 @@ What is kept: ``results.sqlite`` (a consistent copy through SQLite's backup API,
 name) and refuses if one differs from the digest ``pack`` recorded; every rebuilt image is checked against its digest.
 Plots, summaries and reports are not kept (a finished run writes them again from its rows).
 
+A fairness study directory (``imperceptible fairness --worlds-per-call N``) is packed as its JSON records alone: a
+finished world needs no model or dataset file, and an unfinished one is computed again from its seeds.
+
 Nothing here reads a result: the rows are copied, never opened as values (the protocol runs are blind until they end).
 
     python tools/carry.py pack runs/protocol/test-effnet-200 carry/test-effnet-200
@@ -27,6 +30,7 @@ import lzma
 import shutil
 import sqlite3
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -50,9 +54,43 @@ def _xz(data: bytes) -> bytes:
     return lzma.compress(data, preset=9)
 
 
+def _is_study(run: Path) -> bool:
+    return (run / "pretrain").is_dir() or (run / "algorithm2").is_dir()
+
+
+def _swap(new: Path, dest: Path) -> None:
+    gone = dest.with_name(dest.name + ".old")
+    shutil.rmtree(gone, ignore_errors=True)
+    if dest.exists():
+        dest.rename(gone)
+    new.rename(dest)
+    shutil.rmtree(gone, ignore_errors=True)
+
+
+def pack_study(run: Path, dest: Path) -> dict:
+    """A fairness study directory run with ``--worlds-per-call``: its JSON records alone (a finished world needs no
+    model or dataset file; an unfinished one is computed again, to the same records), as one xz-compressed tar."""
+    files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*.json") if p.is_file())
+    new = dest.with_name(dest.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    with tarfile.open(new / "records.tar.xz", "w:xz", preset=9) as tar:
+        for f in files:
+            info = tar.gettarinfo(run / f, arcname=f)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""  # the same bytes for the same files
+            with open(run / f, "rb") as fh:
+                tar.addfile(info, fh)
+    manifest = {"format": FORMAT, "kind": "study", "files": files}
+    (new / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    _swap(new, dest)
+    return manifest
+
+
 def pack(run: Path, dest: Path) -> dict:
     """Pack ``run`` into ``dest``, built beside it and swapped in whole (a pack cut off leaves the old one intact); a
     method whose images are unchanged since the last pack keeps its blob without compressing it again."""
+    if _is_study(run):
+        return pack_study(run, dest)
     if not (run / "results.sqlite").is_file():
         sys.exit(f"carry: {run} holds no results.sqlite (expected a run directory)")
     old = json.loads((dest / "manifest.json").read_text()) if (dest / "manifest.json").is_file() else {"methods": {}}
@@ -92,12 +130,7 @@ def pack(run: Path, dest: Path) -> dict:
             (new / "images" / entry["file"]).write_bytes(_xz(blob))
         manifest["methods"][folder.name] = entry
     (new / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    gone = dest.with_name(dest.name + ".old")
-    shutil.rmtree(gone, ignore_errors=True)
-    if dest.exists():
-        dest.rename(gone)
-    new.rename(dest)
-    shutil.rmtree(gone, ignore_errors=True)
+    _swap(new, dest)
     return manifest
 
 
@@ -136,6 +169,17 @@ def unpack(src: Path, run: Path) -> None:
         sys.exit(f"carry: {run} is not empty; unpack rebuilds a run directory from nothing")
     work = run.with_name(run.name + ".unpacking")
     shutil.rmtree(work, ignore_errors=True)
+    if manifest.get("kind") == "study":
+        work.mkdir(parents=True)
+        with tarfile.open(src / "records.tar.xz", "r:xz") as tar:
+            names = sorted(m.name for m in tar.getmembers() if m.isfile())
+            if names != manifest["files"]:
+                sys.exit(f"carry: {src / 'records.tar.xz'} does not hold the files its manifest lists")
+            tar.extractall(work, filter="data")
+        if run.exists():
+            run.rmdir()
+        work.rename(run)
+        return
     (work / "images" / "original").mkdir(parents=True)
     (work / "plots").mkdir()
     (work / "results.sqlite").write_bytes(lzma.decompress((src / "results.sqlite.xz").read_bytes()))

@@ -60,6 +60,8 @@ MSG_OUT_FINGERPRINT_EDITED = message(ImperceptibleWarning, "{path}: fingerprint.
 MSG_RESUMED_OTHER_CODE = message(ImperceptibleWarning, "{path}: this run was started with the package at {before} and "
                                  "resumes with it at {now}: its rows may come from both (config.json's \"code\" lists "
                                  "each, with when it started)")
+MSG_STUDY_STOPPED = message(ImperceptibleWarning, "{path}: {done} of {worlds} worlds finished (--worlds-per-call "
+                            "{per_call}); run the same command again to go on")
 MSG_STORE_DAMAGED = message(ImperceptibleWarning, "{path} was damaged ({error}); kept it as {kept} and recovered {rows} "
                             "result rows into a new store: the rest will be re-run")
 

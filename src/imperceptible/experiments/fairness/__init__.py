@@ -10,7 +10,9 @@ say whether an effect is the mechanism's.
 Stages (:mod:`.stages`), each written as it finishes (paths: :mod:`.layout`): per replicate - its own world
 (:mod:`.worlds`) - the pre-trained model and Algorithm 2 per family; the gates (:mod:`.gates`), fixed before any
 Algorithm 3 run; Algorithm 3 for every arm (:mod:`.datasets`), replicate and seed; then the summary
-(:mod:`.summary`: the primary endpoint, the secondary outcomes, Holm) and the report (:mod:`.report`).
+(:mod:`.summary`: the primary endpoint, the secondary outcomes, Holm) and the report (:mod:`.report`). With
+``--worlds-per-call N`` the worlds are finished one at a time, N per call (for time-limited jobs: a finished world
+needs only its JSON records), and the gates are computed after the last world from the same records by the same rule.
 
 ``--arms protocol`` runs the arms of the protocol fixed before the run (:mod:`.protocol`, a TOML file given with
 ``--protocol``; issue 36): a positive control, the refined and the paper's presets, a dose-response in lambda and
@@ -20,6 +22,7 @@ protocol's verdict.
 
 from __future__ import annotations
 
+import logging
 import typing
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +33,7 @@ from ... import __version__
 from ...config import identity, record
 from ...data.registry import root
 from ...engine import Engine
+from ...notices import MSG_STUDY_STOPPED, log_warning
 from ...runs.rundir import RunDir
 from .analysis import protocol_analysis
 from .config import ARM_SETS, FairnessConfig
@@ -50,9 +54,13 @@ from .stages import (
     load_model,
     make_model,
     pretrain,
+    world_finished,
+    written,
 )
 from .summary import models_table, summarize_study
 from .worlds import Worlds
+
+log = logging.getLogger(__name__)
 
 
 def _open(cfg: FairnessConfig, out, families, overwrite: bool, engine: Engine, protocol: Protocol | None) -> RunDir:
@@ -100,15 +108,46 @@ def fairness_study(config: FairnessConfig | None = None, *, out: str | Path, att
     replicates = range(1, cfg.dro_seeds + 1)
     pre: dict[int, dict] = {}
     alg2: dict[str, dict[int, dict]] = {f: {} for f in families}
-    for r in replicates:
-        pre[r] = pretrain(study, r)
-        for f in families:
-            alg2[f][r] = algorithm2(study, r, f)
-    gate = gate_stage(study, pre, alg2)
+    if cfg.worlds_per_call is not None:
+        if not _world_by_world(study, pre, alg2):
+            return None
+        gate = gate_stage(study, pre, alg2, after_models=True)
+    else:
+        for r in replicates:
+            pre[r] = pretrain(study, r)
+            for f in families:
+                alg2[f][r] = algorithm2(study, r, f)
+        gate = gate_stage(study, pre, alg2)
     results = algorithm3(study)
     if not engine.is_main:
         return None
     return finish(study, pre, alg2, gate, results)
+
+
+def _world_by_world(study: Study, pre: dict, alg2: dict) -> bool:
+    """Finish the worlds one at a time (``--worlds-per-call``): a finished world is read from its records alone; at
+    most ``worlds_per_call`` others are computed whole (pre-training, Algorithm 2, their Algorithm 3 models). Whether
+    every world is finished."""
+    cfg = study.cfg
+    computed = 0
+    for r in range(1, cfg.dro_seeds + 1):
+        if world_finished(study, r):
+            pre[r] = written(study.layout.pretrain(r))
+            for f in study.families:
+                alg2[f][r] = written(study.layout.algorithm2(f, r))
+            continue
+        if computed == cfg.worlds_per_call:
+            if study.engine.is_main:
+                done = sum(world_finished(study, q) for q in range(1, cfg.dro_seeds + 1))
+                log_warning(log, MSG_STUDY_STOPPED, path=study.layout.root, done=done, worlds=cfg.dro_seeds,
+                            per_call=cfg.worlds_per_call)
+            return False
+        pre[r] = pretrain(study, r)
+        for f in study.families:
+            alg2[f][r] = algorithm2(study, r, f)
+        algorithm3(study, [r])
+        computed += 1
+    return True
 
 
 def finish(study: Study, pre: dict, alg2: dict, gate: dict, results: list[dict]) -> dict:

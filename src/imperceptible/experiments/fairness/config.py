@@ -50,12 +50,19 @@ class FairnessConfig:
     per_cluster: int = option(5, "images per k-means cluster", type=int)
     min_count: int = option(MIN_COUNT, "drop groups with fewer test images (the paper's rule)", type=int)
     seed: int = option(0, "seed of the worlds, subsets, pre-training and Algorithm 2", type=int)
+    worlds_per_call: int | None = option(None, "finish the worlds one at a time (pre-training, Algorithm 2, that "
+                                         "world's Algorithm 3 models) and stop after this many in this call; the same "
+                                         "command goes on. A finished world needs only its JSON records, so a study "
+                                         "spread over time-limited jobs carries those alone; the gates are then "
+                                         "computed after the last world, from Algorithm 2's records by the same rule "
+                                         "(results are the same as in one call)", type=int, fingerprint=False)
 
     def __post_init__(self) -> None:
         for name, minimum in (("size", 100), ("models", 2), ("dro_seeds", 1), ("dro_size", 10), ("t1", 1),
                               ("t2", 1), ("batch_size", 1), ("pretrain_epochs", 1), ("per_cluster", 1),
                               ("min_count", 1), ("seed", 0)):
             check_int_option(name, getattr(self, name), minimum=minimum)
+        check_int_option("worlds_per_call", self.worlds_per_call, minimum=1, allow_none=True)
         check_number_option("lr", self.lr)
         check_number_option("pgd_eps", self.pgd_eps)
 

@@ -209,14 +209,22 @@ def algorithm2(s: Study, r: int, family: str) -> dict:
     return rec or written(L.algorithm2(family, r))
 
 
-def gate_stage(s: Study, pre: dict, alg2: dict) -> dict:
+#: what a gates record says when it was computed after the models (``worlds_per_call``)
+AFTER_MODELS = ("computed after every world's Algorithm 3 models (--worlds-per-call), from the pre-trained models' and "
+                "Algorithm 2's records alone by the same rule and thresholds; no Algorithm 3 result enters them")
+
+
+def gate_stage(s: Study, pre: dict, alg2: dict, *, after_models: bool = False) -> dict:
     """The gates from every replicate's pre-trained model and Algorithm 2, written before Algorithm 3 (their
-    thresholds fixed in :mod:`.gates`): those of ``human-perc-ot`` against ``pgd-l2`` and, under ``families``, of
-    every other family against ``pgd-l2``; rewritten, and marked, only where a record was re-measured since (or
-    written before the per-family gates, which are then added and marked)."""
+    thresholds fixed in :mod:`.gates`) or, world by world, after it (``after_models``: :data:`AFTER_MODELS`): those
+    of ``human-perc-ot`` against ``pgd-l2`` and, under ``families``, of every other family against ``pgd-l2``;
+    rewritten, and marked, only where a record was re-measured since (or written before the per-family gates, which
+    are then added and marked)."""
     mech = {f: [alg2[f][r]["mechanism"] for r in alg2[f]] for f in alg2}
     rec = gates(list(pre.values()), mech, OURS, BASELINE)
     rec["families"] = {f: gates(list(pre.values()), mech, f, BASELINE) for f in alg2 if f != BASELINE}
+    if after_models:
+        rec["schedule"] = AFTER_MODELS
     stored = read(s.layout.gates)
     if stored is not None and stored.get("checks") == rec["checks"] and stored.get("families") == rec["families"]:
         return stored
@@ -250,10 +258,20 @@ def arm_data(s: Study, arm: str, r: int, memo: dict) -> WeightedDataset:
     return d
 
 
-def algorithm3(s: Study) -> list[dict]:
-    """Every arm's K models in every replicate (spread over the ranks; seeds paired across arms)."""
+def world_finished(s: Study, r: int) -> bool:
+    """Whether replicate ``r`` has every record: its pre-trained model's, each family's Algorithm 2 and every arm's K
+    Algorithm 3 models (then nothing of it is computed again, and its model and dataset files are not needed)."""
+    L = s.layout
+    return (L.pretrain(r).is_file() and all(L.algorithm2(f, r).is_file() for f in s.families)
+            and all(L.algorithm3(arm, r, k).is_file() for arm in s.arms for k in range(1, s.cfg.models + 1)))
+
+
+def algorithm3(s: Study, replicates: list[int] | None = None) -> list[dict]:
+    """Every arm's K models in every replicate, or in ``replicates`` (spread over the ranks; seeds paired across
+    arms)."""
     L, cfg = s.layout, s.cfg
-    jobs = [(arm, r, k) for r in range(1, cfg.dro_seeds + 1) for arm in s.arms for k in range(1, cfg.models + 1)]
+    worlds = replicates if replicates is not None else range(1, cfg.dro_seeds + 1)
+    jobs = [(arm, r, k) for r in worlds for arm in s.arms for k in range(1, cfg.models + 1)]
     mine = [j for j in s.engine.shard(jobs) if read(L.algorithm3(*j)) is None]
     memo: dict = {}
     for arm, r, k in tqdm(mine, desc="Algorithm 3", disable=not s.progress or not s.engine.is_main, unit="model"):
@@ -274,7 +292,7 @@ def algorithm3(s: Study) -> list[dict]:
     return [written(L.algorithm3(*j)) for j in jobs]
 
 
-__all__ = ["AA", "BASELINE", "DOSE", "FAMILIES_ADDED", "LAMBDA0", "LAMBDA100", "OURS", "PAPER", "POSITIVE",
+__all__ = ["AA", "AFTER_MODELS", "BASELINE", "DOSE", "FAMILIES_ADDED", "LAMBDA0", "LAMBDA100", "OURS", "PAPER", "POSITIVE",
            "POSITIVE_SETTINGS", "PRETRAIN", "REFINED", "REFINED_BUDGET", "Study", "algorithm2", "algorithm3", "arm_data",
            "arms_of", "default_families", "gate_stage", "load_model", "make_model", "pretrain", "read", "remeasure",
-           "stale_mechanism"]
+           "stale_mechanism", "world_finished", "written"]
