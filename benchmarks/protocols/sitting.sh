@@ -18,10 +18,34 @@ CARRY=$ROOT/benchmarks/carry
 LOG=$ROOT/runs/sitting.log
 export IMPERCEPTIBLE_IMAGENET_COMPATIBLE=${IMPERCEPTIBLE_IMAGENET_COMPATIBLE:-$ROOT/../shared/data/imagenet-compatible}
 
-# the queue: NAME|CODE COMMIT|COMMAND (run in the repository root; NAME is the run directory under runs/protocol/)
+# the queue: NAME|CODE COMMIT|COMMAND, in order. A run NAME writes runs/protocol/NAME and is done when its summary.json
+# exists; choose-RUN appends the tune stage's choices for RUN to the protocol's [chosen] tables and commits the file
+# (done when they are there), so that RUN's test stage, which refuses a run without them, runs on committed choices.
+MINIMAL="-m imperceptible bench minimal --protocol benchmarks/protocols/minimal.toml"
 JOBS=(
-  "test-effnet-200|f59b660|-m imperceptible bench minimal --protocol benchmarks/protocols/minimal.toml --run effnet-200 --stage test --out runs/protocol/test-effnet-200"
+  "test-effnet-200|f59b660|$MINIMAL --run effnet-200 --stage test --out runs/protocol/test-effnet-200"
+  "fairness-protocol|f429eca|-m imperceptible fairness --protocol benchmarks/protocols/fairness.toml --out runs/protocol/fairness-protocol --worlds-per-call 2"
 )
+for run in mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnist-cnn-b-200 mnist-cnn-robust-200 \
+           mnist-cnn-1000 mnist-cnn-b-1000 mnist-cnn-robust-1000; do  # amendment a2: the MNIST runs on fe5d1e3
+  JOBS+=("tune-$run|fe5d1e3|$MINIMAL --run $run --stage tune --out runs/protocol/tune-$run"
+         "choose-$run|fe5d1e3|choose $run"
+         "test-$run|fe5d1e3|$MINIMAL --run $run --stage test --out runs/protocol/test-$run")
+done
+PATTERN="imperceptible (bench minimal|fairness) --protocol"
+
+choose() {  # $1: the run; $2: the package's source folder at the job's commit
+  "$PY" "$2/../benchmarks/protocols/write_chosen.py" benchmarks/protocols/minimal.toml "runs/protocol/tune-$1" || return 1
+  git commit -q benchmarks/protocols/minimal.toml -m "Protocol minimal: the tune stage's choices for $1 \
+(runs/protocol/tune-$1/tuning.json, written by write_chosen.py at the run's code), committed before its test stage"
+}
+
+done_job() {
+  case "$1" in
+    choose-*) grep -q "^\[chosen\.${1#choose-}\." benchmarks/protocols/minimal.toml ;;
+    *) [ -f "runs/protocol/$1/summary.json" ] ;;
+  esac
+}
 
 worktree() {  # the package at commit $1, as a detached worktree beside the repository (refused if it is not)
   local dir
@@ -41,18 +65,24 @@ worktree() {  # the package at commit $1, as a detached worktree beside the repo
 run_queue() {
   for job in "${JOBS[@]}"; do
     IFS='|' read -r name commit cmd <<<"$job"
-    if [ -f "runs/protocol/$name/summary.json" ]; then continue; fi
+    if done_job "$name"; then continue; fi
     echo "$(date -Is) start $name (code $commit)" >>"$LOG"
     local src
     if ! src=$(worktree "$commit"); then
       echo "$(date -Is) FAILED $name: no clean worktree of $commit whose package Python imports" >>"$LOG"
       return 1
     fi
-    # shellcheck disable=SC2086
-    if PYTHONPATH=$src nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1; then
-      echo "$(date -Is) done $name" >>"$LOG"
+    local ok=0
+    if [[ $cmd == choose* ]]; then
+      PYTHONPATH=$src choose "${cmd#choose }" "$src" >>"runs/protocol/$name.out" 2>&1 || ok=$?
     else
-      echo "$(date -Is) FAILED $name (rc $?)" >>"$LOG"
+      # shellcheck disable=SC2086
+      PYTHONPATH=$src nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1 || ok=$?
+    fi
+    if [ "$ok" = 0 ]; then
+      echo "$(date -Is) ended $name (rc 0)" >>"$LOG"
+    else
+      echo "$(date -Is) FAILED $name (rc $ok)" >>"$LOG"
       return 1
     fi
   done
@@ -77,19 +107,25 @@ case "${1:-}" in
     ;;
   stop)
     pkill -f "sitting.sh run-queue" || true
-    pkill -TERM -f "imperceptible bench minimal --protocol" || true  # a background job ignores SIGINT; rows are per batch
-    for _ in $(seq 60); do pgrep -f "imperceptible bench minimal --protocol" >/dev/null || break; sleep 1; done
-    pkill -KILL -f "imperceptible bench minimal --protocol" || true
+    pkill -TERM -f "$PATTERN" || true  # a background job ignores SIGINT; rows and records are kept as they finish
+    for _ in $(seq 60); do pgrep -f "$PATTERN" >/dev/null || break; sleep 1; done
+    pkill -KILL -f "$PATTERN" || true
     for job in "${JOBS[@]}"; do
       IFS='|' read -r name _ _ <<<"$job"
-      if [ -f "runs/protocol/$name/results.sqlite" ]; then
+      if [ -f "runs/protocol/$name/fingerprint.json" ]; then
         "$PY" tools/carry.py pack "runs/protocol/$name" "$CARRY/$name"
       fi
     done
     ;;
   status)
-    pgrep -af "imperceptible bench minimal --protocol" || echo "no protocol run is running"
+    pgrep -af "$PATTERN" || echo "no protocol run is running"
+    tail -n 5 "$LOG" 2>/dev/null || true
     for d in runs/protocol/*/; do
+      if [ -d "$d/algorithm3" ] || [ -d "$d/pretrain" ]; then
+        echo "$d: $(find "$d/pretrain" -name 'r*.json' 2>/dev/null | wc -l) pre-trained models, $(find "$d/algorithm3" \
+-name '*.json' 2>/dev/null | wc -l) Algorithm 3 models"
+        continue
+      fi
       [ -f "$d/results.sqlite" ] || continue
       echo "$d"
       "$PY" -c "import sqlite3,sys; c=sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True); \
