@@ -153,7 +153,7 @@ def test_the_dataset_ids_count_is_refused_as_a_shape_error_of_its_own_message():
 MOVED = ("MSG_FOLDER_MIXED_SIZES", "MSG_FOLDER_SKIPPED_RUN", "MSG_JSON_NON_FINITE_ROOT", "MSG_OUT_FINGERPRINT_EDITED",
          "MSG_STORE_DAMAGED", "MSG_TORCHSCRIPT_CAST", "MSG_VISION_ROUNDED", "MSG_ZERO_ACCURACY")
 #: notices declared since the move (never in errors)
-SINCE = ("MSG_LAYOUT_KEPT", "MSG_RESUMED_OTHER_CODE")
+SINCE = ("MSG_LAYOUT_KEPT", "MSG_RESUMED_OTHER_CODE", "MSG_STUDY_STOPPED")
 
 
 def test_each_warning_message_lives_in_the_notices_module():
