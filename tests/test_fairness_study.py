@@ -290,6 +290,10 @@ def test_world_by_world_calls_carrying_only_records_give_the_one_call_study(grou
     for p in sorted(out.rglob("*")):  # what a time-limited job carries: the records alone
         if p.is_file() and p.suffix != ".json":
             p.unlink()
+    # and a world cut off half-way: records of world 2 without the files they were computed with (here borrowed from
+    # world 1, so that keeping any of them would change the slopes); it is computed whole again, not mixed
+    (out / "pretrain" / "r2.json").write_text((out / "pretrain" / "r1.json").read_text())
+    (out / "algorithm3" / "erm" / "r2_k1.json").write_text((out / "algorithm3" / "erm" / "r1_k1.json").read_text())
     s = fairness_study(out=out, attacks=_small_attacks(), worlds_per_call=1, **kw)
     assert not (out / "models" / "theta0_r1.pt").exists()  # world 1 was read from its records, not computed again
     for a in ARMS:
@@ -473,6 +477,14 @@ def test_small_geo_study_measures_the_mechanism_and_its_gates(tmp_path, capsys):
 
     g = read_json(tmp_path / "run" / "gates.json")  # strict JSON: an infinite ratio is stored as null and restored
     assert g == s["gates"] and set(g["checks"]) == {"pretrained_reliance", "cue_changed_ratio", "cue_energy_ratio"}
+    # the gates from the records read back from disk (as --worlds-per-call computes them) are the same
+    from imperceptible.experiments.fairness.gates import gates
+    from imperceptible.experiments.fairness.stages import BASELINE, OURS
+
+    pre = [read_json(tmp_path / "run" / "pretrain" / "r1.json")]
+    mech = {f: [read_json(tmp_path / "run" / "algorithm2" / f / "r1.json")["mechanism"]] for f in ("human-perc-ot", "pgd-l2")}
+    assert gates(pre, mech, OURS, BASELINE) == {k: v for k, v in g.items() if k != "families"}
+    assert g["checks"]["cue_changed_ratio"]["value"] is not None
     # one epoch on 3000 images: the model barely uses the cue, so the first gate fails, and the study says so
     rel = g["checks"]["pretrained_reliance"]
     assert rel["value"] < 0.15 and rel["passed"] is False and g["passed"] is False

@@ -62,29 +62,36 @@ worktree() {  # the package at commit $1, as a detached worktree beside the repo
   echo "$dir/src"
 }
 
-run_queue() {
-  for job in "${JOBS[@]}"; do
-    IFS='|' read -r name commit cmd <<<"$job"
-    if done_job "$name"; then continue; fi
-    echo "$(date -Is) start $name (code $commit)" >>"$LOG"
-    local src
-    if ! src=$(worktree "$commit"); then
-      echo "$(date -Is) FAILED $name: no clean worktree of $commit whose package Python imports" >>"$LOG"
-      return 1
-    fi
-    local ok=0
-    if [[ $cmd == choose* ]]; then
-      PYTHONPATH=$src choose "${cmd#choose }" "$src" >>"runs/protocol/$name.out" 2>&1 || ok=$?
-    else
-      # shellcheck disable=SC2086
-      PYTHONPATH=$src nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1 || ok=$?
-    fi
-    if [ "$ok" = 0 ]; then
-      echo "$(date -Is) ended $name (rc 0)" >>"$LOG"
-    else
-      echo "$(date -Is) FAILED $name (rc $ok)" >>"$LOG"
-      return 1
-    fi
+run_queue() {  # passes over the queue until every job is done (the fairness study goes on a few worlds per pass)
+  while :; do
+    local ran=0
+    for job in "${JOBS[@]}"; do
+      IFS='|' read -r name commit cmd <<<"$job"
+      if done_job "$name"; then continue; fi
+      ran=1
+      echo "$(date -Is) start $name (code $commit)" >>"$LOG"
+      local src
+      if ! src=$(worktree "$commit"); then
+        echo "$(date -Is) FAILED $name: no clean worktree of $commit whose package Python imports" >>"$LOG"
+        return 1
+      fi
+      local ok=0
+      if [[ $cmd == choose* ]]; then
+        PYTHONPATH=$src choose "${cmd#choose }" "$src" >>"runs/protocol/$name.out" 2>&1 || ok=$?
+      else
+        # shellcheck disable=SC2086
+        PYTHONPATH=$src nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1 || ok=$?
+      fi
+      if [ "$ok" != 0 ]; then
+        echo "$(date -Is) FAILED $name (rc $ok)" >>"$LOG"
+        return 1
+      elif done_job "$name"; then
+        echo "$(date -Is) done $name" >>"$LOG"
+      else
+        echo "$(date -Is) paused $name (rc 0, unfinished: it goes on in the next pass)" >>"$LOG"
+      fi
+    done
+    if [ "$ran" = 0 ]; then echo "$(date -Is) every job is done" >>"$LOG"; return 0; fi
   done
 }
 
@@ -113,7 +120,7 @@ case "${1:-}" in
     for job in "${JOBS[@]}"; do
       IFS='|' read -r name _ _ <<<"$job"
       if [ -f "runs/protocol/$name/fingerprint.json" ]; then
-        "$PY" tools/carry.py pack "runs/protocol/$name" "$CARRY/$name"
+        "$PY" tools/carry.py pack "runs/protocol/$name" "$CARRY/$name" || echo "NOT PACKED: runs/protocol/$name" >&2
       fi
     done
     ;;

@@ -12,7 +12,8 @@ Stages (:mod:`.stages`), each written as it finishes (paths: :mod:`.layout`): pe
 Algorithm 3 run; Algorithm 3 for every arm (:mod:`.datasets`), replicate and seed; then the summary
 (:mod:`.summary`: the primary endpoint, the secondary outcomes, Holm) and the report (:mod:`.report`). With
 ``--worlds-per-call N`` the worlds are finished one at a time, N per call (for time-limited jobs: a finished world
-needs only its JSON records), and the gates are computed after the last world from the same records by the same rule.
+needs only its JSON records; a world whose records lost their files is computed whole again), and the gates are
+computed after the last world from the same records by the same rule and thresholds.
 
 ``--arms protocol`` runs the arms of the protocol fixed before the run (:mod:`.protocol`, a TOML file given with
 ``--protocol``; issue 36): a positive control, the refined and the paper's presets, a dose-response in lambda and
@@ -50,6 +51,7 @@ from .stages import (
     algorithm3,
     arms_of,
     default_families,
+    forget_world,
     gate_stage,
     load_model,
     make_model,
@@ -142,6 +144,7 @@ def _world_by_world(study: Study, pre: dict, alg2: dict) -> bool:
                 log_warning(log, MSG_STUDY_STOPPED, path=study.layout.root, done=done, worlds=cfg.dro_seeds,
                             per_call=cfg.worlds_per_call)
             return False
+        forget_world(study, r)  # records kept without their files: computed whole again, not mixed
         pre[r] = pretrain(study, r)
         for f in study.families:
             alg2[f][r] = algorithm2(study, r, f)

@@ -4,7 +4,8 @@
     algorithm2/FAMILY/rR.json      Algorithm 2 of FAMILY in world R: calls, mechanism, the model's evaluation
     algorithm2/FAMILY/rR.dataset.pt    its weighted dataset D (8-bit images, weights, flags, origins)
     algorithm2/FAMILY/rR.checkpoint.pt written after each epoch while it runs
-    gates.json                     the manipulation checks, fixed before any Algorithm 3 run
+    gates.json                     the manipulation checks, fixed before any Algorithm 3 run (--worlds-per-call:
+                                   computed after it, from the same records by the same rule)
     algorithm3/ARM/rR_kK.json      one sampled model: its evaluation (a crash loses no finished model)
     models/...                     every model's weights
     models.csv, accuracy/rR.csv    one row per model; per world the ``fairness test`` table

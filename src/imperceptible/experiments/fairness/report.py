@@ -24,7 +24,8 @@ def gates_html(g: dict) -> str:
                    f"({c['threshold']:g})</td><td>{esc({True: 'passed', False: 'FAILED', None: 'n/a'}[c['passed']])}</td></tr>"
                    for k, c in g["checks"].items())
     verdict, note = VERDICTS[g["passed"]], f"<p>{esc(g['remeasured'])}.</p>" if g.get("remeasured") else ""
-    return (f"<h2>Gates (fixed before Algorithm 3)</h2><p><b>{esc(verdict)}</b></p><table><tr><th>check</th><th>value"
+    when = "rule fixed before Algorithm 3; " + g["schedule"] if g.get("schedule") else "fixed before Algorithm 3"
+    return (f"<h2>Gates ({esc(when)})</h2><p><b>{esc(verdict)}</b></p><table><tr><th>check</th><th>value"
             f"</th><th>rule</th><th></th></tr>{rows}</table>{note}{family_gates_html(g)}")
 
 
@@ -133,7 +134,8 @@ def print_study(s: dict) -> None:
         print(f"pre-trained model (world {r}): accuracy {p['accuracy']:.4f}, slope {p['slope']['beta']:.4f} "
               f"(p = {p['slope']['p']:.3g})" + (f", reliance {rel}" if rel else ""))
     g = s["gates"]
-    print(f"gates: {VERDICTS[g['passed']]}" + (f" ({g['remeasured']})" if g.get("remeasured") else ""))
+    print(f"gates: {VERDICTS[g['passed']]}" + (f" ({g['remeasured']})" if g.get("remeasured") else "")
+          + (f" ({g['schedule']})" if g.get("schedule") else ""))
     for name, c in g["checks"].items():
         print(f"gate {name}: {_num(c['value'])} ({c['rule']}, {c['threshold']:g}): "
               f"{ {True: 'passed', False: 'FAILED', None: 'n/a'}[c['passed']] }")

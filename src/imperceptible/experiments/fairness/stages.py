@@ -266,6 +266,27 @@ def world_finished(s: Study, r: int) -> bool:
             and all(L.algorithm3(arm, r, k).is_file() for arm in s.arms for k in range(1, s.cfg.models + 1)))
 
 
+def forget_world(s: Study, r: int) -> bool:
+    """Before replicate ``r`` is computed world by world: if a record of it has lost the file it was computed with
+    (a pre-trained model's or an Algorithm 2 dataset's: only the records were kept between calls), every record and
+    file of ``r`` is removed, so that the world is computed whole again and never mixes two computations. Whether
+    anything was removed (rank 0 removes; every rank answers the same)."""
+    L = s.layout
+    orphaned = (L.pretrain(r).is_file() and not L.pretrain_model(r).is_file()) or any(
+        L.algorithm2(f, r).is_file() and not L.algorithm2(f, r, "dataset").is_file() for f in s.families)
+    if orphaned and s.engine.is_main:
+        paths = [L.pretrain(r), L.pretrain_model(r)]
+        for f in s.families:
+            paths += [L.algorithm2(f, r, what) for what in ("json", "dataset", "checkpoint", "model")]
+        for arm in s.arms:
+            for k in range(1, s.cfg.models + 1):
+                paths += [L.algorithm3(arm, r, k), L.algorithm3(arm, r, k, "model")]
+        for path in paths:
+            path.unlink(missing_ok=True)
+    s.engine.barrier()
+    return orphaned
+
+
 def algorithm3(s: Study, replicates: list[int] | None = None) -> list[dict]:
     """Every arm's K models in every replicate, or in ``replicates`` (spread over the ranks; seeds paired across
     arms)."""
@@ -294,5 +315,5 @@ def algorithm3(s: Study, replicates: list[int] | None = None) -> list[dict]:
 
 __all__ = ["AA", "AFTER_MODELS", "BASELINE", "DOSE", "FAMILIES_ADDED", "LAMBDA0", "LAMBDA100", "OURS", "PAPER", "POSITIVE",
            "POSITIVE_SETTINGS", "PRETRAIN", "REFINED", "REFINED_BUDGET", "Study", "algorithm2", "algorithm3", "arm_data",
-           "arms_of", "default_families", "gate_stage", "load_model", "make_model", "pretrain", "read", "remeasure",
-           "stale_mechanism", "world_finished", "written"]
+           "arms_of", "default_families", "forget_world", "gate_stage", "load_model", "make_model", "pretrain", "read",
+           "remeasure", "stale_mechanism", "world_finished", "written"]
