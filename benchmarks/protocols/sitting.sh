@@ -24,7 +24,7 @@ export IMPERCEPTIBLE_IMAGENET_COMPATIBLE=${IMPERCEPTIBLE_IMAGENET_COMPATIBLE:-$R
 MINIMAL="-m imperceptible bench minimal --protocol benchmarks/protocols/minimal.toml"
 JOBS=(
   "test-effnet-200|f59b660|$MINIMAL --run effnet-200 --stage test --out runs/protocol/test-effnet-200"
-  "fairness-protocol|f429eca|-m imperceptible fairness --protocol benchmarks/protocols/fairness.toml --out runs/protocol/fairness-protocol --worlds-per-call 2"
+  "fairness-protocol|6be541e|-m imperceptible fairness --protocol benchmarks/protocols/fairness.toml --out runs/protocol/fairness-protocol --worlds-per-call 2"
 )
 for run in mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnist-cnn-b-200 mnist-cnn-robust-200 \
            mnist-cnn-1000 mnist-cnn-b-1000 mnist-cnn-robust-1000; do  # amendment a2: the MNIST runs on fe5d1e3
