@@ -126,7 +126,8 @@ def test_a_fairness_study_is_carried_as_its_json_records(tmp_path):
     (run / "models").mkdir()
     (run / "models" / "theta0_r1.pt").write_bytes(b"weights")  # recomputable: not carried
     (run / "algorithm2" / "pgd-l2" / "r1.dataset.pt").write_bytes(b"rows")
-    m = carry.pack(run, tmp_path / "carry")
+    assert carry.main(["pack", str(run), str(tmp_path / "carry")]) == 0  # the command line, as sitting.sh calls it
+    m = json.loads((tmp_path / "carry" / "manifest.json").read_text())
     assert m["kind"] == "study" and m["files"] == sorted(files)
     blob = (tmp_path / "carry" / "records.tar.xz").read_bytes()
     carry.pack(run, tmp_path / "carry")

@@ -228,10 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "pack":
         m = pack(args.run, args.dest)
-        n = sum(len(v["ids"]) for v in m["methods"].values())
         size = sum(f.stat().st_size for f in args.dest.rglob("*") if f.is_file())
-        print(f"carry: {len(m['methods'])} methods, {n} images, {len(m['originals'])} originals -> {args.dest} "
-              f"({size / 1e6:.1f} MB)")
+        if m.get("kind") == "study":
+            what = f"{len(m['files'])} records"
+        else:
+            n = sum(len(v["ids"]) for v in m["methods"].values())
+            what = f"{len(m['methods'])} methods, {n} images, {len(m['originals'])} originals"
+        print(f"carry: {what} -> {args.dest} ({size / 1e6:.1f} MB)")
     else:
         unpack(args.src, args.run)
         print(f"carry: rebuilt {args.run} from {args.src}")

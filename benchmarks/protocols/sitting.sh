@@ -2,7 +2,7 @@
 # The protocol runs across sittings of a machine that keeps only the git repository between them.
 #
 #   benchmarks/protocols/sitting.sh start   # rebuild each carried run directory, then run the queue in the background
-#   benchmarks/protocols/sitting.sh stop    # stop the queue and pack every unfinished run into benchmarks/carry/
+#   benchmarks/protocols/sitting.sh stop    # stop the queue and pack every run of the queue into benchmarks/carry/
 #   benchmarks/protocols/sitting.sh status  # what runs, and how many rows each carried run holds per method
 #
 # A run's rows are committed per batch, so a stop loses at most the batch in progress. Each job runs the package as it
