@@ -63,7 +63,11 @@ def test_pack_unpack_rebuilds_pixels_and_rows_and_the_run_resumes_without_recomp
     assert json.loads((rebuilt / "fingerprint.json").read_text()) == json.loads((run / "fingerprint.json").read_text())
 
     again = tmp_path / "again"
-    assert carry.pack(rebuilt, again) == manifest  # the rebuilt run packs to the same manifest and blobs
+    packed_again = carry.pack(rebuilt, again)  # the rebuilt run packs to the same manifest and blobs
+    assert {k: v for k, v in packed_again.items() if k != "sittings"} == \
+        {k: v for k, v in manifest.items() if k != "sittings"}
+    (sitting,) = manifest["sittings"]  # when, where and how many rows: the provenance of each sitting's rows
+    assert sitting["rows"] == {"pgd-l2": 5} and sitting["cpu"] and sitting["cpu_threads"] >= 1
     for f in sorted(p.relative_to(dest) for p in dest.rglob("*.xz")):
         assert (again / f).read_bytes() == (dest / f).read_bytes(), f
 
@@ -129,9 +133,11 @@ def test_a_fairness_study_is_carried_as_its_json_records(tmp_path):
     assert carry.main(["pack", str(run), str(tmp_path / "carry")]) == 0  # the command line, as sitting.sh calls it
     m = json.loads((tmp_path / "carry" / "manifest.json").read_text())
     assert m["kind"] == "study" and m["files"] == sorted(files)
+    assert m["sittings"][-1]["records"] == {"algorithm2": 1, "algorithm3": 1, "models": 0, "pretrain": 1}
     blob = (tmp_path / "carry" / "records.tar.xz").read_bytes()
-    carry.pack(run, tmp_path / "carry")
-    assert (tmp_path / "carry" / "records.tar.xz").read_bytes() == blob  # the same records pack to the same bytes
+    again = carry.pack(run, tmp_path / "carry")
+    assert (tmp_path / "carry" / "records.tar.xz").read_bytes() == blob
+    assert len(again["sittings"]) == 1  # nothing changed, on the same machine: no new entry  # the same records pack to the same bytes
     carry.unpack(tmp_path / "carry", tmp_path / "back")
     back = sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*") if p.is_file())
     assert back == sorted(files) and all((tmp_path / "back" / f).read_text() == t for f, t in files.items())

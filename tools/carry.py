@@ -5,6 +5,10 @@ run on keeps nothing between sittings but the git repository. ``pack`` writes wh
 repository (``carry/NAME/``), compactly; ``unpack`` rebuilds the run directory from it, and the run then resumes as
 after any interruption (its fingerprint and per-sample digests are checked by the package itself).
 
+Each pack also appends to ``manifest.json``'s ``sittings`` when, on which processor and with how many rows per method
+the run was packed, so that the rows each sitting added can be told from the machine that computed them (a model's
+float32 kernels round differently on another CPU, which moves a minimal attack's path).
+
 What is kept: ``results.sqlite`` (a consistent copy through SQLite's backup API, xz-compressed), ``config.json`` and
 ``fingerprint.json`` as they are, and every method's 8-bit images as their difference from the original image (mod
 256; most of it zeros), one xz stream per method in sorted id order, with the sha256 of every image's pixels in
@@ -24,9 +28,12 @@ Nothing here reads a result: the rows are copied, never opened as values (the pr
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
 import lzma
+import os
+import platform
 import shutil
 import sqlite3
 import sys
@@ -52,6 +59,37 @@ def _digest(a: np.ndarray) -> str:
 
 def _xz(data: bytes) -> bytes:
     return lzma.compress(data, preset=9)
+
+
+def _cpu() -> str:
+    """The processor's model name (/proc/cpuinfo; else platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _sitting(run: Path, old: dict) -> list[dict]:
+    """The packs so far and this one: when, on which processor, and how many rows (or records) each method (or stage)
+    had then, so that the rows a sitting added can be told from the machine that computed them. Counts only."""
+    entry: dict = {"packed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "cpu": _cpu(),
+                   "cpu_threads": os.cpu_count()}
+    if (run / "results.sqlite").is_file():
+        con = sqlite3.connect(f"file:{run / 'results.sqlite'}?mode=ro", uri=True)
+        try:
+            entry["rows"] = dict(con.execute("SELECT method, COUNT(*) FROM results GROUP BY method ORDER BY method"))
+        finally:
+            con.close()
+    else:
+        entry["records"] = {d.name: len(list(d.rglob("*.json"))) for d in sorted(run.iterdir()) if d.is_dir()}
+    history = list(old.get("sittings", []))
+    if not history or {k: v for k, v in history[-1].items() if k != "packed"} != \
+            {k: v for k, v in entry.items() if k != "packed"}:
+        history.append(entry)  # a pack of an unchanged run on the same machine adds nothing
+    return history
 
 
 def _is_study(run: Path) -> bool:
@@ -83,7 +121,8 @@ def pack_study(run: Path, dest: Path) -> dict:
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""  # the same bytes for the same files
             with open(run / f, "rb") as fh:
                 tar.addfile(info, fh)
-    manifest = {"format": FORMAT, "kind": "study", "files": files}
+    old = json.loads((dest / "manifest.json").read_text()) if (dest / "manifest.json").is_file() else {}
+    manifest = {"format": FORMAT, "kind": "study", "files": files, "sittings": _sitting(run, old)}
     (new / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     _swap(new, dest)
     return manifest
@@ -115,7 +154,8 @@ def pack(run: Path, dest: Path) -> dict:
     for name in KEPT_JSON:
         shutil.copyfile(run / name, new / name)
     originals = {p.stem: _pixels(p) for p in sorted((run / "images" / "original").glob("*.png"))}
-    manifest: dict = {"format": FORMAT, "originals": {i: _digest(a) for i, a in originals.items()}, "methods": {}}
+    manifest: dict = {"format": FORMAT, "originals": {i: _digest(a) for i, a in originals.items()}, "methods": {},
+                      "sittings": _sitting(run, old)}
     for folder in sorted(p for p in (run / "images").iterdir() if p.is_dir() and p.name != "original"):
         ids = sorted(p.stem for p in folder.glob("*.png") if p.stem in originals)
         if not ids:
