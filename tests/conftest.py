@@ -119,6 +119,17 @@ def require_imagenet_compatible() -> Path:
                 "set IMPERCEPTIBLE_SHARED to the folder holding data/imagenet-compatible)")
 
 
+def load_script(path: str):
+    """A script of the repository (``benchmarks/tables.py``, ``tools/carry.py``, ...) loaded as a module."""
+    import importlib.util
+
+    file = Path(__file__).resolve().parents[1] / path
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def load_asset(name: str):
     """A test image from ``tests/assets`` as a ``(1, C, H, W)`` float tensor in ``[0, 1]``."""
     import numpy as np

@@ -1,10 +1,8 @@
 """tools/carry.py: an unfinished run packed into the repository and rebuilt resumes without recomputing anything."""
 
-import importlib.util
 import json
 import shutil
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +11,11 @@ from PIL import Image
 from imperceptible.attacks import PGDL2
 from imperceptible.experiments.bench_attacks import bench_attacks
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "carry.py"
+from .conftest import load_script
 
 
 def _carry():
-    spec = importlib.util.spec_from_file_location("carry", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/carry.py")
 
 
 def _run(out):
@@ -136,8 +131,8 @@ def test_a_fairness_study_is_carried_as_its_json_records(tmp_path):
     assert m["sittings"][-1]["records"] == {"algorithm2": 1, "algorithm3": 1, "models": 0, "pretrain": 1}
     blob = (tmp_path / "carry" / "records.tar.xz").read_bytes()
     again = carry.pack(run, tmp_path / "carry")
-    assert (tmp_path / "carry" / "records.tar.xz").read_bytes() == blob
-    assert len(again["sittings"]) == 1  # nothing changed, on the same machine: no new entry  # the same records pack to the same bytes
+    assert (tmp_path / "carry" / "records.tar.xz").read_bytes() == blob  # the same records pack to the same bytes
+    assert len(again["sittings"]) == 1  # nothing changed, on the same machine: no new entry
     carry.unpack(tmp_path / "carry", tmp_path / "back")
     back = sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*") if p.is_file())
     assert back == sorted(files) and all((tmp_path / "back" / f).read_text() == t for f, t in files.items())

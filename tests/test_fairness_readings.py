@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,14 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fairness_readings.py"
+from .conftest import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("fairness_readings", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/fairness_readings.py")
 
 
 def _run(path: Path, reading: str, weighting: str, *, shift: float, replicates: int, seeds: int, rng) -> Path:

@@ -22,7 +22,7 @@ from imperceptible.validation import (
     TableError,
 )
 
-from .conftest import GROUPS, skip_or_fail
+from .conftest import GROUPS, load_script, skip_or_fail
 
 
 def _need_fashion_mnist():
@@ -494,12 +494,8 @@ def test_small_geo_study_measures_the_mechanism_and_its_gates(tmp_path, capsys):
     print_study(s)
     assert f"gates: {VERDICTS[False]}" in capsys.readouterr().out
     # the docs' table is written from this summary by benchmarks/tables.py, into the markers of a Markdown file
-    import importlib.util
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("tables", Path(__file__).parents[1] / "benchmarks" / "tables.py")
-    tables = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tables)
+    tables = load_script("benchmarks/tables.py")
     doc = tmp_path / "doc.md"
     doc.write_text("# results\n<!-- tables:fairness -->\nold\n<!-- /tables:fairness -->\nafter\n")
     tables.write_into(doc, "fairness", tables.fairness(s))

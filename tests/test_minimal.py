@@ -12,6 +12,8 @@ from scipy import stats
 
 from imperceptible.evaluate.optimality import ensemble, optimality, paired_test
 
+from .conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -95,11 +97,8 @@ def test_bench_minimal_small_run(tmp_path, mnist_cnn):
     assert len(table["ids"]) == 4 and set(table["values"]) == set(s["methods"])
     assert (out / "report.html").is_file() and (out / "plots" / "anytime.png").is_file()
     # benchmarks/minimal_figures.py draws the same figures again from what the run stored
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("minimal_figures", ROOT / "benchmarks" / "minimal_figures.py")
-    figs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(figs)
+    figs = load_script("benchmarks/minimal_figures.py")
     drawn = figs.figures(out, tmp_path / "figures", prefix="again_")
     assert sorted(f.name for f in drawn) == ["again_anytime.png", "again_robust_accuracy.png"]
     assert all(f.stat().st_size > 10_000 for f in drawn)

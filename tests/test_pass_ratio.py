@@ -10,6 +10,8 @@ import pytest
 from imperceptible.errors import ParameterError
 from imperceptible.evaluate.pass_ratio import AT_MOST, EXACT, MORE_THAN, pass_ratios, passes_to_reach
 
+from .conftest import load_script
+
 
 def test_a_power_law_curve_is_read_off_exactly_between_checkpoints():
     """median = 100 / passes: a straight line in log-log, so the interpolation is exact anywhere on it."""
@@ -67,12 +69,8 @@ def test_pass_ratios_over_a_summary_anytime_block():
 def test_the_tables_script_renders_the_pass_ratios_of_a_summary():
     """benchmarks/tables.py passes: one row per judge ours does not optimise, one column per peer, the passes and the
     ratio, with the bounds written as such (computed from the anytime block of a summary that has no pass_ratio)."""
-    import importlib.util
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("tables", Path(__file__).parents[1] / "benchmarks" / "tables.py")
-    tables = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tables)
+    tables = load_script("benchmarks/tables.py")
     cs = [25, 50, 100, 200]
     judges = {"gmsd": {"methods": {"ours": {"optimises": False}}},
               "ssim_distance": {"methods": {"ours": {"optimises": True}}}}

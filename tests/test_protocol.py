@@ -4,7 +4,6 @@ decision's statistics against hand computations and their reference implementati
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from imperceptible.evaluate.decision import bootstrap, decide, holm, log_ratio_t
 from imperceptible.evaluate.optimality import ensemble, optimality
 from imperceptible.experiments.protocol import budget_settings, choose, grid, load_protocol
 
+from .conftest import load_script
 from .test_minimal import _attackbench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,9 +178,7 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     assert s["peers"] == ["perc-al"] and s["polished"] == ["perc-al+polish"] and "decision" in s["minimal"]
     assert json.loads((test_out / "per_image.json").read_text())["ids"] == ["mnist_02_1", "mnist_03_0"]
     # the queue renders a finished test stage with benchmarks/tables.py: its decision and pass-ratio tables
-    spec = importlib.util.spec_from_file_location("tables", ROOT / "benchmarks" / "tables.py")
-    tables = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tables)
+    tables = load_script("benchmarks/tables.py")
     text = tables.decision(s)
     assert text.startswith("Protocol `small`") and "stage `test`: 2 images, 30 passes" in text
     judged = [r for r in text.splitlines() if r.startswith("| ") and "decision" not in r and "---" not in r]
@@ -297,11 +295,8 @@ def test_write_chosen_appends_below_the_marker_and_keeps_every_runs_digest(tmp_p
     """Appending one run's choices leaves the protocol's sha256 as its tune runs recorded it (so another run's test
     stage, already started, resumes); a table other than [chosen] below them is refused, since it would escape the
     digest."""
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("write_chosen", ROOT / "benchmarks" / "protocols" / "write_chosen.py")
-    wc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(wc)
+    wc = load_script("benchmarks/protocols/write_chosen.py")
     proto = _write(SMALL, tmp_path / "p.toml")
     sha = load_protocol(proto).sha256
     tune = tmp_path / "tune"
