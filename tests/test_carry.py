@@ -81,9 +81,10 @@ def test_an_unfinished_run_with_rows_still_in_the_wal_resumes_only_what_it_lacks
         (partial / "images" / "pgd-l2" / f"{i}.png").unlink()
     try:
         assert (partial / "results.sqlite-wal").stat().st_size > 0
-        carry.pack(partial, tmp_path / "carry")  # while another connection holds the WAL
+        manifest = carry.pack(partial, tmp_path / "carry")  # while another connection holds the WAL
     finally:
         con.close()
+    assert manifest["sittings"][-1]["rows"] == {"pgd-l2": 3}  # the packed snapshot's rows, the WAL's deletion counted
     assert not list(tmp_path.glob("carry.*"))  # built beside and swapped in: nothing left over
     rebuilt = tmp_path / "rebuilt"
     carry.unpack(tmp_path / "carry", rebuilt)

@@ -72,17 +72,22 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def _sitting(run: Path, old: dict) -> list[dict]:
+def _row_counts(db: Path) -> dict[str, int]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return dict(con.execute("SELECT method, COUNT(*) FROM results GROUP BY method ORDER BY method"))
+    finally:
+        con.close()
+
+
+def _sitting(run: Path, old: dict, db: Path | None = None) -> list[dict]:
     """The packs so far and this one: when, on which processor, and how many rows (or records) each method (or stage)
-    had then, so that the rows a sitting added can be told from the machine that computed them. Counts only."""
+    had then, so that the rows a sitting added can be told from the machine that computed them. Counts only: of
+    ``db``, the snapshot that is packed (so the counts are the packed rows, not the live run's a moment later)."""
     entry: dict = {"packed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "cpu": _cpu(),
                    "cpu_threads": os.cpu_count()}
-    if (run / "results.sqlite").is_file():
-        con = sqlite3.connect(f"file:{run / 'results.sqlite'}?mode=ro", uri=True)
-        try:
-            entry["rows"] = dict(con.execute("SELECT method, COUNT(*) FROM results GROUP BY method ORDER BY method"))
-        finally:
-            con.close()
+    if db is not None:
+        entry["rows"] = _row_counts(db)
     else:
         entry["records"] = {d.name: len(list(d.rglob("*.json"))) for d in sorted(run.iterdir()) if d.is_dir()}
     history = list(old.get("sittings", []))
@@ -148,6 +153,7 @@ def pack(run: Path, dest: Path) -> dict:
         dst.execute("PRAGMA journal_mode=DELETE")
         dst.execute("VACUUM")
         dst.close()
+        sittings = _sitting(run, old, copy)
         # rows first, images after: the run saves a batch's images before it commits its rows, so every row packed
         # has its image; an image without a row is packed too, and the resume runs that sample again
         (new / "results.sqlite.xz").write_bytes(_xz(copy.read_bytes()))
@@ -155,7 +161,7 @@ def pack(run: Path, dest: Path) -> dict:
         shutil.copyfile(run / name, new / name)
     originals = {p.stem: _pixels(p) for p in sorted((run / "images" / "original").glob("*.png"))}
     manifest: dict = {"format": FORMAT, "originals": {i: _digest(a) for i, a in originals.items()}, "methods": {},
-                      "sittings": _sitting(run, old)}
+                      "sittings": sittings}
     for folder in sorted(p for p in (run / "images").iterdir() if p.is_dir() and p.name != "original"):
         ids = sorted(p.stem for p in folder.glob("*.png") if p.stem in originals)
         if not ids:
