@@ -8,6 +8,8 @@ by hand.
     python benchmarks/tables.py fairness runs/fairness/summary.json
     python benchmarks/tables.py designs runs/mechanism/summary.json runs/reversed/summary.json ...  # README's
     python benchmarks/tables.py minimal runs/minimal/summary.json --into docs/results.md --section minimal-bench
+    python benchmarks/tables.py decisions runs/protocol/test-effnet-200/summary.json   # the claim, polished, variants
+    python benchmarks/tables.py visibility runs/protocol/test-effnet-200/summary.json  # would a person notice
 
 With ``--into FILE --section NAME`` the table replaces what stands between ``<!-- tables:NAME -->`` and
 ``<!-- /tables:NAME -->`` in FILE (the docs' tables are written this way, never by hand).
@@ -264,10 +266,7 @@ def origin(s: dict) -> str:
             f"stage `{s['stage']}`: {s['n_images']} images, {s['budget']} passes per image.")
 
 
-def decision(s: dict, key: str = "decision") -> str:
-    """Per judge ours does not optimise: held or not, ours' optimality with its bootstrap interval (AttackBench's
-    trapezoid form beside it), and the peer it comes closest to losing to."""
-    d = s["minimal"][key]
+def _decision_block(s: dict, d: dict, who: str) -> str:
     rows = []
     for k, r in d["judges"].items():
         peers = r["peers"]
@@ -281,10 +280,55 @@ def decision(s: dict, key: str = "decision") -> str:
                      "n/a" if lo is None else f"{w['optimality_difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
                      cell(w.get("p_holm"), 3) if w.get("tested") else "(success < 90%)",
                      cell(w.get("median_ratio"), 3)])
-    head = ["judge", "decision", "ours: optimality [95% CI] (trapezoid)", "closest peer: optimality",
-            "difference [95% CI]", "Holm p", "median ratio ours / peer"]
-    return (origin(s) + f" {s['ours'] if key == 'decision' else 'ours'}: held on {len(d['held'])} of "
-            f"{len(d['judges'])} judges it does not optimise.\n\n" + table(head, rows))
+    head = ["judge", "decision", f"{who}: optimality [95% CI] (trapezoid)", "closest peer: optimality",
+            "difference [95% CI]", "Holm p", f"median ratio {who} / peer"]
+    return f"`{who}`: held on {len(d['held'])} of {len(d['judges'])} judges it does not optimise.\n\n" + table(head, rows)
+
+
+def decision(s: dict, key: str = "decision") -> str:
+    """Per judge ours does not optimise: held or not, ours' optimality with its bootstrap interval (AttackBench's
+    trapezoid form beside it), and the peer it comes closest to losing to. ``key`` ``"decision"`` (ours against the
+    peers) or ``"decision_polished"`` (ours against the peers' polished twins)."""
+    return origin(s) + " " + _decision_block(s, s["minimal"][key], s["ours"])
+
+
+def decisions(s: dict) -> str:
+    """Every decision of a protocol run, each its own table: ours against the peers (the claim), ours against the
+    peers' polished twins (if one beats ours, the contribution is the polish), and each variant of ours (another cost)
+    against the peers over the judges it does not optimise."""
+    m = s["minimal"]
+    parts = [decision(s)]
+    if "decision_polished" in m:
+        parts.append("Against the polished twins (each peer's best 8-bit adversarial within the budget less 12 passes, "
+                     "then the lattice stage with the 1-SSIM cost), by the same rule: "
+                     + _decision_block(s, m["decision_polished"], s["ours"]))
+    for v, d in (m.get("decision_variants") or {}).items():
+        parts.append(f"The variant `{v}` against the peers, by the same rule: " + _decision_block(s, d, v))
+    return "\n\n".join(parts)
+
+
+def visibility(s: dict) -> str:
+    """Would a person notice (issue 32, item 3): per method, the share of the images it fooled that each calibrated
+    human-vision judge predicts below its visibility threshold, with the bootstrap 95% interval; the thresholds and
+    their quoted sources below the table (from the summary, which copies them from the metric table)."""
+    methods = {n: m["visibility"] for n, m in s["methods"].items() if m.get("visibility")}
+    if not methods:
+        return "No method fooled an image with a human-vision judge that has a visibility threshold."
+    keys = list(dict.fromkeys(k for v in methods.values() for k in v))
+    rows = []
+    for n, v in methods.items():
+        r = [f"`{n}`"]
+        for k in keys:
+            e = v.get(k)
+            r.append("n/a" if not e or e.get("share") is None else
+                     f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}")
+        rows.append(r)
+    first = {k: next(v[k] for v in methods.values() if k in v) for k in keys}
+    notes = "\n".join(f"- {first[k]['label']}: below {first[k]['threshold']:g} (stored units). {first[k]['source']}"
+                       for k in keys)
+    return (origin(s) + " Share of the fooled images each judge predicts no one would notice (below its visibility "
+            "threshold), with its bootstrap 95% interval and the number of fooled images judged.\n\n"
+            + table(["method"] + [first[k]["label"] for k in keys], rows) + "\n\nThresholds:\n\n" + notes)
 
 
 def passes(s: dict) -> str:
@@ -332,7 +376,8 @@ def generic(s: dict, key: str = "methods") -> str:
 
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
-         "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "passes": passes}
+         "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
+         "passes": passes, "visibility": visibility}
 #: the kinds that read several summaries (the others read the first)
 SEVERAL = {"designs"}
 

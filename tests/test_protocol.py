@@ -184,6 +184,8 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     judged = [r for r in text.splitlines() if r.startswith("| ") and "decision" not in r and "---" not in r]
     assert [r.split(" | ")[0] for r in judged] == ["| CIEDE2000 C2", "| GMSD x1000"]  # not 1-SSIM: ours optimises it
     assert all("`perc-al`" in r for r in judged)
+    every = tables.decisions(s)  # the claim's table first, then ours against the polished twins, by the same rule
+    assert every.startswith(text) and "Against the polished twins" in every and "`perc-al+polish` " in every
     ratios = [r for r in tables.passes(s).splitlines() if r.startswith("| GMSD")]
     assert len(ratios) == 1 and ratios[0].count(" | ") == 1  # one peer column: perc-al
     _write(SMALL.replace("n_boot = 50", "n_boot = 60") + chosen + "\n", proto)
@@ -327,3 +329,17 @@ def test_write_chosen_appends_below_the_marker_and_keeps_every_runs_digest(tmp_p
     _write(head + wc.CHOSEN_MARKER + '\nchosen.role = "peer"\n' + rest, proto)
     with pytest.raises(ParameterError, match="got another key or table there"):
         load_protocol(proto)
+
+
+def test_the_visibility_table_copies_each_share_and_interval_from_a_stored_summary():
+    """benchmarks/tables.py visibility on the committed tune-stage summary: one row per method that has a visibility
+    block, one column per thresholded judge, each cell the stored share and interval in percent, the sources below."""
+    s = json.loads((ROOT / "benchmarks/results/protocol_tune_effnet-200.json").read_text())
+    text = load_script("benchmarks/tables.py").visibility(s)
+    rows = [r for r in text.splitlines() if r.startswith("| `")]
+    assert len(rows) == sum(1 for m in s["methods"].values() if m.get("visibility"))
+    name, block = next((n, m["visibility"]) for n, m in s["methods"].items() if m.get("visibility"))
+    e = block["butteraugli"]
+    assert rows[0].startswith(f"| `{name}` |") and \
+        f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}" in rows[0]
+    assert e["source"] in text and "butteraugli" in text.splitlines()[2]
