@@ -7,8 +7,10 @@
 #
 # A run's rows are committed per batch, so a stop loses at most the batch in progress. Each job runs the package as it
 # was at the commit its JOBS line names (a git worktree put first on PYTHONPATH, checked before the job starts), so that
-# main may change meanwhile. A finished run is packed too until its results are committed to benchmarks/results/ (then
-# remove its carry folder). Only row counts are shown: the runs are blind until they end (tools/carry.py reads no value).
+# main may change meanwhile. A finished run is packed too until its summary is committed as
+# benchmarks/results/protocol_NAME.json (NAME's first '-' an '_': protocol_test_effnet-200.json); from then on it is done
+# and never packed again (remove its carry folder). Only row counts are shown: the runs are blind until they end
+# (tools/carry.py reads no value).
 set -euo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$SELF")/../.."
@@ -40,10 +42,14 @@ choose() {  # $1: the run; $2: the package's source folder at the job's commit
 (runs/protocol/tune-$1/tuning.json, written by write_chosen.py at the run's code), committed before its test stage"
 }
 
-done_job() {
+committed() {  # where a finished run's summary is committed (benchmarks/results/protocol_tune_mnist-cnn-100.json, ...)
+  echo "benchmarks/results/protocol_${1/-/_}.json"
+}
+
+done_job() {  # a run is done when its summary exists here or has been committed (its carry folder then removed)
   case "$1" in
     choose-*) grep -q "^\[chosen\.${1#choose-}\." benchmarks/protocols/minimal.toml ;;
-    *) [ -f "runs/protocol/$1/summary.json" ] ;;
+    *) [ -f "runs/protocol/$1/summary.json" ] || [ -f "$(committed "$1")" ] ;;
   esac
 }
 
@@ -119,7 +125,7 @@ case "${1:-}" in
     pkill -KILL -f "$PATTERN" || true
     for job in "${JOBS[@]}"; do
       IFS='|' read -r name _ _ <<<"$job"
-      if [ -f "runs/protocol/$name/fingerprint.json" ]; then
+      if [ -f "runs/protocol/$name/fingerprint.json" ] && [ ! -f "$(committed "$name")" ]; then
         "$PY" tools/carry.py pack "runs/protocol/$name" "$CARRY/$name" || echo "NOT PACKED: runs/protocol/$name" >&2
       fi
     done
