@@ -156,7 +156,7 @@ def fairness(s: dict) -> str:
     out += ["", table(["arm", "models", "mean slope", "95% CI (over D)", "test accuracy", "cue reliance",
                        "bottom quintile", "top - bottom", "worst country (shrunk)", "worst label x cue"], rows), ""]
     p = s["primary_endpoint"]
-    rows = [_test_row("**primary**: " + p["name"], p, "D-level Welch")] if "difference" in p else []
+    rows = [_test_row("**primary**: " + p["name"], p, p.get("test", "D-level Welch"))] if "difference" in p else []
     for name, c in s["comparisons"].items():
         w, kind = c.get("d_level_welch"), "D-level Welch"
         if w is None:
@@ -178,6 +178,54 @@ def fairness(s: dict) -> str:
                        "time (s, all replicates)"], rows)]
     out += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_times_s"].items())
             + f"; total {s['total_time_s'] / 60:.1f} min"]
+    return "\n".join(out)
+
+
+def _paired(name: str, w: dict) -> list[str]:
+    return [name, f"{w['difference']:+.4f}", f"{w['ci_low']:+.4f} .. {w['ci_high']:+.4f}", f"{w['t']:.2f}",
+            f"{w['df']:.3g}", w["alternative"], f"{w['p']:.3g}"]
+
+
+def fairness_protocol(s: dict) -> str:
+    """A protocol study (``fairness --protocol``): the verdict in the protocol's own sentences, then what it rests on,
+    each copied from the summary: every Human_Perc_OT-type family's gates, the paired primary, the positive control,
+    the equivalence test (TOST) with its margin, the secondary outcomes with Holm, the test's measured size (A/A
+    permutations) and the dose-response trends."""
+    out = [f"**Verdict** (the protocol's rule, `{(s['protocol'].get('file') or 'no protocol file')}`, sha256 "
+           f"{(s['protocol'].get('sha256') or 'n/a')[:12]}):", ""] + [f"- {t}" for t in s["verdict"]["sentences"]]
+    fam = s["gates"]["families"]
+    th = {k: c["threshold"] for k, c in next(iter(fam.values()))["checks"].items()}
+    rows = [[f"`{f}`"] + [("inf" if c["value"] == math.inf else cell(c["value"], 3))
+                          + {True: "", False: " (failed)", None: " (n/a)"}[c["passed"]] for c in g["checks"].values()]
+            + ["**passed**" if g["passed"] else "failed"] for f, g in fam.items()]
+    out += ["", table(["family", f"reliance (>= {th['pretrained_reliance']:g})",
+                       f"cue changed / PGD-L2 (>= {th['cue_changed_ratio']:g})",
+                       f"cue energy / PGD-L2 (>= {th['cue_energy_ratio']:g})", "gates"], rows)]
+    p, pc, eq = s["primary_endpoint"], s["positive_control"]["test"], s["equivalence"]
+    rows = [_paired(f"**primary**: `{p['a']}` - `{p['b']}`", p), _paired(f"positive control: `{pc['a']}` - `{pc['b']}`", pc)]
+    rows += [_paired(f"dose level `{k}` (lambda {v['lambda']:g}) - `{v['slope_vs_pgd']['b']}`", v["slope_vs_pgd"])
+             for k, v in s["dose_response"]["levels"].items() if k != p["a"]]
+    out += ["", table(["paired by world (slope of accuracy on log GDP)", "mean difference", "95% CI", "t", "df", "H1",
+                       "p"], rows)]
+    out += ["", f"Equivalence (TOST, margin +-{eq['margin']:.4f}): difference {eq['difference']:+.4f}, "
+                f"{100 * eq['ci_level']:.0f}% CI {eq['ci_low']:+.4f} .. {eq['ci_high']:+.4f}, p {eq['p']:.3g} over "
+                f"{eq['pairs']} worlds: {'equivalent' if eq['equivalent'] else 'equivalence not shown'}."]
+    if s.get("secondary"):
+        rows = [[k, cell(v.get("difference", v.get("estimate")), 4), v["alternative"], cell(v.get("p"), 3),
+                 cell(v.get("p_holm"), 3)] for k, v in s["secondary"].items()]
+        out += ["", table(["secondary", "difference", "H1", "p", "Holm p"], rows)]
+    z, d = s["size"], s["size"]["direct"]
+    out += ["", f"The test's size: {z['false_positives']} of {z['permutations']} A/A contrasts (`{z['a']}` and "
+                f"`{z['b']}` models permuted within each of {z['worlds']} worlds) had p < {z['alpha']:g}: "
+                f"{100 * z['rate']:.1f}% ({z['interval']}: {100 * z['rate_ci_low']:.1f} .. {100 * z['rate_ci_high']:.1f}%). "
+                f"Direct A/A, `{d['a']}` - `{d['b']}`: {d['difference']:+.4f} ({d['ci_low']:+.4f} .. {d['ci_high']:+.4f}), "
+                f"two-sided p {d['p']:.3g}."]
+    for key, what in (("slope_trend", "slope difference against PGD-L2"), ("reliance_trend", "cue reliance")):
+        t = s["dose_response"][key]
+        means = ", ".join(f"lambda {t['levels'][k]:g}: {v:+.4f}" for k, v in t["level_means"].items())
+        out.append(f"\nDose-response, {what} on {t['x']} ({t['model']}): slope {t['slope']:+.4f} "
+                   f"({t['ci_low']:+.4f} .. {t['ci_high']:+.4f}), t {t['t']:.2f}, df {t['df']}, one-sided p {t['p']:.3g}; "
+                   f"means {means}.")
     return "\n".join(out)
 
 
@@ -377,7 +425,7 @@ def generic(s: dict, key: str = "methods") -> str:
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
-         "passes": passes, "visibility": visibility}
+         "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol}
 #: the kinds that read several summaries (the others read the first)
 SEVERAL = {"designs"}
 

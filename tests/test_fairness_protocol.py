@@ -456,3 +456,25 @@ def test_positive_control_passes_gates_two_and_three_on_a_reduced_run(tmp_path):
     for k in ("cue_changed_ratio", "cue_energy_ratio"):
         assert checks[k]["threshold"] == RATIO_MIN == 2 and checks[k]["value"] >= 2 and checks[k]["passed"], checks
     assert g["passed"] is True
+
+
+def test_the_protocol_table_copies_the_verdict_gates_and_tests_from_a_stored_summary():
+    """benchmarks/tables.py fairness-protocol on the committed reduced run: the verdict's own sentences, one gate row per
+    Human_Perc_OT-type family, the paired primary labelled as the paired test it is (not Welch), TOST with its margin,
+    the measured size with its interval."""
+    from .conftest import load_script
+
+    s = json.loads((ROOT / "benchmarks/results/fairness_protocol_reduced.json").read_text())
+    text = load_script("benchmarks/tables.py").fairness_protocol(s)
+    assert f"- {s['verdict']['sentences'][0]}" in text
+    fams = [r for r in text.splitlines() if r.startswith("| `") and r.count(" | ") == 4]
+    assert [r.split("`")[1] for r in fams] == list(s["gates"]["families"])
+    assert fams[-1].endswith("**passed** |") and all(r.endswith("failed |") for r in fams[:-1])
+    p = s["primary_endpoint"]
+    (primary,) = [r for r in text.splitlines() if r.startswith("| **primary**")]
+    assert f"{p['difference']:+.4f}" in primary and f"{p['p']:.3g}" in primary and "| less |" in primary
+    assert "Welch" not in text and f"margin +-{s['equivalence']['margin']:.4f}" in text
+    z = s["size"]
+    assert f"{z['false_positives']} of {z['permutations']} A/A contrasts" in text and f"{100 * z['rate']:.1f}%" in text
+    # the older table labels the primary by its own test too
+    assert "| D-level Welch |" not in load_script("benchmarks/tables.py").fairness(s).split("**primary**")[1].split("\n")[0]
