@@ -168,3 +168,42 @@ def test_superdeepfool_on_many_classes_spends_every_images_own_budget():
     atk.max_passes = 12
     r = atk(m, x, y)
     assert (r.passes > 6).all() and (r.passes <= 12).all(), r.passes
+
+
+class _StepsAfterItsLastQuery(A.Attack):
+    """Queries the model ``queries`` times (forward and backward) on the clean image, then returns the clean image
+    moved across the linear boundary without looking at it (as a loop that steps after its last query does)."""
+
+    name = "steps-after-last-query"
+
+    def __init__(self, queries: int) -> None:
+        super().__init__()
+        self.queries = queries
+
+    def run(self, model, x, y):
+        for _ in range(self.queries):
+            xq = x.clone().requires_grad_(True)
+            model(xq).sum().backward()
+        w, b = model.net.w, model.net.b  # logits s, -s with s = w.x + b: class 0 where s > 0
+        s = x.flatten(1) @ w + b
+        step = -(s / w.norm()) * 1.5 - torch.sign(s) * 0.05  # half as far again as the boundary, across it
+        return (x + (step.view(-1, 1) * w / w.norm()).view_as(x)).clamp(0, 1), torch.full((x.shape[0],), self.queries)
+
+
+def test_an_image_nobody_queried_within_the_budget_never_counts():
+    """An attack's returned image the tracker has not seen is looked at as its last counted query (half a pass) when
+    the budget allows, and counts then; past the budget it is refused, and the result is a failure: the clean image."""
+    m, x, y, _ = _images(4)
+    moved = _StepsAfterItsLastQuery(3)
+    far = A.quantize_8bit(moved.run(m, x, y)[0])
+    with torch.no_grad():
+        assert bool((m(far).argmax(1) != y).all())  # adversarial, every one
+    moved.max_passes = 10  # budget left: the last look is charged and seen
+    r = moved(m, x, y)
+    assert r.success.all() and r.passes.tolist() == [3.5] * 4
+    moved.max_passes = 3  # spent: the image was never queried within the budget
+    r = moved(m, x, y)
+    assert not r.success.any() and torch.equal(r.adv, x) and r.passes.tolist() == [3.0] * 4
+    moved.max_passes = None  # no budget: the attack's own image, judged by the harness's uncounted look
+    r = moved(m, x, y)
+    assert r.success.all() and r.passes.tolist() == [3.0] * 4

@@ -204,10 +204,15 @@ class Attack(ABC):
     #: pass budgets at which to keep the best adversarial queried so far (:mod:`.anytime`); empty: none
     anytime: tuple[int, ...] = ()
     #: the pass budget the counter enforces (:mod:`.counting`'s guard): ``None``, none; else a sample is stopped
-    #: when it has used it and the attack returns the best 8-bit adversarial it queried within it (a failure
-    #: returns its own last image, or the clean one when the guard ended the attack). Its ``steps`` are -1 when the
-    #: guard ended the attack.
+    #: when it has used it and the attack returns the best 8-bit adversarial it queried within it; an image it
+    #: returns that no counted query saw is looked at as its last query if its budget allows, and a sample with no
+    #: adversarial queried within the budget is a failure that returns the clean image. Its ``steps`` are -1 when
+    #: the guard ended the attack.
     max_passes: int | None = None
+    #: its returned image is always one it queried within its budget through counters of its own (an attack run
+    #: inside this one, whose queries this attack's tracker does not see: :class:`~.polish.Polished`), so it is
+    #: kept as returned, not looked at again
+    RETURNS_QUERIED: ClassVar[bool] = False
 
     def tracked_distance(self):
         """The distance its anytime results (and its best-seen result under a budget) rank queries by: the cost of its
@@ -261,9 +266,14 @@ class Attack(ABC):
                 raise NonFiniteError.of(MSG_NONFINITE_ATTACK, attack=self.label())
             adv = self.returned(adv_float)
             if budget is not None:  # the best 8-bit adversarial queried within the budget (AttackBench 2.0)
-                best = typing.cast(Anytime, counted.tracker).results()[budget]  # a budget is a checkpoint
-                adv = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv)
-                adv_float = torch.where(best["found"].view(-1, 1, 1, 1), best["adv"], adv_float)
+                tracker = typing.cast(Anytime, counted.tracker)
+                if not self.RETURNS_QUERIED:
+                    self._last_look(counted, adv, todo & ~tracker.results()[budget]["found"])
+                best = tracker.results()[budget]  # a budget is a checkpoint
+                found = best["found"].view(-1, 1, 1, 1)
+                own = adv if self.RETURNS_QUERIED else x  # none queried within the budget: a failure, the clean image
+                adv = torch.where(found, best["adv"], own)
+                adv_float = torch.where(found, best["adv"], adv_float if self.RETURNS_QUERIED else x)
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
             with torch.no_grad(), counted.uncounted(), full_precision_verdict(x.device):
                 m_adv = margin(counted(adv), y)
@@ -284,6 +294,21 @@ class Attack(ABC):
             time_s=time.perf_counter() - t0, confidence=self.confidence, attack=self.name, params=self.params(),
             anytime=anytime,
         )
+
+    @staticmethod
+    def _last_look(counted: CountingModel, adv: torch.Tensor, miss: torch.Tensor) -> None:
+        """The returned 8-bit image of each sample in ``miss`` (attacked, no adversarial queried yet), queried as the
+        attack's last counted query: charged, observed by the tracker, and refused to a sample with no budget left,
+        so that an image nobody queried within the budget never counts (the final step of a loop that steps after
+        its last query, as PGD's, is looked at here if its budget allows)."""
+        idx = miss.nonzero().squeeze(1)
+        if not len(idx):
+            return
+        with torch.no_grad(), counted.rows(idx), full_precision_verdict(adv.device):
+            try:
+                counted(adv[idx])
+            except BudgetExhausted:
+                pass
 
     def _run_counted(self, counted: CountingModel, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
         """:meth:`run` on the samples ``idx``; ``(None, -1 steps)`` when the budget guard ended it (its samples'

@@ -183,6 +183,7 @@ class Polished(Attack):
     """
 
     name = "polished"
+    RETURNS_QUERIED = True  # the attack's best queried adversarial (its own tracker), or one polish queried and kept
 
     def __init__(self, attack: Attack, *, cost: str = "ssim", geometry: float = GEOMETRY, rounds: int = ROUNDS) -> None:
         super().__init__(confidence=attack.confidence, quantize=attack.quantize, seed=attack.seed)
