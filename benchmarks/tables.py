@@ -270,8 +270,9 @@ HEADLINE = ("ssim_distance", "ciede2000", "lpips_x1000", "dists_x1000", "fsim_di
 
 
 def headline(s: dict) -> str:
-    """The README's short form of :func:`minimal`: the headline judges, without the goal's details."""
-    return minimal(s, keys=HEADLINE, details=False)
+    """The README's short form of :func:`minimal`: the headline judges, without the goal's details, under the line
+    that says which protocol (or none) its numbers come from."""
+    return origin(s) + "\n\n" + minimal(s, keys=HEADLINE, details=False)
 
 
 def minimal(s: dict, keys=None, details: bool = True) -> str:
@@ -314,6 +315,19 @@ def origin(s: dict) -> str:
             f"stage `{s['stage']}`: {s['n_images']} images, {s['budget']} passes per image.")
 
 
+def _short_of(short: dict, alpha: float) -> str:
+    """Every peer a judge's decision falls short of, and on which condition: the optimality interval (opt) or the
+    Holm-corrected paired test (test), so that a row whose closest peer looks passed still says why it is not held."""
+    why = []
+    for p, c in short.items():
+        lo = (c.get("difference_ci") or [None])[0]
+        parts = [] if c["optimality_difference"] > 0 and lo is not None and lo > 0 else ["opt"]
+        if c.get("tested") and not (c.get("p_holm") is not None and c["p_holm"] < alpha):
+            parts.append("test")
+        why.append(f"`{p}` ({', '.join(parts) or 'no test'})")
+    return ", ".join(why) or "none"
+
+
 def _decision_block(s: dict, d: dict, who: str) -> str:
     rows = []
     for k, r in d["judges"].items():
@@ -327,9 +341,9 @@ def _decision_block(s: dict, d: dict, who: str) -> str:
                      f"`{worst}` {w.get('peer_optimality', float('nan')):.3f}" if worst else "n/a",
                      "n/a" if lo is None else f"{w['optimality_difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
                      cell(w.get("p_holm"), 3) if w.get("tested") else "(success < 90%)",
-                     cell(w.get("median_ratio"), 3)])
+                     cell(w.get("median_ratio"), 3), _short_of(r.get("short_of") or {}, d["alpha"])])
     head = ["judge", "decision", f"{who}: optimality [95% CI] (trapezoid)", "closest peer: optimality",
-            "difference [95% CI]", "Holm p", f"median ratio {who} / peer"]
+            "difference [95% CI]", "Holm p", f"median ratio {who} / peer", "short of (why)"]
     return f"`{who}`: held on {len(d['held'])} of {len(d['judges'])} judges it does not optimise.\n\n" + table(head, rows)
 
 
@@ -368,14 +382,18 @@ def visibility(s: dict) -> str:
         r = [f"`{n}`"]
         for k in keys:
             e = v.get(k)
-            r.append("n/a" if not e or e.get("share") is None else
-                     f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}")
+            below = None if not e or e.get("share") is None else round(e["share"] * e["used"])
+            r.append("n/a" if below is None else
+                     f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}; "
+                     f"{below} of {s['methods'][n].get('n_clean_correct', '?')} attacked")
         rows.append(r)
     first = {k: next(v[k] for v in methods.values() if k in v) for k in keys}
     notes = "\n".join(f"- {first[k]['label']}: below {first[k]['threshold']:g} (stored units). {first[k]['source']}"
                        for k in keys)
     return (origin(s) + " Share of the fooled images each judge predicts no one would notice (below its visibility "
-            "threshold), with its bootstrap 95% interval and the number of fooled images judged.\n\n"
+            "threshold), with its bootstrap 95% interval and the number of fooled images judged; then how many of "
+            "the images the attack attacked (classified correctly before it) ended as an adversarial no one would "
+            "notice, the number to compare across attacks (a failure counts against it).\n\n"
             + table(["method"] + [first[k]["label"] for k in keys], rows) + "\n\nThresholds:\n\n" + notes)
 
 

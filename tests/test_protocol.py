@@ -14,7 +14,7 @@ from statsmodels.stats.multitest import multipletests
 
 from imperceptible.cli.main import main
 from imperceptible.errors import ParameterError
-from imperceptible.evaluate.decision import bootstrap, decide, holm, log_ratio_test, trapezoid_optimality
+from imperceptible.evaluate.decision import bootstrap, decide, holm, log_ratio_test, success_share, trapezoid_optimality
 from imperceptible.evaluate.optimality import ensemble, optimality
 from imperceptible.experiments.protocol import budget_settings, choose, grid, load_protocol
 
@@ -176,7 +176,26 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     s = json.loads((test_out / "summary.json").read_text())
     assert set(s["methods"]) == {"human-perc-ot", "perc-al", "perc-al+polish", "human-perc-ot[no-lattice]", "pgd-l2"}
     assert s["peers"] == ["perc-al"] and s["polished"] == ["perc-al+polish"] and "decision" in s["minimal"]
-    assert json.loads((test_out / "per_image.json").read_text())["ids"] == ["mnist_02_1", "mnist_03_0"]
+    per = json.loads((test_out / "per_image.json").read_text())
+    assert per["ids"] == ["mnist_02_1", "mnist_03_0"] and len(per["attacked"]) == 2
+    assert set(per["fooled"]) == set(s["methods"]) and all(len(v) == 2 for v in per["fooled"].values())
+    assert all(not f or a for v in per["fooled"].values() for f, a in zip(v, per["attacked"]))  # fooled: attacked too
+    # finish.py commits it: summary, config, per-image values rebuilt from the rows with their masks, checked
+    fin = load_script("benchmarks/protocols/finish.py")
+    results = tmp_path / "results"
+    test_run = tmp_path / "test-cnn-30"
+    test_out.rename(test_run)
+    written = fin.finish(test_run, results)
+    assert [f.name for f in written] == ["protocol_test_cnn-30.config.json", "protocol_test_cnn-30.per_image.json",
+                                         "protocol_test_cnn-30.json"] and written[-1] == fin.where("test-cnn-30", results)
+    assert json.loads(written[-1].read_text()) == s and json.loads(written[1].read_text())["fooled"] == per["fooled"]
+    bad = json.loads((test_run / "per_image.json").read_text())
+    m0, k0 = next(iter(bad["values"])), next(iter(bad["values"][next(iter(bad["values"]))]))
+    bad["values"][m0][k0][0] = 123.0
+    (test_run / "per_image.json").write_text(json.dumps(bad))
+    with pytest.raises(SystemExit, match="other per-image values"):
+        fin.finish(test_run, results)
+    test_run.rename(test_out)
     # the queue renders a finished test stage with benchmarks/tables.py: its decision and pass-ratio tables
     tables = load_script("benchmarks/tables.py")
     text = tables.decision(s)
@@ -184,6 +203,8 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     judged = [r for r in text.splitlines() if r.startswith("| ") and "decision" not in r and "---" not in r]
     assert [r.split(" | ")[0] for r in judged] == ["| CIEDE2000 C2", "| GMSD x1000"]  # not 1-SSIM: ours optimises it
     assert all("`perc-al`" in r for r in judged)
+    for r in judged:  # the last column names every peer the judge falls short of: none exactly when it is held
+        assert r.rstrip(" |").endswith("none") == ("**held**" in r)
     every = tables.decisions(s)  # the claim's table first, then ours against the polished twins, by the same rule
     assert every.startswith(text) and "Against the polished twins" in every and "`perc-al+polish` " in every
     ratios = [r for r in tables.passes(s).splitlines() if r.startswith("| GMSD")]
@@ -343,3 +364,20 @@ def test_the_visibility_table_copies_each_share_and_interval_from_a_stored_summa
     assert rows[0].startswith(f"| `{name}` |") and \
         f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}" in rows[0]
     assert e["source"] in text and "butteraugli" in text.splitlines()[2]
+    n = s["methods"][name]["n_clean_correct"]
+    assert f"{round(e['share'] * e['used'])} of {n} attacked" in rows[0]  # comparable across attacks: failures count
+
+
+def test_the_success_gate_counts_a_fooled_image_a_judge_reads_as_zero():
+    """A peer that fooled every attacked image, one of them below the judge's resolution (exactly 0): with the mask of
+    attacked images its success is 1 and it is tested; without the mask that image would read as misclassified."""
+    v = np.array([0.0, 0.2, 0.3, 0.1, 0.0])  # image 0: fooled, read as 0; image 4: misclassified before any attack
+    attacked = np.array([True, True, True, True, False])
+    assert success_share(v, attacked) == 1.0 and success_share(v) == 1.0
+    v_failed = np.array([0.0, np.inf, 0.3, 0.1, 0.0])
+    assert success_share(v_failed, attacked) == pytest.approx(0.75) and success_share(v_failed) == pytest.approx(2 / 3)
+    ours = np.array([0.0, 0.1, 0.1, 0.05, 0.0])
+    d = decide({"j": {"ours": ours, "p": v_failed}}, "ours", ["p"], optimises={}, min_success=0.7, n_boot=50,
+               attacked=attacked)
+    assert d["judges"]["j"]["peers"]["p"]["peer_success"] == pytest.approx(0.75)
+    assert d["judges"]["j"]["peers"]["p"]["tested"]  # 0.75 >= 0.7; the unmasked share, 2/3, would have waived the test

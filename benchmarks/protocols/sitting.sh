@@ -7,10 +7,10 @@
 #
 # A run's rows are committed per batch, so a stop loses at most the batch in progress. Each job runs the package as it
 # was at the commit its JOBS line names (a git worktree put first on PYTHONPATH, checked before the job starts), so that
-# main may change meanwhile. A finished run is packed too until its summary is committed as
-# benchmarks/results/protocol_NAME.json (NAME's first '-' an '_': protocol_test_effnet-200.json); from then on it is done
-# and never packed again (remove its carry folder). Only row counts are shown: the runs are blind until they end
-# (tools/carry.py reads no value).
+# main may change meanwhile. A finished run is packed too until benchmarks/protocols/finish.py has committed its results
+# (benchmarks/results/protocol_NAME.*, NAME's first '-' an '_': protocol_test_effnet-200.json); from then on it is done
+# and never packed again (remove its carry folder in the same commit). Only row counts are shown: the runs are blind
+# until they end (tools/carry.py reads no value).
 set -euo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$SELF")/../.."
@@ -42,8 +42,8 @@ choose() {  # $1: the run; $2: the package's source folder at the job's commit
 (runs/protocol/tune-$1/tuning.json, written by write_chosen.py at the run's code), committed before its test stage"
 }
 
-committed() {  # where a finished run's summary is committed (benchmarks/results/protocol_tune_mnist-cnn-100.json, ...)
-  echo "benchmarks/results/protocol_${1/-/_}.json"
+committed() {  # where a finished run's summary is committed (finish.py writes it: protocol_tune_mnist-cnn-100.json, ...)
+  "$PY" benchmarks/protocols/finish.py --where "$1"
 }
 
 done_job() {  # a run is done when its summary exists here or has been committed (its carry folder then removed)

@@ -145,10 +145,12 @@ def bootstrap(values: Mapping[str, np.ndarray], ours: str, peers: Sequence[str],
             "random_state": random_state, "confidence": confidence}
 
 
-def success_share(v: np.ndarray) -> float:
-    """Of the correctly classified images (value not 0), the share the attack fooled (finite value)."""
+def success_share(v: np.ndarray, attacked: np.ndarray | None = None) -> float:
+    """Of the correctly classified images (``attacked``; without it, those whose value is not 0), the share the attack
+    fooled (finite value). A judge may read exactly 0 on a fooled image (a change below its resolution), so the mask,
+    where the caller has it, is what tells a fooled image from one misclassified before any attack."""
     v = np.asarray(v, float)
-    correct = v != 0
+    correct = (v != 0) if attacked is None else np.asarray(attacked, bool)
     return float(np.isfinite(v[correct]).mean()) if correct.any() else float("nan")
 
 
@@ -171,7 +173,7 @@ def decide(per_judge: Mapping[str, Mapping[str, np.ndarray]], ours: str, peers: 
         pairs = {}
         for p in peers:
             t = log_ratio_test(vals[ours], vals[p], attacked)
-            share = success_share(vals[p])
+            share = success_share(vals[p], attacked)
             tested = share >= min_success
             pairs[p] = {**t, "peer_success": share, "tested": tested, "optimality_difference": opt[ours] - opt[p],
                         "difference_ci": boot["difference"][p], "median_ratio_ci": boot["median_ratio"][p],

@@ -112,13 +112,18 @@ def minimal_summary(store, methods: dict, done: list[str], ds, *, keys: list[str
 
 def per_image_table(store, methods: list[str], ids: list[str], keys: list[str]) -> dict:
     """Every judge value per image and method (AttackBench's convention: ``"inf"`` where the attack failed, 0 where
-    the clean image was misclassified), with the passes: what anyone needs to redo a test."""
-    out: dict[str, Any] = {"ids": list(ids), "convention": "inf: not fooled; 0: misclassified before any attack", "values": {},
-           "passes": {}}
+    the clean image was misclassified), with the passes, the images classified correctly before any attack
+    (``attacked``) and each method's fooled images (``fooled``): what anyone needs to redo a test (a judge may read
+    exactly 0 on a fooled image, which the masks tell apart from a misclassified one)."""
+    out: dict[str, Any] = {"ids": list(ids), "convention": "inf: not fooled; 0: misclassified before any attack, or a "
+                           "fooled image the judge reads as 0 (see attacked and fooled)", "values": {}, "passes": {},
+                           "attacked": None, "fooled": {}}
     for m in methods:
         rows = store.rows(m, ids)
         out["values"][m] = {k: [v if np.isfinite(v) else "inf" for v in per_image(rows, k).tolist()] for k in keys}
         out["passes"][m] = [(r["forwards"] + (r.get("backwards") or 0.0)) / 2 for r in rows]
+        out["attacked"] = out["attacked"] or [bool(r["clean_correct"]) for r in rows]
+        out["fooled"][m] = [bool(r["clean_correct"]) and bool(r["success"]) for r in rows]
     return out
 
 

@@ -1,0 +1,92 @@
+"""Commit a finished protocol run's results into ``benchmarks/results/``: its summary, config and (a tune stage's)
+tuning choices as the run wrote them, and every per-image judge value rebuilt from the run's own rows with the masks
+that tell a fooled image from one misclassified before any attack (checked value for value against the run's own
+``per_image.json``, where it wrote one). Once the summary is committed, ``sitting.sh`` counts the job done and never
+packs it again; remove its carry folder in the same commit.
+
+    python benchmarks/protocols/finish.py runs/protocol/test-effnet-200   # benchmarks/results/protocol_test_effnet-200.*
+    python benchmarks/protocols/finish.py --where test-effnet-200         # where its summary is committed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from imperceptible.experiments.minimal_analysis import per_image_table
+from imperceptible.runs.store import ResultStore
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def stem(name: str) -> str:
+    """A job's results stem: ``protocol_`` and the job's name with its first ``-`` an ``_`` (test-effnet-200 ->
+    protocol_test_effnet-200), so that the stage and the run stay apart in the file name."""
+    return "protocol_" + name.replace("-", "_", 1)
+
+
+def where(name: str, results: Path = RESULTS) -> Path:
+    """The committed summary of the job ``name`` (its existence is what makes the job done for ``sitting.sh``)."""
+    return results / f"{stem(name)}.json"
+
+
+def _same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-12 *
+                                               max(1.0, abs(x))) for x, y in zip(a, b))
+
+
+def finish(run: Path, results: Path = RESULTS) -> list[Path]:
+    """Write the run's results files (see the module docstring); refuse an unfinished run or one whose rebuilt
+    per-image values differ from those it wrote. Returns the files written."""
+    if not (run / "summary.json").is_file():
+        sys.exit(f"finish: {run} has no summary.json (expected a finished run)")
+    summary = json.loads((run / "summary.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    results.mkdir(parents=True, exist_ok=True)
+    base = results / stem(run.name)
+    if not (run / "results.sqlite").is_file():  # a fairness study: its summary and config (its records stay in carry)
+        shutil.copyfile(run / "config.json", base.with_suffix(".config.json"))
+        shutil.copyfile(run / "summary.json", where(run.name, results))
+        return [base.with_suffix(".config.json"), where(run.name, results)]
+    keys = [j["key"] for j in summary.get("judges", [])]
+    ids = config.get("ids")
+    if not ids or not keys:
+        sys.exit(f"finish: {run}/config.json has no ids or its summary no judges (expected a protocol run)")
+    table = per_image_table(ResultStore(run / "results.sqlite"), list(summary["methods"]), ids, keys)
+    own = run / "per_image.json"
+    if own.is_file():
+        written = json.loads(own.read_text())
+        for m, vals in written.get("values", {}).items():
+            for k, v in vals.items():
+                if not _same(v, table["values"][m][k]):
+                    sys.exit(f"finish: {m} {k}: the rows rebuild other per-image values than the run's per_image.json")
+    out = [base.with_suffix(".config.json"), base.with_suffix(".per_image.json")]
+    shutil.copyfile(run / "config.json", out[0])
+    out[1].write_text(json.dumps(table) + "\n")
+    if (run / "tuning.json").is_file():
+        out.append(base.with_suffix(".tuning.json"))
+        shutil.copyfile(run / "tuning.json", out[-1])
+    out.append(where(run.name, results))  # last: the file that marks the job done
+    shutil.copyfile(run / "summary.json", out[-1])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", help="a finished run directory (runs/protocol/NAME), or with --where a job's name")
+    p.add_argument("--where", action="store_true", help="print where the job's summary is committed, and stop")
+    a = p.parse_args(argv)
+    if a.where:
+        print(where(Path(a.run).name).relative_to(Path.cwd()) if where(Path(a.run).name).is_relative_to(Path.cwd())
+              else where(Path(a.run).name))
+        return 0
+    for f in finish(Path(a.run)):
+        print(f)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
