@@ -511,7 +511,7 @@ MSG_PROTOCOL_JUDGE = message(ParameterError, "protocol {path}: run {run!r}: expe
 
 # adv-lib peers
 MSG_NO_ADV_LIB = message(AdvLibMissingError, "{attack}: expected the optional package adv-lib (0.2.8), got none "
-                         "installed; install it with tools/install-adv-lib.sh (see the README, 'Optional peers')")
+                         "installed; install it with tools/install-adv-lib.sh (see the README's set-up, 'Optional')")
 
 # fetching, commands and models (inline messages before)
 MSG_FETCH_DOWNLOAD = message(FetchError, "torchvision download from {url} failed ({error})")
