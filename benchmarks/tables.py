@@ -369,6 +369,26 @@ def decisions(s: dict) -> str:
     return "\n\n".join(parts)
 
 
+def tune_standings(s: dict) -> str:
+    """Where ours stood on the tune split (issue 31, item 2): per judge ours does not optimise, the optimality of each
+    attack's chosen grid point on the tune images, against the ensemble of every grid point of every attack (the tune
+    stage's own numbers: its ``summary.json``, whose ``tuning`` holds the choices). Not the decision (that needs
+    per-image values, which the tune stage's summary does not hold): ours' rank only, and the attacks it trails."""
+    chosen = {a: f"{a}|{c['label']}" if c["label"] else a for a, c in s["tuning"]["chosen"].items()}
+    ours = chosen[s["ours"]]
+    rows = []
+    for k, e in s["minimal"]["judges"].items():
+        opt = {a: e["methods"][m]["optimality"] for a, m in chosen.items() if m in e["methods"]}
+        order = sorted(opt, key=lambda a: -opt[a])
+        above = [a for a in order if opt[a] > opt[s["ours"]]]
+        mark = "†" if e["methods"].get(ours, {}).get("optimises") else ""
+        rows.append([METRICS[k].label + mark, f"{opt[s['ours']]:.3f}", f"{order.index(s['ours']) + 1} of {len(order)}",
+                     ", ".join(f"`{a}` {opt[a]:.3f}" for a in above) or "none"])
+    return (origin(s) + f" Ours' chosen point (`{ours}`) against every attack's chosen point, by optimality against "
+            "the ensemble of all grid points († the judge ours optimises); the tune stage's numbers, not the held-out "
+            "decision.\n\n" + table(["judge", "ours: optimality", "rank", "attacks above ours"], rows))
+
+
 def visibility(s: dict) -> str:
     """Would a person notice (issue 32, item 3): per method, the share of the images it fooled that each calibrated
     human-vision judge predicts below its visibility threshold, with the bootstrap 95% interval; the thresholds and
@@ -443,7 +463,8 @@ def generic(s: dict, key: str = "methods") -> str:
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
-         "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol}
+         "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol,
+         "tune-standings": tune_standings}
 #: the kinds that read several summaries (the others read the first)
 SEVERAL = {"designs"}
 

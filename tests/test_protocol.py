@@ -381,3 +381,19 @@ def test_the_success_gate_counts_a_fooled_image_a_judge_reads_as_zero():
                attacked=attacked)
     assert d["judges"]["j"]["peers"]["p"]["peer_success"] == pytest.approx(0.75)
     assert d["judges"]["j"]["peers"]["p"]["tested"]  # 0.75 >= 0.7; the unmasked share, 2/3, would have waived the test
+
+
+def test_the_tune_standings_rank_each_attacks_chosen_point_from_the_stored_tune_summary():
+    """benchmarks/tables.py tune-standings on the committed effnet-200 tune summary: one row per judge, ours' optimality
+    and rank among the chosen points copied from the summary, every attack above ours named (none where it is first)."""
+    s = json.loads((ROOT / "benchmarks/results/protocol_tune_effnet-200.json").read_text())
+    text = load_script("benchmarks/tables.py").tune_standings(s)
+    rows = [r for r in text.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == len(s["minimal"]["judges"])
+    ours = "human-perc-ot|" + s["tuning"]["chosen"]["human-perc-ot"]["label"]
+    chosen = ["|".join([a, c["label"]]) if c["label"] else a for a, c in s["tuning"]["chosen"].items()]
+    for e, r in zip(s["minimal"]["judges"].values(), rows):
+        o = e["methods"][ours]["optimality"]
+        above = [m for m in chosen if e["methods"][m]["optimality"] > o]
+        assert f"| {o:.3f} | {len(above) + 1} of {len(chosen)} |" in r
+        assert r.rstrip(" |").endswith("none") == (not above)
