@@ -207,6 +207,9 @@ def fairness_protocol(s: dict) -> str:
              for k, v in s["dose_response"]["levels"].items() if k != p["a"]]
     out += ["", table(["paired by world (slope of accuracy on log GDP)", "mean difference", "95% CI", "t", "df", "H1",
                        "p"], rows)]
+    rows = [[f"`{arm}`", f"{a['models']} ({a['replicates']} worlds)", f"{a['beta_mean']:+.4f}", pct(a["accuracy_mean"]),
+             cell(a.get("reliance_mean"), 3)] for arm, a in s["arms"].items()]
+    out += ["", table(["arm", "models", "mean slope", "test accuracy", "cue reliance"], rows)]
     out += ["", f"Equivalence (TOST, margin +-{eq['margin']:.4f}): difference {eq['difference']:+.4f}, "
                 f"{100 * eq['ci_level']:.0f}% CI {eq['ci_low']:+.4f} .. {eq['ci_high']:+.4f}, p {eq['p']:.3g} over "
                 f"{eq['pairs']} worlds: {'equivalent' if eq['equivalent'] else 'equivalence not shown'}."]

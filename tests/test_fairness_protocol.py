@@ -467,7 +467,11 @@ def test_the_protocol_table_copies_the_verdict_gates_and_tests_from_a_stored_sum
     s = json.loads((ROOT / "benchmarks/results/fairness_protocol_reduced.json").read_text())
     text = load_script("benchmarks/tables.py").fairness_protocol(s)
     assert f"- {s['verdict']['sentences'][0]}" in text
-    fams = [r for r in text.splitlines() if r.startswith("| `") and r.count(" | ") == 4]
+    fams = [r for r in text.splitlines() if r.startswith("| `") and r.count(" | ") == 4 and "worlds)" not in r]
+    arms = [r for r in text.splitlines() if "worlds) |" in r]  # each arm's slope, accuracy and cue reliance
+    pc = s["arms"]["positive-control"]
+    assert len(arms) == len(s["arms"]) and any(r.startswith("| `positive-control`") and f"{pc['reliance_mean']:.3f}" in r
+                                              for r in arms)
     assert [r.split("`")[1] for r in fams] == list(s["gates"]["families"])
     assert fams[-1].endswith("**passed** |") and all(r.endswith("failed |") for r in fams[:-1])
     p = s["primary_endpoint"]
