@@ -52,6 +52,9 @@ def test_the_counter_stops_every_minimal_attack_at_its_budget(entry):
     assert (r.passes <= 30).all(), (entry.name, r.passes)
     harness = 3 * len(x)  # clean, returned and at most one float-iterate look per sample
     assert seen.rows <= 2 * 30 * len(x) + harness, (entry.name, seen.rows)
+    # gradients that reached the input: at most one per counted pass, and one last backward of a query whose forward
+    # was within the budget (the counter's documented half pass)
+    assert seen.grads <= (30 + 1) * len(x), (entry.name, seen.grads)
 
 
 def test_the_guard_raises_only_when_every_sample_of_a_batch_has_spent_its_budget():
