@@ -179,9 +179,9 @@ class _StepsAfterItsLastQuery(A.Attack):
 
     name = "steps-after-last-query"
 
-    def __init__(self, queries: int) -> None:
-        super().__init__()
-        self.queries = queries
+    def __init__(self, queries: int, move: bool = True, quantize: bool = True) -> None:
+        super().__init__(quantize=quantize)
+        self.queries, self.move = queries, move
 
     def run(self, model, x, y):
         for _ in range(self.queries):
@@ -190,7 +190,8 @@ class _StepsAfterItsLastQuery(A.Attack):
         w, b = model.net.w, model.net.b  # logits s, -s with s = w.x + b: class 0 where s > 0
         s = x.flatten(1) @ w + b
         step = -(s / w.norm()) * 1.5 - torch.sign(s) * 0.05  # half as far again as the boundary, across it
-        return (x + (step.view(-1, 1) * w / w.norm()).view_as(x)).clamp(0, 1), torch.full((x.shape[0],), self.queries)
+        moved = (x + (step.view(-1, 1) * w / w.norm()).view_as(x)).clamp(0, 1)
+        return (moved if self.move else x.clone()), torch.full((x.shape[0],), self.queries)
 
 
 def test_an_image_nobody_queried_within_the_budget_never_counts():
@@ -207,6 +208,15 @@ def test_an_image_nobody_queried_within_the_budget_never_counts():
     moved.max_passes = 3  # spent: the image was never queried within the budget
     r = moved(m, x, y)
     assert not r.success.any() and torch.equal(r.adv, x) and r.passes.tolist() == [3.0] * 4
+    assert r.success_float.all()  # its float iterate is kept: the failure is the budget's, which the margin shows
     moved.max_passes = None  # no budget: the attack's own image, judged by the harness's uncounted look
     r = moved(m, x, y)
     assert r.success.all() and r.passes.tolist() == [3.0] * 4
+    stays = _StepsAfterItsLastQuery(3, move=False)  # a failure that returns the clean image: nothing to look at
+    stays.max_passes = 10
+    r = stays(m, x, y)
+    assert not r.success.any() and r.passes.tolist() == [3.0] * 4
+    floats = _StepsAfterItsLastQuery(3, quantize=False)  # no 8-bit grid: the tracker keeps none, its own image stands
+    floats.max_passes = 3
+    r = floats(m, x, y)
+    assert r.success.all() and r.passes.tolist() == [3.0] * 4 and not torch.equal(r.adv, x)

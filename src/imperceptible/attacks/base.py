@@ -205,9 +205,11 @@ class Attack(ABC):
     anytime: tuple[int, ...] = ()
     #: the pass budget the counter enforces (:mod:`.counting`'s guard): ``None``, none; else a sample is stopped
     #: when it has used it and the attack returns the best 8-bit adversarial it queried within it; an image it
-    #: returns that no counted query saw is looked at as its last query if its budget allows, and a sample with no
-    #: adversarial queried within the budget is a failure that returns the clean image. Its ``steps`` are -1 when
-    #: the guard ended the attack.
+    #: returns that differs from the clean one and that no counted query saw is looked at as its last query if its
+    #: budget allows, and a sample with no adversarial queried within the budget is a failure that returns the clean
+    #: image (its ``adv_float`` stays the attack's float iterate, whose margin says what rounding lost). Without
+    #: ``quantize`` the tracker, which keeps 8-bit queries only, sees none: the attack's own image is returned and
+    #: judged, as without a budget. Its ``steps`` are -1 when the guard ended the attack.
     max_passes: int | None = None
     #: its returned image is always one it queried within its budget through counters of its own (an attack run
     #: inside this one, whose queries this attack's tracker does not see: :class:`~.polish.Polished`), so it is
@@ -267,13 +269,14 @@ class Attack(ABC):
             adv = self.returned(adv_float)
             if budget is not None:  # the best 8-bit adversarial queried within the budget (AttackBench 2.0)
                 tracker = typing.cast(Anytime, counted.tracker)
-                if not self.RETURNS_QUERIED:
-                    self._last_look(counted, adv, todo & ~tracker.results()[budget]["found"])
+                keep_own = self.RETURNS_QUERIED or not self.quantize  # see max_passes
+                if not keep_own:  # an image it stepped to and never queried: its last counted query, if any budget
+                    unseen = todo & ~tracker.results()[budget]["found"] & (adv != x).flatten(1).any(1)
+                    self._last_look(counted, adv, unseen)
                 best = tracker.results()[budget]  # a budget is a checkpoint
                 found = best["found"].view(-1, 1, 1, 1)
-                own = adv if self.RETURNS_QUERIED else x  # none queried within the budget: a failure, the clean image
-                adv = torch.where(found, best["adv"], own)
-                adv_float = torch.where(found, best["adv"], adv_float if self.RETURNS_QUERIED else x)
+                adv = torch.where(found, best["adv"], adv if keep_own else x)  # else a failure: the clean image
+                adv_float = torch.where(found, best["adv"], adv_float)  # a failure's float iterate: what rounding lost
             adv = torch.where(todo.view(-1, 1, 1, 1), adv, x)  # untouched samples stay bit-identical
             with torch.no_grad(), counted.uncounted(), full_precision_verdict(x.device):
                 m_adv = margin(counted(adv), y)

@@ -18,8 +18,9 @@ nothing is charged), so no sample ever spends more than ``B`` passes (a last bac
 query whose forward was within ``B``); a batch whose samples are all spent raises :class:`BudgetExhausted`, which
 ends the attack (:class:`~.base.Attack` catches it). A query past the budget is never observed by the tracker,
 so what the attack returns under a budget is the best 8-bit adversarial it queried within it, and the clean image
-(a failure) where it queried none. An attack's returned image that the tracker has not seen (a loop that steps after
-its last query, as PGD's) is queried once more as the attack's last counted query, refused past the budget. The
+(a failure) where it queried none. An attack's returned image that the tracker has not seen and that is not the clean
+image (a loop that steps after its last query, as PGD's) is queried once more as the attack's last counted query,
+refused past the budget. The
 harness's other looks (the clean image, the final margins) run inside :meth:`CountingModel.uncounted`: neither
 charged nor observed.
 
