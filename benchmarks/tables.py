@@ -25,6 +25,8 @@ import json
 import math
 from pathlib import Path
 
+import tomllib
+
 from imperceptible.costs.metrics import METRICS, by_group
 from imperceptible.evaluate.pass_ratio import pass_ratios
 from imperceptible.runs.tables import format_value, markdown
@@ -186,6 +188,15 @@ def _paired(name: str, w: dict) -> list[str]:
             f"{w['df']:.3g}", w["alternative"], f"{w['p']:.3g}"]
 
 
+def _sensitivity_margin(s: dict) -> float | None:
+    """The protocol file's ``[equivalence] sensitivity_margin`` (amendment a3 of fairness.toml), if the summary names a
+    protocol file that has one."""
+    path = (s.get("protocol") or {}).get("file")
+    if not path or not Path(path).is_file():
+        return None
+    return tomllib.loads(Path(path).read_text()).get("equivalence", {}).get("sensitivity_margin")
+
+
 def fairness_protocol(s: dict) -> str:
     """A protocol study (``fairness --protocol``): the verdict in the protocol's own sentences, then what it rests on,
     each copied from the summary: every Human_Perc_OT-type family's gates, the paired primary, the positive control,
@@ -213,6 +224,13 @@ def fairness_protocol(s: dict) -> str:
     out += ["", f"Equivalence (TOST, margin +-{eq['margin']:.4f}): difference {eq['difference']:+.4f}, "
                 f"{100 * eq['ci_level']:.0f}% CI {eq['ci_low']:+.4f} .. {eq['ci_high']:+.4f}, p {eq['p']:.3g} over "
                 f"{eq['pairs']} worlds: {'equivalent' if eq['equivalent'] else 'equivalence not shown'}."]
+    sens = _sensitivity_margin(s)
+    if sens is not None:
+        inside = p["ci_low"] > -sens and p["ci_high"] < sens
+        out.append(f"Sensitivity reading (the protocol's, not part of the verdict): the margin above is in units of the "
+                   f"per-model slope SD across worlds, about twice the like-for-like one within a world; at that one, "
+                   f"+-{sens:g}, the primary's 95% CI ({p['ci_low']:+.4f} .. {p['ci_high']:+.4f}) "
+                   f"{'lies inside' if inside else 'does not lie inside'} it.")
     if s.get("secondary"):
         rows = [[k, cell(v.get("difference", v.get("estimate")), 4), v["alternative"], cell(v.get("p"), 3),
                  cell(v.get("p_holm"), 3)] for k, v in s["secondary"].items()]

@@ -480,5 +480,7 @@ def test_the_protocol_table_copies_the_verdict_gates_and_tests_from_a_stored_sum
     assert "Welch" not in text and f"margin +-{s['equivalence']['margin']:.4f}" in text
     z = s["size"]
     assert f"{z['false_positives']} of {z['permutations']} A/A contrasts" in text and f"{100 * z['rate']:.1f}%" in text
+    s["protocol"]["file"] = str(PROTOCOL)  # with the protocol's file: its sensitivity reading beside the TOST
+    assert "at that one, +-0.002, the primary's 95% CI" in load_script("benchmarks/tables.py").fairness_protocol(s)
     # the older table labels the primary by its own test too
     assert "| D-level Welch |" not in load_script("benchmarks/tables.py").fairness(s).split("**primary**")[1].split("\n")[0]

@@ -168,6 +168,8 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
             "--quiet"]
     capsys.readouterr()
     assert main(args) == 2 and "[chosen.cnn-30.human-perc-ot]" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="write_chosen.py first"):  # a tune stage is finished after its choices only
+        load_script("benchmarks/protocols/finish.py").finish(out, tmp_path / "tuned")
     chosen = "\n".join(f'[chosen.cnn-30."{a}"]\n' + "\n".join(f"{k} = {json.dumps(v)}" for k, v in c["settings"].items())
                        for a, c in tuning["chosen"].items())
     _write(SMALL + chosen + "\n", proto)
@@ -182,6 +184,7 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     assert all(not f or a for v in per["fooled"].values() for f, a in zip(v, per["attacked"]))  # fooled: attacked too
     # finish.py commits it: summary, config, per-image values rebuilt from the rows with their masks, checked
     fin = load_script("benchmarks/protocols/finish.py")
+    assert [f.name for f in fin.finish(out, tmp_path / "tuned")][-2:] == ["protocol_tune.tuning.json", "protocol_tune.json"]
     results = tmp_path / "results"
     test_run = tmp_path / "test-cnn-30"
     test_out.rename(test_run)
@@ -371,9 +374,7 @@ def test_the_visibility_table_copies_each_share_and_interval_from_a_stored_summa
 def test_the_success_gate_counts_a_fooled_image_a_judge_reads_as_zero():
     """A peer that fooled every attacked image, one of them below the judge's resolution (exactly 0): with the mask of
     attacked images its success is 1 and it is tested; without the mask that image would read as misclassified."""
-    v = np.array([0.0, 0.2, 0.3, 0.1, 0.0])  # image 0: fooled, read as 0; image 4: misclassified before any attack
-    attacked = np.array([True, True, True, True, False])
-    assert success_share(v, attacked) == 1.0 and success_share(v) == 1.0
+    attacked = np.array([True, True, True, True, False])  # image 4: misclassified before any attack
     v_failed = np.array([0.0, np.inf, 0.3, 0.1, 0.0])
     assert success_share(v_failed, attacked) == pytest.approx(0.75) and success_share(v_failed) == pytest.approx(2 / 3)
     ours = np.array([0.0, 0.1, 0.1, 0.05, 0.0])
@@ -397,3 +398,13 @@ def test_the_tune_standings_rank_each_attacks_chosen_point_from_the_stored_tune_
         above = [m for m in chosen if e["methods"][m]["optimality"] > o]
         assert f"| {o:.3f} | {len(above) + 1} of {len(chosen)} |" in r
         assert r.rstrip(" |").endswith("none") == (not above)
+
+
+@pytest.mark.parametrize("job", ["test-effnet-200", "tune-mnist-cnn-b-1000", "fairness-protocol"])
+def test_the_queue_and_finish_agree_where_a_jobs_summary_is_committed(job):
+    """sitting.sh decides that a job is done by the file finish.py writes: both name the same path."""
+    import subprocess
+
+    got = subprocess.run(["bash", str(ROOT / "benchmarks/protocols/sitting.sh"), "where", job], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert ROOT / got == load_script("benchmarks/protocols/finish.py").where(job)

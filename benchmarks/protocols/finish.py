@@ -1,8 +1,12 @@
 """Commit a finished protocol run's results into ``benchmarks/results/``: its summary, config and (a tune stage's)
 tuning choices as the run wrote them, and every per-image judge value rebuilt from the run's own rows with the masks
-that tell a fooled image from one misclassified before any attack (checked value for value against the run's own
-``per_image.json``, where it wrote one). Once the summary is committed, ``sitting.sh`` counts the job done and never
-packs it again; remove its carry folder in the same commit.
+that tell a fooled image from one misclassified before any attack (checked against the run's own ``per_image.json``,
+values and passes, where it wrote one), with the count of fooled images each judge read as exactly 0 (where that is
+not 0, the pinned code's 90% success gate, which took a 0 for "misclassified before any attack", differs from the
+masked one and the decision must be recomputed). Once the summary is committed, ``sitting.sh`` counts the job done and
+never packs it again: remove an attack run's carry folder in the same commit; a fairness study's carry folder holds
+its records, the only copy of its per-world values, and stays. A tune stage is finished only after its choices are in
+the protocol's ``[chosen]`` tables (``write_chosen.py``; the queue's choose job reads its run directory).
 
     python benchmarks/protocols/finish.py runs/protocol/test-effnet-200   # benchmarks/results/protocol_test_effnet-200.*
     python benchmarks/protocols/finish.py --where test-effnet-200         # where its summary is committed
@@ -15,6 +19,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
+
+import tomllib
 
 from imperceptible.experiments.minimal_analysis import per_image_table
 from imperceptible.runs.store import ResultStore
@@ -47,10 +53,17 @@ def finish(run: Path, results: Path = RESULTS) -> list[Path]:
     config = json.loads((run / "config.json").read_text())
     results.mkdir(parents=True, exist_ok=True)
     base = results / stem(run.name)
-    if not (run / "results.sqlite").is_file():  # a fairness study: its summary and config (its records stay in carry)
+    if config.get("job") == "fairness study":  # its summary and config; its records stay in its carry folder
         shutil.copyfile(run / "config.json", base.with_suffix(".config.json"))
         shutil.copyfile(run / "summary.json", where(run.name, results))
         return [base.with_suffix(".config.json"), where(run.name, results)]
+    if not (run / "results.sqlite").is_file():
+        sys.exit(f"finish: {run} has no results.sqlite and is no fairness study (expected a protocol run directory)")
+    if (run / "tuning.json").is_file() and config.get("protocol", {}).get("path"):
+        chosen = tomllib.loads(Path(config["protocol"]["path"]).read_text()).get("chosen", {})
+        if config.get("protocol_run") not in chosen:
+            sys.exit(f"finish: the tune stage's choices for {config.get('protocol_run')} are not in "
+                     f"{config['protocol']['path']}'s [chosen] tables yet (write_chosen.py first)")
     keys = [j["key"] for j in summary.get("judges", [])]
     ids = config.get("ids")
     if not ids or not keys:
@@ -59,10 +72,19 @@ def finish(run: Path, results: Path = RESULTS) -> list[Path]:
     own = run / "per_image.json"
     if own.is_file():
         written = json.loads(own.read_text())
-        for m, vals in written.get("values", {}).items():
-            for k, v in vals.items():
-                if not _same(v, table["values"][m][k]):
-                    sys.exit(f"finish: {m} {k}: the rows rebuild other per-image values than the run's per_image.json")
+        if written.get("ids") != table["ids"] or set(written.get("values", {})) != set(table["values"]):
+            sys.exit(f"finish: {own} holds other images or methods than the run's summary")
+        for m, vals in written["values"].items():
+            same = [_same(v, table["values"][m].get(k, [])) for k, v in vals.items()]
+            if not all(same) or not _same(written.get("passes", {}).get(m, []), table["passes"][m]):
+                sys.exit(f"finish: {m}: the rows rebuild other per-image values or passes than the run's per_image.json")
+    table["zero_on_fooled"] = {m: {k: sum(1 for v, f in zip(vals, table["fooled"][m]) if f and v == 0.0)
+                                   for k, vals in table["values"][m].items()} for m in table["values"]}
+    zeros = {m: {k: n for k, n in z.items() if n} for m, z in table["zero_on_fooled"].items()}
+    for m, z in zeros.items():
+        if z:
+            print(f"finish: {m} has fooled images a judge read as exactly 0 ({z}): the pinned 90% gate differs from "
+                  "the masked one; recompute the decision", file=sys.stderr)
     out = [base.with_suffix(".config.json"), base.with_suffix(".per_image.json")]
     shutil.copyfile(run / "config.json", out[0])
     out[1].write_text(json.dumps(table) + "\n")

@@ -42,8 +42,8 @@ choose() {  # $1: the run; $2: the package's source folder at the job's commit
 (runs/protocol/tune-$1/tuning.json, written by write_chosen.py at the run's code), committed before its test stage"
 }
 
-committed() {  # where a finished run's summary is committed (finish.py writes it: protocol_tune_mnist-cnn-100.json, ...)
-  "$PY" benchmarks/protocols/finish.py --where "$1"
+committed() {  # where finish.py commits a run's summary (its where(); tests/test_protocol.py checks the two agree)
+  echo "benchmarks/results/protocol_${1/-/_}.json"
 }
 
 done_job() {  # a run is done when its summary exists here or has been committed (its carry folder then removed)
@@ -130,6 +130,9 @@ case "${1:-}" in
       fi
     done
     ;;
+  where)  # where a job's summary is committed (done when it is there)
+    committed "${2:?usage: $0 where NAME}"
+    ;;
   status)
     pgrep -af "$PATTERN" || echo "no protocol run is running"
     tail -n 5 "$LOG" 2>/dev/null || true
@@ -147,7 +150,7 @@ print('\n'.join(f'  {m}: {n}' for m, n in c.execute('SELECT method, COUNT(*) FRO
     done
     ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|where NAME" >&2
     exit 2
     ;;
 esac

@@ -115,8 +115,9 @@ def per_image_table(store, methods: list[str], ids: list[str], keys: list[str]) 
     the clean image was misclassified), with the passes, the images classified correctly before any attack
     (``attacked``) and each method's fooled images (``fooled``): what anyone needs to redo a test (a judge may read
     exactly 0 on a fooled image, which the masks tell apart from a misclassified one)."""
-    out: dict[str, Any] = {"ids": list(ids), "convention": "inf: not fooled; 0: misclassified before any attack, or a "
-                           "fooled image the judge reads as 0 (see attacked and fooled)", "values": {}, "passes": {},
+    out: dict[str, Any] = {"ids": list(ids), "convention": "inf: not fooled, or fooled with no value from the judge; "
+                           "0: misclassified before any attack, or a fooled image the judge reads as 0 (attacked and "
+                           "fooled tell them apart)", "values": {}, "passes": {},
                            "attacked": None, "fooled": {}}
     for m in methods:
         rows = store.rows(m, ids)
