@@ -1,11 +1,11 @@
 """How many of a benchmark's successes were images nobody queried within the budget: the minimal benchmark's attacks
 (``--full``) on the protocol's MNIST tune digits (never its test digits), their successes and passes as the installed
 package counts them. Run it under two versions of the package (``PYTHONPATH=<worktree>/src``) and compare: before
-c98407e an attack's last image, which its tracker had not seen, was judged by the harness's uncounted look; since,
-it is the attack's last counted query where its budget allows, else a failure.
+c98407e an attack's last image, which its tracker had not seen, was judged by the harness's uncounted look; since
+(789b46a), it is the attack's last counted query where its budget allows (unless it is the clean image), else a failure.
 
-    python benchmarks/last_look.py --out benchmarks/results/last_look_new.json
-    PYTHONPATH=../pinned-fe5d1e3/src python benchmarks/last_look.py --out benchmarks/results/last_look_old.json
+    python benchmarks/last_look.py --out benchmarks/results/last_look_789b46a.json
+    PYTHONPATH=../pinned-fe5d1e3/src python benchmarks/last_look.py --out benchmarks/results/last_look_fe5d1e3.json
 """
 
 from __future__ import annotations
