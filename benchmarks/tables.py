@@ -410,6 +410,21 @@ def tune_standings(s: dict) -> str:
             "decision.\n\n" + table(["judge", "ours: optimality", "rank", "attacks above ours"], rows))
 
 
+def memory(s: dict) -> str:
+    """Peak memory per image (``benchmarks/attack_memory.py``'s JSON): per method the peak per image at the largest
+    batch, the marginal bytes per extra image, and that marginal over the estimate the default batch uses."""
+    mib = 2.0 ** 20
+    rows = [[f"`{n}`" if n != "bare gradient pass" else n, f"{m['peak_per_image_at_batch'] / mib:.0f}",
+             f"{m['marginal_per_image'] / mib:.0f}", f"{m['marginal_over_estimate']:.2f}"] for n, m in s["methods"].items()]
+    est = next(iter(s["methods"].values()))["estimate_per_image"] / mib
+    return (f"{s['model']} on {s['dataset']}, every attack stopped by the counter at {s['budget']} passes, batches "
+            f"{' and '.join(map(str, s['batches']))}, {s['threads']} thread, each measurement a fresh process; the "
+            f"estimate {est:.1f} MiB per image; the largest marginal {s['largest_multiple']:.2f} times it (the default "
+            f"batch assumes {s['attack_multiple']:g}).\n\n"
+            + table(["method", f"peak per image at batch {max(s['batches'])} (MiB)", "marginal per extra image (MiB)",
+                     "marginal / estimate"], rows))
+
+
 def visibility(s: dict) -> str:
     """Would a person notice (issue 32, item 3): per method, the share of the images it fooled that each calibrated
     human-vision judge predicts below its visibility threshold, with the bootstrap 95% interval; the thresholds and
@@ -484,7 +499,7 @@ def generic(s: dict, key: str = "methods") -> str:
 
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
-         "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol,
+         "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol, "memory": memory,
          "tune-standings": tune_standings}
 #: the kinds that read several summaries (the others read the first)
 SEVERAL = {"designs"}
