@@ -26,6 +26,7 @@ import math
 from pathlib import Path
 
 import tomllib
+from scipy import stats
 
 from imperceptible.costs.metrics import METRICS, by_group
 from imperceptible.evaluate.pass_ratio import pass_ratios
@@ -439,15 +440,20 @@ def visibility(s: dict) -> str:
         for k in keys:
             e = v.get(k)
             below = None if not e or e.get("share") is None else round(e["share"] * e["used"])
+            if below is not None and "exact_low" not in e:  # a summary from before the exact interval was stored
+                ci = stats.binomtest(below, e["used"]).proportion_ci(confidence_level=e["confidence"], method="exact")
+                e = {**e, "exact_low": ci.low, "exact_high": ci.high}
             r.append("n/a" if below is None else
-                     f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}; "
+                     f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}; exact "
+                     f"{100 * e['exact_low']:.0f}-{100 * e['exact_high']:.0f}] of {e['used']}; "
                      f"{below} of {s['methods'][n].get('n_clean_correct', '?')} attacked")
         rows.append(r)
     first = {k: next(v[k] for v in methods.values() if k in v) for k in keys}
     notes = "\n".join(f"- {first[k]['label']}: below {first[k]['threshold']:g} (stored units). {first[k]['source']}"
                        for k in keys)
     return (origin(s) + " Share of the fooled images each judge predicts no one would notice (below its visibility "
-            "threshold), with its bootstrap 95% interval and the number of fooled images judged; then how many of "
+            "threshold), with its bootstrap 95% interval and the exact binomial (Clopper-Pearson) one, which stays "
+            "open when every image is on one side, and the number of fooled images judged; then how many of "
             "the images the attack attacked (classified correctly before it) ended as an adversarial no one would "
             "notice, the number to compare across attacks (a failure counts against it).\n\n"
             + table(["method"] + [first[k]["label"] for k in keys], rows) + "\n\nThresholds:\n\n" + notes)

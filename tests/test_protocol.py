@@ -364,8 +364,11 @@ def test_the_visibility_table_copies_each_share_and_interval_from_a_stored_summa
     assert len(rows) == sum(1 for m in s["methods"].values() if m.get("visibility"))
     name, block = next((n, m["visibility"]) for n, m in s["methods"].items() if m.get("visibility"))
     e = block["butteraugli"]
-    assert rows[0].startswith(f"| `{name}` |") and \
-        f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}] of {e['used']}" in rows[0]
+    k = round(e["share"] * e["used"])
+    exact = stats.binomtest(k, e["used"]).proportion_ci(confidence_level=0.95, method="exact")  # Clopper-Pearson
+    assert rows[0].startswith(f"| `{name}` |") and (f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, "
+                                                     f"{100 * e['high']:.0f}; exact {100 * exact.low:.0f}-"
+                                                     f"{100 * exact.high:.0f}] of {e['used']}") in rows[0]
     assert e["source"] in text and "butteraugli" in text.splitlines()[2]
     n = s["methods"][name]["n_clean_correct"]
     assert f"{round(e['share'] * e['used'])} of {n} attacked" in rows[0]  # comparable across attacks: failures count
