@@ -80,11 +80,10 @@ def finish(run: Path, results: Path = RESULTS) -> list[Path]:
                 sys.exit(f"finish: {m}: the rows rebuild other per-image values or passes than the run's per_image.json")
     table["zero_on_fooled"] = {m: {k: sum(1 for v, f in zip(vals, table["fooled"][m]) if f and v == 0.0)
                                    for k, vals in table["values"][m].items()} for m in table["values"]}
-    zeros = {m: {k: n for k, n in z.items() if n} for m, z in table["zero_on_fooled"].items()}
-    for m, z in zeros.items():
-        if z:
-            print(f"finish: {m} has fooled images a judge read as exactly 0 ({z}): the pinned 90% gate differs from "
-                  "the masked one; recompute the decision", file=sys.stderr)
+    for m, z in table["zero_on_fooled"].items():
+        if any(z.values()):
+            print(f"finish: {m} has fooled images a judge read as exactly 0 ({ {k: n for k, n in z.items() if n} }): "
+                  "the pinned 90% gate differs from the masked one; recompute the decision", file=sys.stderr)
     out = [base.with_suffix(".config.json"), base.with_suffix(".per_image.json")]
     shutil.copyfile(run / "config.json", out[0])
     out[1].write_text(json.dumps(table) + "\n")
@@ -102,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--where", action="store_true", help="print where the job's summary is committed, and stop")
     a = p.parse_args(argv)
     if a.where:
-        print(where(Path(a.run).name).relative_to(Path.cwd()) if where(Path(a.run).name).is_relative_to(Path.cwd())
-              else where(Path(a.run).name))
+        path = where(Path(a.run).name)
+        print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
         return 0
     for f in finish(Path(a.run)):
         print(f)
