@@ -26,10 +26,10 @@ import math
 from pathlib import Path
 
 import tomllib
-from scipy import stats
 
 from imperceptible.costs.metrics import METRICS, by_group
 from imperceptible.evaluate.pass_ratio import pass_ratios
+from imperceptible.evaluate.visibility import exact_interval
 from imperceptible.runs.tables import format_value, markdown
 
 #: the tables' metric columns, from the one metric table: (summary key, label, digits, display factor)
@@ -441,8 +441,7 @@ def visibility(s: dict) -> str:
             e = v.get(k)
             below = None if not e or e.get("share") is None else round(e["share"] * e["used"])
             if below is not None and "exact_low" not in e:  # a summary from before the exact interval was stored
-                ci = stats.binomtest(below, e["used"]).proportion_ci(confidence_level=e["confidence"], method="exact")
-                e = {**e, "exact_low": ci.low, "exact_high": ci.high}
+                e = {**e, **dict(zip(("exact_low", "exact_high"), exact_interval(below, e["used"], e["confidence"])))}
             r.append("n/a" if below is None else
                      f"{100 * e['share']:.0f}% [{100 * e['low']:.0f}, {100 * e['high']:.0f}; exact "
                      f"{100 * e['exact_low']:.0f}-{100 * e['exact_high']:.0f}] of {e['used']}; "

@@ -88,9 +88,14 @@ def visibility(values, threshold: float, *, n_boot: int = N_BOOT, confidence: fl
     shares = below[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.percentile(shares, [100 * alpha, 100 * (1 - alpha)])
-    exact = stats.binomtest(int(below.sum()), n).proportion_ci(confidence_level=confidence, method="exact")
     return Visibility(float(below.mean()), float(low), float(high), n, v.size, thr, confidence, n_boot,
-                      float(exact.low), float(exact.high))
+                      *exact_interval(int(below.sum()), n, confidence))
+
+
+def exact_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The exact binomial (Clopper-Pearson) interval of ``k`` successes in ``n`` (scipy's ``binomtest``)."""
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def visibility_by_judge(values: Mapping[str, object], *, n_boot: int = N_BOOT, confidence: float = CONFIDENCE,
@@ -115,4 +120,4 @@ def visibility_by_judge(values: Mapping[str, object], *, n_boot: int = N_BOOT, c
     return out
 
 
-__all__ = ["CONFIDENCE", "N_BOOT", "Visibility", "visibility", "visibility_by_judge"]
+__all__ = ["CONFIDENCE", "N_BOOT", "Visibility", "exact_interval", "visibility", "visibility_by_judge"]
