@@ -126,3 +126,19 @@ def test_robustbench_errors_are_one_line(robustbench_file, tmp_path, monkeypatch
     with pytest.raises(WeightsMismatchError) as e:
         get("robustbench:cifar10/L2/Ding2020MMA", weights=str(bad))
     assert "\n" not in str(e.value)
+
+
+
+def test_the_zoos_import_without_a_warning_on_screen(monkeypatch):
+    """`imperceptible info` imports timm to say whether it is there; timm's import calls torch.jit.interface, which
+    torch 2.14 deprecates with a FutureWarning: the user must not see it at every start (timm imported afresh here)."""
+    import sys
+    import warnings
+
+    mod = _need("timm")
+    for name in [m for m in sys.modules if m == "timm" or m.startswith("timm.")]:
+        monkeypatch.delitem(sys.modules, name)  # put back after the test
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mod._timm()
+    assert "timm" in sys.modules and not [str(w.message) for w in caught if w.category is FutureWarning]

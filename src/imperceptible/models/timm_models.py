@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 
 import torch
 
@@ -33,7 +34,9 @@ from .wrapper import ImageClassifier
 
 def _timm():
     try:
-        import timm
+        with warnings.catch_warnings():  # timm's hrnet calls torch.jit.interface, which torch 2.14 deprecates on import
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
+            import timm
     except ImportError:
         raise OptionalPackageError.of(MSG_OPTIONAL_PACKAGE, what="timm:NAME models", package="timm", extra="timm") from None
     return timm
