@@ -150,6 +150,9 @@ def test_a_polished_attack_stays_within_one_budget(mnist_cnn, mnist_adv):
     pol.max_passes = 60
     r = pol(mnist_cnn, x, y)
     assert (r.passes <= 60).all() and r.success.all() and pol.label() == "ddn[60]+polish"
+    # what the twin lowers: DDN's L2 and the polish cost's 1-SSIM (the tables' dagger), each once
+    assert pol.optimises() == ("l2", "ssim_distance")
+    assert Polished(A.ALMA(distance="ssim")).optimises() == ("ssim_distance",)
 
 
 def test_superdeepfool_on_many_classes_spends_every_images_own_budget():

@@ -39,6 +39,7 @@ from torch import nn
 
 from ..costs import Cost
 from ..costs import get as get_cost
+from ..costs.metrics import for_cost
 from ..errors import MSG_POLISH_ROUND
 from ..validation import check_8bit, check_eval_mode, check_images, check_int, check_labels, check_positive, check_same_shape
 from .base import Attack
@@ -200,7 +201,9 @@ class Polished(Attack):
         return f"{self.attack.label()}+polish"
 
     def optimises(self) -> tuple[str, ...]:
-        return self.attack.optimises()
+        """The attack's metrics and the polish cost's (``ssim_distance`` for 1 - SSIM): the twin lowers both."""
+        key = for_cost(self.cost)
+        return tuple(dict.fromkeys([*self.attack.optimises(), *([key] if key else [])]))
 
     def tracked_distance(self):
         return self.attack.tracked_distance()
