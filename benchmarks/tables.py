@@ -333,8 +333,13 @@ def origin(s: dict) -> str:
     pr = s.get("protocol")
     if not pr:
         return "No protocol: an exploratory run (not a held-out claim)."
-    return (f"Protocol `{pr['name']}` (`{Path(pr['path']).name}`, sha256 {pr['sha256'][:12]}), run `{s['protocol_run']}`, "
+    head = (f"Protocol `{pr['name']}` (`{Path(pr['path']).name}`, sha256 {pr['sha256'][:12]}), run `{s['protocol_run']}`, "
             f"stage `{s['stage']}`: {s['n_images']} images, {s['budget']} passes per image.")
+    r = s.get("redecided")
+    if r:  # benchmarks/protocols/redecide.py: recomputed from the per-image values, not the protocol's decision
+        head += (f" Recomputed by `redecide.py` at {r.get('code') or '?'} ({r['reason']}; {r['n_images']} of {r['of']} "
+                 "images): not the protocol's decision.")
+    return head
 
 
 def _short_of(short: dict, alpha: float) -> str:
@@ -357,10 +362,11 @@ def _decision_block(s: dict, d: dict, who: str) -> str:
         worst = min(peers, key=lambda p: peers[p]["optimality_difference"]) if peers else None
         w = peers.get(worst, {})
         lo, hi = w.get("difference_ci") or (None, None)
+        ci = r.get("ours_optimality_ci") or (None, None)  # no interval where too few images were fooled
         rows.append([METRICS[k].label, "**held**" if r["held"] else "not held",
-                     f"{r['ours_optimality']:.3f} [{r['ours_optimality_ci'][0]:.3f}, {r['ours_optimality_ci'][1]:.3f}] "
-                     f"({r['ours_optimality_trapezoid']:.3f})",
-                     f"`{worst}` {w.get('peer_optimality', float('nan')):.3f}" if worst else "n/a",
+                     f"{cell(r['ours_optimality'], 3)} [{cell(ci[0], 3)}, {cell(ci[1], 3)}] "
+                     f"({cell(r['ours_optimality_trapezoid'], 3)})",
+                     f"`{worst}` {cell(w.get('peer_optimality'), 3)}" if worst else "n/a",
                      "n/a" if lo is None else f"{w['optimality_difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
                      cell(w.get("p_holm"), 3) if w.get("tested") else "(success < 90%)",
                      cell(w.get("median_ratio"), 3), _short_of(r.get("short_of") or {}, d["alpha"])])

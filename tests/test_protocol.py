@@ -212,6 +212,18 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
     assert every.startswith(text) and "Against the polished twins" in every and "`perc-al+polish` " in every
     ratios = [r for r in tables.passes(s).splitlines() if r.startswith("| GMSD")]
     assert len(ratios) == 1 and ratios[0].count(" | ") == 1  # one peer column: perc-al
+    # redecide.py: the decisions recomputed from the committed per-image values equal the run's own over every image;
+    # without a listed image they are over the rest, and say that they are not the protocol's decision
+    red = load_script("benchmarks/protocols/redecide.py")
+    table = json.loads(written[1].read_text())
+    again = red.redecide(s, table)
+    assert {k: again["minimal"][k] for k in red.DECISIONS if k in s["minimal"]} == \
+        {k: s["minimal"][k] for k in red.DECISIONS if k in s["minimal"]}
+    fewer = red.redecide(s, table, ["mnist_02_1"], "a test")
+    assert fewer["n_images"] == 1 and fewer["redecided"]["dropped"] == ["mnist_02_1"]
+    assert "Recomputed by `redecide.py`" in tables.decision(fewer) and "1 of 2 images" in tables.decision(fewer)
+    with pytest.raises(SystemExit, match="not among the run's images"):
+        red.redecide(s, table, ["no-such-id"])
     _write(SMALL.replace("n_boot = 50", "n_boot = 60") + chosen + "\n", proto)
     capsys.readouterr()
     assert main(args) == 2
