@@ -7,12 +7,16 @@ and where ours' time goes.
 
 Every attack runs under the same counted budget (the counter's guard), on the same correctly classified images, the
 methods interleaved ``--repeats`` times (each reports its median; the bare pass is timed 5 times per repeat, after a
-warm-up, its median kept). *Overhead* = an attack's seconds per counted pass
-and image over the bare model's (one forward and one backward to the input of the same batch, median of the
-repeats): 1 means the model is the whole cost. A profile of ours (``cProfile``) splits its time into the model's
-passes, its cost's evaluations (the refinement's record of the best, the anytime tracker's ranking) and gradients,
-and the rest (Python per step). ``--layout fast`` (the default) puts the model in its device's fast memory layout, as
-the commands do (:func:`imperceptible.models.layout.fast_layout`); ``--layout default`` keeps the library's."""
+warm-up, its median kept). *Overhead* = an attack's seconds per counted pass and image over the bare model's (one
+forward and one backward to the input of the same batch, median of the repeats): 1 means the model is the whole cost.
+A pass is (forwards + backwards) / 2, and a forward costs less than a backward, so an attack that queries more
+forward-only is cheaper per pass; *overhead against the model's work* divides an attack's seconds by what its own
+counted forwards and backwards cost the bare model (the forward alone timed as the pair, the backward as their
+difference), which compares attacks with another mix of the two. A profile of ours (``cProfile``) splits its time into
+the model's passes, its cost's evaluations (the refinement's record of the best, the anytime tracker's ranking) and
+gradients, and the rest (Python per step). ``--layout fast`` (the default) puts the model in its device's fast memory
+layout, as the commands do (:func:`imperceptible.models.layout.fast_layout`); ``--layout default`` keeps the
+library's."""
 
 from __future__ import annotations
 
@@ -34,17 +38,20 @@ from imperceptible.models import get
 from imperceptible.models.layout import fast_layout
 
 
-def forward_backward_time(model, x, y, repeats: int, sync=None) -> float:
+def forward_backward_time(model, x, y, repeats: int, sync=None, *, backward: bool = True) -> float:
     """Median seconds of one bare forward+backward to the input of the batch ``x`` (as attacks take it) over
     ``repeats`` runs after one warm-up; ``sync`` (``torch.cuda.synchronize`` on a GPU) is called around each so that
-    the clock sees the device's work, not its queue. The one bare-model timing of every benchmark."""
+    the clock sees the device's work, not its queue. The one bare-model timing of every benchmark. ``backward=False``:
+    the forward alone (its graph built, as an attack's forward before a backward)."""
     sync = sync or (lambda: None)
     times = []
     for _ in range(repeats + 1):
         xi = x.clone().requires_grad_(True)
         sync()
         t = time.perf_counter()
-        torch.autograd.grad(F.cross_entropy(model(xi), y, reduction="sum"), xi)  # input gradient only, as attacks
+        loss = F.cross_entropy(model(xi), y, reduction="sum")
+        if backward:
+            torch.autograd.grad(loss, xi)  # input gradient only, as attacks
         sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times[1:])  # the first is a warm-up
@@ -100,32 +107,41 @@ def main() -> None:
         atk.max_passes = a.budget
     names = [label(atk) for atk in attacks]
     times = {m: [] for m in names}
-    bare = []
-    passes = {}
+    bare, bare_fwd = [], []
+    passes, counts = {}, {}
     for _ in range(a.repeats):  # interleaved: every method sees the same machine state
         bare.append(sum(forward_backward_time(model, xb, yb, 5) for xb, yb in batches) / len(y))
+        bare_fwd.append(sum(forward_backward_time(model, xb, yb, 5, backward=False) for xb, yb in batches) / len(y))
         for m, atk in zip(names, attacks):
             res = [atk(model, xb, yb) for xb, yb in batches]
             times[m].append(sum(r.time_s for r in res))
             passes[m] = float(torch.cat([r.passes for r in res]).sum())
-    t_bare = statistics.median(bare)
+            counts[m] = (float(torch.cat([r.forwards for r in res]).sum()),
+                         float(torch.cat([r.backwards for r in res]).sum()))
+    t_bare, t_fwd = statistics.median(bare), statistics.median(bare_fwd)
+    t_bwd = max(t_bare - t_fwd, 0.0)
     rows = {}
     for m in names:
         per_pass = statistics.median(times[m]) / max(passes[m], 1e-9)
-        rows[m] = {"time_s": statistics.median(times[m]), "passes": passes[m], "s_per_pass_and_image": per_pass,
-                   "overhead_vs_bare_model": per_pass / t_bare}
+        fwd, bwd = counts[m]
+        work = fwd * t_fwd + bwd * t_bwd  # the model's own seconds for the passes the attack was counted
+        rows[m] = {"time_s": statistics.median(times[m]), "passes": passes[m], "forwards": fwd, "backwards": bwd,
+                   "s_per_pass_and_image": per_pass, "overhead_vs_bare_model": per_pass / t_bare,
+                   "overhead_vs_model_work": statistics.median(times[m]) / max(work, 1e-9)}
     prof = profile_ours(model, batches, a.budget)
     out = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                        "threads": torch.get_num_threads(),
                        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
            "dataset": a.dataset, "model": a.model, "layout": a.layout, "images": len(y), "batch": a.batch, "budget": a.budget,
-           "repeats": a.repeats, "bare_forward_backward_s_per_image": t_bare, "methods": rows, "profile_ours": prof}
+           "repeats": a.repeats, "bare_forward_backward_s_per_image": t_bare, "bare_forward_s_per_image": t_fwd,
+           "methods": rows, "profile_ours": prof}
     print(f"{a.model}, {len(y)} images in batches of {a.batch}, budget {a.budget} passes, median of {a.repeats} "
           f"interleaved runs; bare forward+backward {1000 * t_bare:.1f} ms per image")
-    print(f"{'method':24s}{'time s':>9s}{'passes':>9s}{'ms/pass':>9s}{'overhead':>10s}")
+    print(f"bare forward alone {1000 * t_fwd:.1f} ms per image")
+    print(f"{'method':24s}{'time s':>9s}{'passes':>9s}{'fwd/bwd':>13s}{'ms/pass':>9s}{'overhead':>10s}{'vs work':>9s}")
     for m, r in rows.items():
-        print(f"{m:24s}{r['time_s']:9.2f}{r['passes']:9.0f}{1000 * r['s_per_pass_and_image']:9.1f}"
-              f"{r['overhead_vs_bare_model']:10.3f}")
+        print(f"{m:24s}{r['time_s']:9.2f}{r['passes']:9.0f}{r['forwards']:7.0f}/{r['backwards']:<5.0f}"
+              f"{1000 * r['s_per_pass_and_image']:9.1f}{r['overhead_vs_bare_model']:10.3f}{r['overhead_vs_model_work']:9.3f}")
     print("ours, profiled: " + ", ".join(f"{k} {v:.2f} s" for k, v in prof.items()))
     with open(a.json, "w") as f:
         json.dump(out, f, indent=2)
