@@ -17,7 +17,7 @@
 # effnet test stage runs alone on every core (the second lane waits for it); every other job runs on one thread, two at
 # a time: on this 2-core machine the small models gain 1.4-1.5x from a second thread, two one-thread jobs 2x
 # (measured 2026-12-06: ours on 64 MNIST digits at 100 passes, 2.3 s on 2 threads, 3.5 s on 1, 3.5 s each for two at
-# once). A run's config.json records its threads (machine.cpu_threads); a job always gets the same count.
+# once). A run's config.json records its threads (machine.cpu_threads), and a job resumes with its run's count.
 set -euo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$SELF")/../.."
@@ -45,7 +45,9 @@ done
 PATTERN="imperceptible (bench minimal|fairness) --protocol"
 
 choose() {  # $1: the run; $2: the package's source folder at the job's commit
-  "$PY" "$2/../benchmarks/protocols/write_chosen.py" benchmarks/protocols/minimal.toml "runs/protocol/tune-$1" || return 1
+  if ! grep -q "^\[chosen\.$1\." benchmarks/protocols/minimal.toml; then  # written but not committed: commit only
+    "$PY" "$2/../benchmarks/protocols/write_chosen.py" benchmarks/protocols/minimal.toml "runs/protocol/tune-$1" || return 1
+  fi
   local _
   for _ in $(seq 20); do  # a commit made by hand at the same moment holds git's index lock: try again
     git commit -q benchmarks/protocols/minimal.toml -m "Protocol minimal: the tune stage's choices for $1 \
@@ -62,7 +64,7 @@ committed() {  # where finish.py commits a run's summary (its where(); tests/tes
 
 done_job() {  # a run is done when its summary exists here or has been committed (its carry folder then removed)
   case "$1" in
-    choose-*) grep -q "^\[chosen\.${1#choose-}\." benchmarks/protocols/minimal.toml ;;
+    choose-*) git show HEAD:benchmarks/protocols/minimal.toml | grep -q "^\[chosen\.${1#choose-}\." ;;  # committed
     *) [ -f "runs/protocol/$1/summary.json" ] || [ -f "$(committed "$1")" ] ;;
   esac
 }
@@ -86,12 +88,17 @@ group() {  # the jobs that must run in order, one at a time: a MNIST run's tune,
   case "$1" in tune-*|choose-*|test-mnist-*) echo "${1#*-}" ;; *) echo "$1" ;; esac
 }
 
-threads() {  # the CPU threads a job runs with: the effnet stage alone on every core; the rest one each, two at a time
-  case "$1" in test-effnet-*) echo "" ;; *) echo 1 ;; esac
+threads() {  # the CPU threads a job runs with: those its run started with (config.json's machine.cpu_threads, kept
+  # on every resume), else the effnet stage on every core and the rest one each, two at a time
+  local cfg=runs/protocol/$1/config.json
+  if [ -f "$cfg" ]; then
+    "$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['machine']['cpu_threads'])" "$cfg" && return 0
+  fi
+  case "$1" in test-effnet-*) nproc ;; *) echo 1 ;; esac
 }
 
 ready() {  # every earlier job of $1's group is done
-  local g
+  local g job other
   g=$(group "$1")
   for job in "${JOBS[@]}"; do
     IFS='|' read -r other _ _ <<<"$job"
@@ -103,7 +110,13 @@ ready() {  # every earlier job of $1's group is done
 run_queue() {  # lane $1 passes over the queue until every job is done, taking each group's claim while it runs a job
   local lane=$1
   if [ "$lane" != A ]; then  # the effnet stage runs alone, on every core; the second lane waits for it
-    while ! done_job test-effnet-200; do sleep 60; done
+    while ! done_job test-effnet-200; do
+      if ! pgrep -f "$SELF run-queue A" >/dev/null; then
+        echo "$(date -Is) lane $lane: lane A ended before the effnet stage was done; this lane ends too" >>"$LOG"
+        return 1
+      fi
+      sleep 60
+    done
   fi
   while :; do
     local left=0 ran=0
@@ -115,12 +128,18 @@ run_queue() {  # lane $1 passes over the queue until every job is done, taking e
       local claim
       claim=$CLAIMS/$(group "$name")
       mkdir "$claim" 2>/dev/null || continue  # the other lane runs this group now
+      if done_job "$name" || ! ready "$name"; then rmdir "$claim"; continue; fi  # it finished meanwhile
       ran=1
       local n
       n=$(threads "$name")
-      echo "$(date -Is) lane $lane: start $name (code $commit, threads ${n:-all})" >>"$LOG"
-      local src ok=0
-      if ! src=$(worktree "$commit"); then
+      echo "$(date -Is) lane $lane: start $name (code $commit, threads $n)" >>"$LOG"
+      local src ok=0 wt=0
+      exec 8>"$CLAIMS/.worktree.lock"  # one lane builds a worktree at a time (both may want the same commit)
+      flock 8
+      src=$(worktree "$commit") || wt=1
+      flock -u 8
+      exec 8>&-
+      if [ "$wt" != 0 ]; then
         echo "$(date -Is) lane $lane: FAILED $name: no clean worktree of $commit whose package Python imports" >>"$LOG"
         rmdir "$claim"
         return 1
@@ -128,13 +147,10 @@ run_queue() {  # lane $1 passes over the queue until every job is done, taking e
       if [[ $cmd == choose* ]]; then
         (flock 9 && PYTHONPATH=$src choose "${cmd#choose }" "$src") 9>"$CLAIMS/.choose.lock" \
           >>"runs/protocol/$name.out" 2>&1 || ok=$?  # one lane's choices at a time
-      elif [ -n "$n" ]; then
+      else
         # shellcheck disable=SC2086
         PYTHONPATH=$src OMP_NUM_THREADS=$n MKL_NUM_THREADS=$n nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1 \
           || ok=$?
-      else
-        # shellcheck disable=SC2086
-        PYTHONPATH=$src nice -n 5 "$PY" $cmd >>"runs/protocol/$name.out" 2>&1 || ok=$?
       fi
       rmdir "$claim"
       if [ "$ok" != 0 ]; then
@@ -162,6 +178,7 @@ case "${1:-}" in
       fi
     done
     if pgrep -f "$SELF run-queue" >/dev/null; then echo "the queue already runs"; exit 0; fi
+    if pgrep -f "$PATTERN" >/dev/null; then echo "a protocol job still runs without its queue: $0 stop first" >&2; exit 1; fi
     rm -rf "$CLAIMS" && mkdir -p "$CLAIMS"  # no lane runs: every claim left is stale
     for lane in A B; do setsid nohup "$SELF" run-queue "$lane" >>"$LOG" 2>&1 & done
     echo "queue started (two lanes); log: $LOG"
