@@ -524,6 +524,8 @@ def main() -> None:
     p.add_argument("--section", help="the marker's name (default: the kind)")
     a = p.parse_args()
     loaded = [json.loads(Path(f).read_text()) for f in a.summary]
+    if a.kind not in ("decision", "decisions") and any(s.get("redecided") for s in loaded):
+        p.error(f"{a.kind}: a summary recomputed by redecide.py holds its decisions only (kinds decision, decisions)")
     text = KINDS[a.kind](loaded if a.kind in SEVERAL else loaded[0])
     if a.into:
         write_into(a.into, a.section or a.kind, text)

@@ -221,6 +221,17 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
         {k: s["minimal"][k] for k in red.DECISIONS if k in s["minimal"]}
     fewer = red.redecide(s, table, ["mnist_02_1"], "a test")
     assert fewer["n_images"] == 1 and fewer["redecided"]["dropped"] == ["mnist_02_1"]
+    assert "methods" not in fewer and set(fewer["minimal"]) <= {"statistics", *red.DECISIONS}  # nothing stale kept
+    # and equal to the benchmark's own analysis of the kept image's rows
+    from imperceptible.experiments.minimal_analysis import analyse
+    from imperceptible.runs.store import ResultStore
+
+    rows = {m: ResultStore(test_out / "results.sqlite").rows(m, ["mnist_03_0"]) for m in s["methods"]}
+    optimises = {m: tuple(k for k, e in s["minimal"]["judges"].items() if e["methods"][m]["optimises"]) for m in rows}
+    own = analyse(rows, [j["key"] for j in s["judges"]], optimises, [], ours=s["ours"], peers=s["peers"],
+                  polished=s["polished"], variants=s["variants"], stats=s["minimal"]["statistics"])
+    assert json.dumps({k: own[k] for k in red.DECISIONS if k in own}, sort_keys=True) == \
+        json.dumps({k: fewer["minimal"][k] for k in red.DECISIONS if k in fewer["minimal"]}, sort_keys=True)
     assert "Recomputed by `redecide.py`" in tables.decision(fewer) and "1 of 2 images" in tables.decision(fewer)
     with pytest.raises(SystemExit, match="not among the run's images"):
         red.redecide(s, table, ["no-such-id"])

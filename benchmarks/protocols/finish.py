@@ -40,8 +40,10 @@ def where(name: str, results: Path = RESULTS) -> Path:
 
 
 def _same(a: list, b: list) -> bool:
-    return len(a) == len(b) and all(x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-12 *
-                                               max(1.0, abs(x))) for x, y in zip(a, b))
+    """The run's own per-image values ``a`` against those rebuilt from its rows ``b`` (a judge's NaN, which the pinned
+    runs' code wrote as "inf", is "nan" in the rebuilt table)."""
+    return len(a) == len(b) and all(x == y or (x, y) == ("inf", "nan") or (
+        isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-12 * max(1.0, abs(x))) for x, y in zip(a, b))
 
 
 def finish(run: Path, results: Path = RESULTS) -> list[Path]:
@@ -80,6 +82,11 @@ def finish(run: Path, results: Path = RESULTS) -> list[Path]:
                 sys.exit(f"finish: {m}: the rows rebuild other per-image values or passes than the run's per_image.json")
     table["zero_on_fooled"] = {m: {k: sum(1 for v, f in zip(vals, table["fooled"][m]) if f and v == 0.0)
                                    for k, vals in table["values"][m].items()} for m in table["values"]}
+    nans = {m: {k: vals.count("nan") for k, vals in v.items() if "nan" in vals} for m, v in table["values"].items()}
+    for m, n in nans.items():
+        if n:  # the pinned code's analysis read them as numbers (NaN), its per_image.json as "inf"
+            print(f"finish: {m} has judge values that are not numbers ({n}): say how the decision treats them",
+                  file=sys.stderr)
     for m, z in table["zero_on_fooled"].items():
         if any(z.values()):
             print(f"finish: {m} has fooled images a judge read as exactly 0 ({ {k: n for k, n in z.items() if n} }): "

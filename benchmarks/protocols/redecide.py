@@ -28,6 +28,8 @@ import numpy as np
 from imperceptible.evaluate.decision import decide
 
 DECISIONS = ("decision", "decision_polished", "decision_variants")
+#: the summary's blocks computed over the run's own images, left out of a recomputed summary
+STALE = ("minimal", "methods", "clean_defense", "tuning")
 
 
 def read_ids(path: str | Path) -> list[str]:
@@ -54,7 +56,11 @@ def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "")
                          "later); without it a judge's exact 0 cannot be told from an image misclassified already")
     keep = np.asarray([i not in set(drop) for i in ids], bool)
     m = summary["minimal"]
-    judges = list(m["judges"])
+    # the judges the run analysed, less any on which no method has a value on an image it fooled among those kept
+    # (analyse skips such a judge: nothing to rank)
+    fooled = {meth: np.asarray(f, bool)[keep] for meth, f in table["fooled"].items()}
+    judges = [k for k in m["judges"] if any((np.isfinite(np.asarray([float(v) for v in vals[k]], float)[keep])
+                                             & fooled[meth]).any() for meth, vals in table["values"].items() if k in vals)]
     optimises: dict[str, tuple] = {}
     for k, e in m["judges"].items():
         for meth, v in e["methods"].items():
@@ -66,10 +72,10 @@ def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "")
               random_state=st.get("random_state", 0), attacked=np.asarray(table["attacked"], bool)[keep])
     values = per_judge_values(table, judges, keep)
     ours = summary["ours"]
-    out = copy.deepcopy(summary)
-    new = out["minimal"]
-    for key in DECISIONS:
-        new.pop(key, None)
+    # only what is recomputed is kept: the run's medians, optimality tables, anytime curves, pass ratios and per-method
+    # summaries are over its own images and would be read as if over these
+    out = {k: copy.deepcopy(v) for k, v in summary.items() if k not in STALE}
+    new = out["minimal"] = {"statistics": copy.deepcopy(st)}
     if "decision" in m:
         new["decision"] = decide(values, ours, list(summary["peers"]), **kw)
     if "decision_polished" in m:
@@ -83,7 +89,7 @@ def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "")
         rev = None
     out["n_images"] = int(keep.sum())
     out["redecided"] = {"reason": reason or ("every image, the success gate with the attacked mask" if not drop else
-                                             f"without {len(drop)} listed images"),
+                                             f"without {len(drop)} listed images"), "judges": judges,
                         "dropped": sorted(drop), "n_images": int(keep.sum()), "of": len(ids), "code": rev,
                         "by": "benchmarks/protocols/redecide.py (imperceptible.evaluate.decision.decide)",
                         "not": "the protocol's decision, which is its run's own summary.json"}

@@ -117,11 +117,12 @@ def per_image_table(store, methods: list[str], ids: list[str], keys: list[str]) 
     exactly 0 on a fooled image, which the masks tell apart from a misclassified one)."""
     out: dict[str, Any] = {"ids": list(ids), "convention": "inf: not fooled, or fooled with no value from the judge; "
                            "0: misclassified before any attack, or a fooled image the judge reads as 0 (attacked and "
-                           "fooled tell them apart)", "values": {}, "passes": {},
+                           "fooled tell them apart); nan: the judge returned no number", "values": {}, "passes": {},
                            "attacked": None, "fooled": {}}
     for m in methods:
         rows = store.rows(m, ids)
-        out["values"][m] = {k: [v if np.isfinite(v) else "inf" for v in per_image(rows, k).tolist()] for k in keys}
+        out["values"][m] = {k: [v if np.isfinite(v) else "nan" if np.isnan(v) else "inf"
+                                for v in per_image(rows, k).tolist()] for k in keys}
         out["passes"][m] = [(r["forwards"] + (r.get("backwards") or 0.0)) / 2 for r in rows]
         out["attacked"] = out["attacked"] or [bool(r["clean_correct"]) for r in rows]
         out["fooled"][m] = [bool(r["clean_correct"]) and bool(r["success"]) for r in rows]
