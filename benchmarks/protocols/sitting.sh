@@ -203,6 +203,8 @@ case "${1:-}" in
     ;;
   status)
     pgrep -af "$PATTERN" || echo "no protocol run is running"
+    pgrep -af "$SELF run-queue" || echo "no lane is running"
+    [ -d "$CLAIMS" ] && echo "groups held: $(ls "$CLAIMS" | tr '\n' ' ')"
     tail -n 5 "$LOG" 2>/dev/null || true
     for d in runs/protocol/*/; do
       if [ -d "$d/algorithm3" ] || [ -d "$d/pretrain" ]; then
