@@ -232,6 +232,20 @@ def test_tune_then_test_stage_and_a_changed_protocol_is_refused(tmp_path, capsys
                   polished=s["polished"], variants=s["variants"], stats=s["minimal"]["statistics"])
     assert json.dumps({k: own[k] for k in red.DECISIONS if k in own}, sort_keys=True) == \
         json.dumps({k: fewer["minimal"][k] for k in red.DECISIONS if k in fewer["minimal"]}, sort_keys=True)
+    # publish.py does it all in one command: finish, the tables between their markers, the decision without the listed
+    # images (and with the masked gate where a judge read a fooled image as 0)
+    doc = tmp_path / "doc.md"
+    doc.write_text("".join(f"<!-- tables:sec{x} -->\nold\n<!-- /tables:sec{x} -->\n"
+                           for x in ("", "-visibility", "-passes", "-masked", "-unseen")))
+    (tmp_path / "seen.txt").write_text("# seen before\nmnist_02_1\n")
+    (test_out / "per_image.json").write_text(json.dumps(per))  # as the run wrote it (altered above)
+    pub = load_script("benchmarks/protocols/publish.py").publish(test_out, doc, "sec", drop_ids=tmp_path / "seen.txt",
+                                                               results=tmp_path / "pub")
+    text = doc.read_text()
+    assert {"sec", "sec-visibility", "sec-passes", "sec-unseen"} <= set(pub["sections"]) and pub["figures"] == []
+    assert text.count("\nold\n") == (0 if "sec-masked" in pub["sections"] else 1) and tables.decisions(s) in text
+    unseen = text.split("<!-- tables:sec-unseen -->")[1]
+    assert "Recomputed by `redecide.py`" in unseen and "1 of 2 images" in unseen
     assert "Recomputed by `redecide.py`" in tables.decision(fewer) and "1 of 2 images" in tables.decision(fewer)
     with pytest.raises(SystemExit, match="not among the run's images"):
         red.redecide(s, table, ["no-such-id"])
