@@ -275,12 +275,13 @@ def forget_world(s: Study, r: int) -> bool:
     orphaned = (L.pretrain(r).is_file() and not L.pretrain_model(r).is_file()) or any(
         L.algorithm2(f, r).is_file() and not L.algorithm2(f, r, "dataset").is_file() for f in s.families)
     if orphaned and s.engine.is_main:
-        paths = [L.pretrain(r), L.pretrain_model(r)]
+        # the later stages' files first, the records the orphan test reads last: a kill part way through leaves a world
+        # that is still found orphaned, never old Algorithm 3 records beside a new D
+        paths = [L.algorithm3(arm, r, k, what) for arm in s.arms for k in range(1, s.cfg.models + 1)
+                 for what in ("model", "json")]
         for f in s.families:
-            paths += [L.algorithm2(f, r, what) for what in ("json", "dataset", "checkpoint", "model")]
-        for arm in s.arms:
-            for k in range(1, s.cfg.models + 1):
-                paths += [L.algorithm3(arm, r, k), L.algorithm3(arm, r, k, "model")]
+            paths += [L.algorithm2(f, r, what) for what in ("checkpoint", "model", "dataset", "json")]
+        paths += [L.pretrain_model(r), L.pretrain(r)]
         for path in paths:
             path.unlink(missing_ok=True)
     s.engine.barrier()
