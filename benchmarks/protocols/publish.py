@@ -32,9 +32,9 @@ def publish(run: Path, doc: Path, section: str, *, drop_ids: Path | None = None,
     files = fin.finish(run, results)
     summary_path = files[-1]
     table_path = next(f for f in files if f.name.endswith(".per_image.json"))
-    if "tuning" in json.loads(summary_path.read_text()):
-        raise SystemExit(f"publish: {run} is a tune stage (finish.py has committed it; its tables are tune-standings)")
     s, table = json.loads(summary_path.read_text()), json.loads(table_path.read_text())
+    if "tuning" in s:
+        raise SystemExit(f"publish: {run} is a tune stage (finish.py has committed it; its tables are tune-standings)")
     sections = {section: tables.decisions(s), f"{section}-visibility": tables.visibility(s),
                 f"{section}-passes": tables.passes(s)}
     stem = summary_path.with_suffix("")

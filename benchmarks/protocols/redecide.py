@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from imperceptible.evaluate.decision import decide
+from imperceptible.runs.rundir import code_identity
 
 DECISIONS = ("decision", "decision_polished", "decision_variants")
 #: the summary's blocks computed over the run's own images, left out of a recomputed summary
@@ -38,10 +38,13 @@ def read_ids(path: str | Path) -> list[str]:
     return [ln for ln in lines if ln]
 
 
-def per_judge_values(table: dict, judges: list[str], keep: np.ndarray) -> dict:
-    """``{judge: {method: values}}`` over the kept images (``"inf"`` read as infinity)."""
-    return {k: {m: np.asarray([float(v) for v in vals[k]], float)[keep] for m, vals in table["values"].items()
-                if k in vals} for k in judges}
+def per_judge_values(table: dict, keep: np.ndarray) -> dict:
+    """``{judge: {method: values}}`` over the kept images (``"inf"`` and ``"nan"`` read as numbers)."""
+    out: dict[str, dict] = {}
+    for m, vals in table["values"].items():
+        for k, v in vals.items():
+            out.setdefault(k, {})[m] = np.asarray([float(x) for x in v], float)[keep]
+    return out
 
 
 def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "") -> dict:
@@ -59,8 +62,8 @@ def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "")
     # the judges the run analysed, less any on which no method has a value on an image it fooled among those kept
     # (analyse skips such a judge: nothing to rank)
     fooled = {meth: np.asarray(f, bool)[keep] for meth, f in table["fooled"].items()}
-    judges = [k for k in m["judges"] if any((np.isfinite(np.asarray([float(v) for v in vals[k]], float)[keep])
-                                             & fooled[meth]).any() for meth, vals in table["values"].items() if k in vals)]
+    every = per_judge_values(table, keep)
+    judges = [k for k in m["judges"] if any((np.isfinite(v) & fooled[meth]).any() for meth, v in every[k].items())]
     optimises: dict[str, tuple] = {}
     for k, e in m["judges"].items():
         for meth, v in e["methods"].items():
@@ -70,7 +73,7 @@ def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "")
     st = m["statistics"]
     kw = dict(optimises=optimises, alpha=st["alpha"], min_success=st["min_success"], n_boot=st["n_boot"],
               random_state=st.get("random_state", 0), attacked=np.asarray(table["attacked"], bool)[keep])
-    values = per_judge_values(table, judges, keep)
+    values = {k: every[k] for k in judges}
     ours = summary["ours"]
     # only what is recomputed is kept: the run's medians, optimality tables, anytime curves, pass ratios and per-method
     # summaries are over its own images and would be read as if over these
@@ -82,11 +85,8 @@ def redecide(summary: dict, table: dict, drop: list[str] = (), reason: str = "")
         new["decision_polished"] = decide(values, ours, list(summary["polished"]), **kw)
     if m.get("decision_variants"):
         new["decision_variants"] = {v: decide(values, v, list(summary["peers"]), **kw) for v in m["decision_variants"]}
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        rev = None
+    code = code_identity()  # the package whose decide ran
+    rev = code["revision"] and code["revision"][:7] + (" (modified)" if code["modified"] else "")
     out["n_images"] = int(keep.sum())
     out["redecided"] = {"reason": reason or ("every image, the success gate with the attacked mask" if not drop else
                                              f"without {len(drop)} listed images"), "judges": judges,
