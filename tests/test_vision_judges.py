@@ -193,6 +193,7 @@ def test_cvvdp_equals_the_package_over_noise_levels_and_keeps_its_jod_elsewhere(
     """Where the package resolves the change (1, 4, 8 and 32 grey levels of sign noise, 2 photos) our deficit equals its
     10 - JOD to 2e-6 (float32's resolution near 10); the metric's own met2jod still maps to JOD (the package's heatmap
     and distogram use it), and its loss is the deficit, as the package's loss is 10 - JOD."""
+    _judge("cvvdp")  # skips, saying why, without the [vision] extra
     from imperceptible.costs.vision import cvvdp_metric
 
     ours = cvvdp_metric()
@@ -211,6 +212,7 @@ def test_cvvdp_equals_the_package_over_noise_levels_and_keeps_its_jod_elsewhere(
 def test_stable_safe_pow_equals_the_packages_form_where_it_resolves():
     """Our safe_pow against the package's own (``(x + eps) ** p - eps ** p``) in float64, where cancellation is
     harmless; and positive where the package's form returns 0."""
+    _judge("cvvdp")  # skips, saying why, without the [vision] extra
     from pycvvdp.cvvdp_metric import safe_pow
 
     from imperceptible.costs.vision import stable_safe_pow
