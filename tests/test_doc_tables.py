@@ -20,7 +20,13 @@ GENERATED = [("memory", "benchmarks/results/attack_memory.json", "docs/results.m
              ("decisions", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout"),
              ("visibility", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout-visibility"),
              ("passes", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout-passes"),
-             ("decisions", "benchmarks/results/protocol_test_effnet-200.unseen.json", "docs/results.md", "heldout-unseen")]
+             ("decisions", "benchmarks/results/protocol_test_effnet-200.unseen.json", "docs/results.md", "heldout-unseen"),
+             ("decisions", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
+              "heldout-mnist-cnn-100"),
+             ("visibility", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
+              "heldout-mnist-cnn-100-visibility"),
+             ("passes", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
+              "heldout-mnist-cnn-100-passes")]
 
 
 def test_the_memory_table_copies_each_methods_bytes():
