@@ -128,6 +128,30 @@ def test_anytime_figure_is_left_out_when_no_checkpoint_has_a_median(tmp_path):
     assert anytime_plot(s, tmp_path / "one.png") == tmp_path / "one.png" and (tmp_path / "one.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize(("n_methods", "n_judges"), [(1, 3), (8, 8), (20, 8), (24, 15)])
+def test_the_figures_legend_covers_no_panel(n_methods, n_judges):
+    """The legend below the panels lists every method once and sits wholly below every panel's tick labels and axis
+    label, however many rows it needs (with 20 methods over two rows of panels it covered the bottom row's labels)."""
+    import matplotlib.pyplot as plt
+
+    from imperceptible.runs.minimal_report import _legend_below, _panels
+
+    keys = [f"j{i}" for i in range(n_judges)]
+    fig, axes = _panels(keys)
+    for ax in list(axes.flat)[:n_judges]:
+        for m in range(n_methods):
+            ax.plot([1, 10, 100], [3 + m, 2 + m, 1 + m], label=f"method-{m}")
+        ax.set_xscale("log")
+        ax.set_xlabel("passes per image", fontsize=8)
+    leg = _legend_below(fig, axes, n_judges, "title")
+    renderer = fig.canvas.get_renderer()
+    top = leg.get_window_extent(renderer).y1
+    assert [t.get_text() for t in leg.get_texts()] == [f"method-{m}" for m in range(n_methods)]
+    for ax in list(axes.flat)[:n_judges]:
+        assert ax.get_tightbbox(renderer).y0 > top, (n_methods, n_judges)
+    plt.close(fig)
+
+
 def test_robustness_figure_is_left_out_without_a_judged_image(tmp_path):
     """A user's folder that the model classifies wholly wrong: no image is attacked or judged, so the summary has no
     judge; the report is written without the figure (it crashed in matplotlib on a grid of zero rows)."""

@@ -154,20 +154,30 @@ def _panels(keys: list[str], cols: int = 4):
     return fig, axes
 
 
-def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
-    """Grid lines, the unused panels off, one legend below, the title; saved to ``path``."""
-    for ax in list(axes.flat)[: len(keys)]:
+def _legend_below(fig, axes, n_panels: int, title: str):
+    """Grid lines on the first ``n_panels`` panels, the others off, one legend below every panel (every method once, whichever panel it has a
+    line in), the title; the panels are laid out above the legend's measured height, so that no row of the legend
+    covers a panel's tick labels however many methods it lists. Returns the legend."""
+    for ax in list(axes.flat)[:n_panels]:
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[n_panels:]:
         ax.axis("off")
     legend: dict = {}
-    for ax in axes.flat:  # every method once, whichever panel it has a line in
+    for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(lab, h)
     handles, labels = list(legend.values()), list(legend)
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
+    leg = fig.legend(handles, labels, loc="lower center", ncol=max(1, min(6, len(labels))), fontsize=8, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.canvas.draw()
+    bottom = leg.get_window_extent().y1 / fig.bbox.height + 0.01
+    fig.tight_layout(rect=(0, bottom, 1, 0.96))
+    return leg
+
+
+def _finish(fig, axes, keys: list[str], path: Path, title: str) -> Path:
+    """The legend and title placed (``_legend_below``); saved to ``path``."""
+    _legend_below(fig, axes, len(keys), title)
     save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
