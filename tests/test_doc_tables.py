@@ -28,7 +28,9 @@ GENERATED = [("memory", "benchmarks/results/attack_memory.json", "docs/results.m
              ("visibility", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
               "heldout-mnist-cnn-100-visibility"),
              ("passes", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
-              "heldout-mnist-cnn-100-passes")]
+              "heldout-mnist-cnn-100-passes")] + [
+    (kind, "benchmarks/results/protocol_test_mnist-cnn-b-100.json", "docs/results.md", f"heldout-mnist-cnn-b-100{tail}")
+    for kind, tail in (("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes"))]
 
 
 def test_the_memory_table_copies_each_methods_bytes():
