@@ -21,6 +21,8 @@ GENERATED = [("memory", "benchmarks/results/attack_memory.json", "docs/results.m
               "tune-standings-mnist-cnn-b-100"),
              ("tune-standings", "benchmarks/results/protocol_tune_mnist-cnn-robust-100.json", "docs/results.md",
               "tune-standings-mnist-cnn-robust-100"),
+             ("tune-standings", "benchmarks/results/protocol_tune_mnist-cnn-200.json", "docs/results.md",
+              "tune-standings-mnist-cnn-200"),
              ("decisions", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout"),
              ("visibility", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout-visibility"),
              ("passes", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout-passes"),
