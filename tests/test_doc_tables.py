@@ -34,6 +34,9 @@ GENERATED = [("memory", "benchmarks/results/attack_memory.json", "docs/results.m
              ("passes", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
               "heldout-mnist-cnn-100-passes")] + [
     (kind, "benchmarks/results/protocol_test_mnist-cnn-b-100.json", "docs/results.md", f"heldout-mnist-cnn-b-100{tail}")
+    for kind, tail in (("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes"))] + [
+    (kind, "benchmarks/results/protocol_test_mnist-cnn-robust-100.json", "docs/results.md",
+     f"heldout-mnist-cnn-robust-100{tail}")
     for kind, tail in (("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes"))]
 
 
