@@ -12,32 +12,23 @@ from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: the MNIST runs of the protocol whose tune stage, and whose test stage, has its tables in docs/results.md
+MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200"]
+MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100"]
+#: a test stage's tables: (kind, the section's suffix)
+TEST_TABLES = [("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes")]
+RESULTS = "benchmarks/results"
+
 #: (kind, committed results file, doc, section): the docs' generated tables whose source is committed
-GENERATED = [("memory", "benchmarks/results/attack_memory.json", "docs/results.md", "memory"),
-             ("tune-standings", "benchmarks/results/protocol_tune_effnet-200.json", "docs/results.md", "tune-standings"),
-             ("tune-standings", "benchmarks/results/protocol_tune_mnist-cnn-100.json", "docs/results.md",
-              "tune-standings-mnist-cnn-100"),
-             ("tune-standings", "benchmarks/results/protocol_tune_mnist-cnn-b-100.json", "docs/results.md",
-              "tune-standings-mnist-cnn-b-100"),
-             ("tune-standings", "benchmarks/results/protocol_tune_mnist-cnn-robust-100.json", "docs/results.md",
-              "tune-standings-mnist-cnn-robust-100"),
-             ("tune-standings", "benchmarks/results/protocol_tune_mnist-cnn-200.json", "docs/results.md",
-              "tune-standings-mnist-cnn-200"),
-             ("decisions", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout"),
-             ("visibility", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout-visibility"),
-             ("passes", "benchmarks/results/protocol_test_effnet-200.json", "docs/results.md", "heldout-passes"),
-             ("decisions", "benchmarks/results/protocol_test_effnet-200.unseen.json", "docs/results.md", "heldout-unseen"),
-             ("decisions", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
-              "heldout-mnist-cnn-100"),
-             ("visibility", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
-              "heldout-mnist-cnn-100-visibility"),
-             ("passes", "benchmarks/results/protocol_test_mnist-cnn-100.json", "docs/results.md",
-              "heldout-mnist-cnn-100-passes")] + [
-    (kind, "benchmarks/results/protocol_test_mnist-cnn-b-100.json", "docs/results.md", f"heldout-mnist-cnn-b-100{tail}")
-    for kind, tail in (("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes"))] + [
-    (kind, "benchmarks/results/protocol_test_mnist-cnn-robust-100.json", "docs/results.md",
-     f"heldout-mnist-cnn-robust-100{tail}")
-    for kind, tail in (("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes"))]
+GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "memory"),
+              ("tune-standings", f"{RESULTS}/protocol_tune_effnet-200.json", "docs/results.md", "tune-standings")]
+             + [(kind, f"{RESULTS}/protocol_test_effnet-200.json", "docs/results.md", f"heldout{tail}")
+                for kind, tail in TEST_TABLES]
+             + [("decisions", f"{RESULTS}/protocol_test_effnet-200.unseen.json", "docs/results.md", "heldout-unseen")]
+             + [("tune-standings", f"{RESULTS}/protocol_tune_{r}.json", "docs/results.md", f"tune-standings-{r}")
+                for r in MNIST_TUNED]
+             + [(kind, f"{RESULTS}/protocol_test_{r}.json", "docs/results.md", f"heldout-{r}{tail}")
+                for r in MNIST_TESTED for kind, tail in TEST_TABLES])
 
 
 def test_the_memory_table_copies_each_methods_bytes():

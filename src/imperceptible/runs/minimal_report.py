@@ -155,9 +155,9 @@ def _panels(keys: list[str], cols: int = 4):
 
 
 def _legend_below(fig, axes, n_panels: int, title: str):
-    """Grid lines on the first ``n_panels`` panels, the others off, one legend below every panel (every method once, whichever panel it has a
-    line in), the title; the panels are laid out above the legend's measured height, so that no row of the legend
-    covers a panel's tick labels however many methods it lists. Returns the legend."""
+    """Grid lines on the first ``n_panels`` panels, the others off, one legend below every panel (every method once,
+    whichever panel it has a line in), the title; the panels are laid out above the legend's measured height, so that
+    no row of the legend covers a panel's tick labels however many methods it lists. Returns the legend."""
     for ax in list(axes.flat)[:n_panels]:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n_panels:]:
