@@ -484,11 +484,17 @@ def passes(s: dict) -> str:
             return f"> {p:.0f} (< 1x)"
         return f"{p:.0f} ({ratio:.1f}x)"
 
-    shown = [p for p in peers if any(p in pr.get(k, {}) for k in keys)]
-    rows = [[METRICS[k].label] + [show(pr.get(k, {}).get(p)) for p in shown] for k in keys]
+    tracked = [k for k in keys if any(v.get(k) is not None for at in m["anytime"].values() for v in at.values())]
+    final_only = [METRICS[k].label for k in keys if k not in tracked]
+    shown = [p for p in peers if any(p in pr.get(k, {}) for k in tracked)]
+    rows = [[METRICS[k].label] + [show(pr.get(k, {}).get(p)) for p in shown] for k in tracked]
     return (origin(s) + f" Passes ours needs to reach each peer's median at {budget} passes (anytime medians over "
             f"the attacked images; log-log interpolation between the checkpoints {', '.join(map(str, s['checkpoints']))}"
-            f"), and the ratio {budget} / passes.\n\n" + table(["judge"] + [f"`{p}`" for p in shown], rows))
+            f"), and the ratio {budget} / passes; n/a where the peer's median at {budget} passes is not defined (it "
+            f"fooled under half the attacked images)."
+            + (f" Not tracked at the checkpoints, so without a row: {', '.join(final_only)} (judged on the final "
+               f"images only)." if final_only else "")
+            + "\n\n" + table(["judge"] + [f"`{p}`" for p in shown], rows))
 
 
 def write_into(path: Path, section: str, text: str) -> None:

@@ -84,3 +84,22 @@ def test_the_tables_script_renders_the_pass_ratios_of_a_summary():
     rows = [r for r in text.splitlines() if r.startswith("| GMSD")]
     assert rows == ["| GMSD x1000 | 100 (2.0x) | > 200 (< 1x) | <= 25 (>= 8.0x) |"]
     assert "1-SSIM" not in text  # the judge ours optimises is left out
+
+
+def test_the_tables_script_names_judges_not_tracked_at_the_checkpoints_instead_of_a_row_of_na():
+    """A judge scored on final images only (every anytime median None) gets no row of n/a cells; the caption names
+    it. A peer whose median at the budget is undefined keeps its n/a cell, which the caption explains."""
+
+    tables = load_script("benchmarks/tables.py")
+    cs = [50, 100]
+    judges = {k: {"methods": {"ours": {"optimises": False}}} for k in ("gmsd", "fsim_distance")}
+    anytime = {"ours": {str(c): {"gmsd": 1.0, "fsim_distance": None} for c in cs},
+               "ddn": {str(c): {"gmsd": 2.0, "fsim_distance": None} for c in cs},
+               "cw": {str(c): {"gmsd": None, "fsim_distance": None} for c in cs}}
+    s = {"ours": "ours", "peers": ["ddn", "cw"], "budget": 100, "checkpoints": cs,
+         "minimal": {"judges": judges, "anytime": anytime}}
+    text = tables.passes(s)
+    rows = [r for r in text.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert rows == ["| GMSD x1000 | <= 50 (>= 2.0x) | n/a |"]
+    assert "without a row: 1-FSIM x1000 (judged on the final images only)" in text
+    assert "n/a where the peer's median at 100 passes is not defined" in text
