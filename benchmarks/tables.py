@@ -507,6 +507,31 @@ def write_into(path: Path, section: str, text: str) -> None:
     path.write_text(head + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
 
 
+def explore_geometry(summaries: list[dict]) -> str:
+    """benchmarks/explore_geometry.py's runs, one block per tune split: ours at each ``geometry`` (the protocol's
+    point is ``geometry=0.2``), C&W's and the best other peer's best stored grid point, each scored by the tuning rule
+    (mean optimality over the run's judges against the ensemble of every stored and new point), per judge, and the
+    median share of the change on the digit's blank background."""
+    judges = summaries[0]["judges"]
+    rows = []
+    for s in summaries:
+        run = Path(s["run_dir"]).name.removeprefix("tune-")
+        score = s["score"]
+        best: dict[str, str] = {}
+        for m, v in score.items():
+            att = m.split("|")[0]
+            if "geometry=" not in m and (att not in best or v > score[best[att]]):
+                best[att] = m
+        ours = sorted((m for m in score if "geometry=" in m), key=lambda m: float(m.rsplit("=", 1)[1]))
+        peers = sorted((m for a, m in best.items() if a != "human-perc-ot"), key=lambda m: -score[m])
+        other = next(m for m in peers if not m.startswith("cw|"))
+        for m in ours + [best["cw"], other]:
+            bg = s["background_share_median"].get(m)
+            rows.append([f"`{run}`", f"`{m}`", f"{score[m]:.3f}"] + [f"{s['optimality'][k][m]:.3f}" for k in judges]
+                        + ["n/a" if bg is None else f"{bg:.2f}"])
+    return table(["tune split", "point", "score"] + [METRICS[k].label for k in judges] + ["background share"], rows)
+
+
 def generic(s: dict, key: str = "methods") -> str:
     methods = s[key]
     cols = sorted({k for m in methods.values() for k, v in m.items() if isinstance(v, (int, float))})
@@ -517,9 +542,9 @@ def generic(s: dict, key: str = "methods") -> str:
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
          "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol, "memory": memory,
-         "tune-standings": tune_standings}
+         "tune-standings": tune_standings, "explore-geometry": explore_geometry}
 #: the kinds that read several summaries (the others read the first)
-SEVERAL = {"designs"}
+SEVERAL = {"designs", "explore-geometry"}
 
 
 def main() -> None:

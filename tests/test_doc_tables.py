@@ -18,8 +18,10 @@ MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mni
 #: a test stage's tables: (kind, the section's suffix)
 TEST_TABLES = [("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes")]
 RESULTS = "benchmarks/results"
+#: the tune splits benchmarks/explore_geometry.py was run on (outside the protocol), in the docs' order
+EXPLORED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200"]
 
-#: (kind, committed results file, doc, section): the docs' generated tables whose source is committed
+#: (kind, committed results file or files, doc, section): the docs' generated tables whose source is committed
 GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "memory"),
               ("tune-standings", f"{RESULTS}/protocol_tune_effnet-200.json", "docs/results.md", "tune-standings")]
              + [(kind, f"{RESULTS}/protocol_test_effnet-200.json", "docs/results.md", f"heldout{tail}")
@@ -28,7 +30,9 @@ GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "me
              + [("tune-standings", f"{RESULTS}/protocol_tune_{r}.json", "docs/results.md", f"tune-standings-{r}")
                 for r in MNIST_TUNED]
              + [(kind, f"{RESULTS}/protocol_test_{r}.json", "docs/results.md", f"heldout-{r}{tail}")
-                for r in MNIST_TESTED for kind, tail in TEST_TABLES])
+                for r in MNIST_TESTED for kind, tail in TEST_TABLES]
+             + [("explore-geometry", [f"{RESULTS}/explore_geometry_{r}.json" for r in EXPLORED], "docs/results.md",
+                 "explore-geometry")])
 
 
 def test_the_memory_table_copies_each_methods_bytes():
@@ -45,6 +49,7 @@ def test_the_memory_table_copies_each_methods_bytes():
 @pytest.mark.parametrize(("kind", "source", "doc", "section"), GENERATED, ids=[g[3] for g in GENERATED])
 def test_the_docs_hold_what_the_script_writes_from_the_committed_results(kind, source, doc, section):
     tables = load_script("benchmarks/tables.py")
-    text = tables.KINDS[kind](json.loads((ROOT / source).read_text()))
+    loaded = [json.loads((ROOT / f).read_text()) for f in ([source] if isinstance(source, str) else source)]
+    text = tables.KINDS[kind](loaded if kind in tables.SEVERAL else loaded[0])
     body = (ROOT / doc).read_text().split(f"<!-- tables:{section} -->\n", 1)[1].split(f"\n<!-- /tables:{section} -->")[0]
     assert body == text
