@@ -102,6 +102,55 @@ def test_the_committed_protocol_is_complete():
     assert p.build_chosen(run, next(s for s in p.specs(run) if s.name == "ddn")).params()["gamma"] == 0.05
 
 
+def test_the_second_protocol_tests_fresh_digits_with_every_grid_point_buildable():
+    """``benchmarks/protocols/minimal-2.toml``: the same 100 MNIST tune ids as minimal.toml and, as its test split,
+    that file's test ids after the 520 its runs attack (none shared); every grid point of every run builds, with the
+    grids the file's comment derives (each peer's three values and the added ones, ours' geometry); run names apart
+    from minimal.toml's (their results files would collide)."""
+    from imperceptible.costs.metrics import METRICS
+
+    one = load_protocol(ROOT / "benchmarks" / "protocols" / "minimal.toml")
+    two = load_protocol(ROOT / "benchmarks" / "protocols" / "minimal-2.toml")
+    a, b = one.raw["splits"]["mnist"], two.raw["splits"]["mnist"]
+    assert b["tune"] == a["tune"] and b["test"] == a["test"][520:900] and len(b["test"]) == 380
+    assert not set(b["test"]) & set(a["test"][:520]) and not set(b["test"]) & set(a["tune"])
+    assert not set(two.raw["runs"]) & set(one.raw["runs"]) and set(two.raw["splits"]) == {"mnist"}
+    assert max(r["n_test"] for r in two.raw["runs"].values()) == len(b["test"])
+    for name in two.raw["runs"]:
+        run = two.run(name)
+        assert set(run.judges) <= set(METRICS) and set(run.anytime_judges) <= set(run.judges)
+        tune = two.attacks(run, "tune")
+        assert all(t.max_passes == run.budget for t in tune.values())
+        assert sorted(m for m in tune if m.startswith("human-perc-ot|")) == [
+            f"human-perc-ot|geometry={g}" for g in (0.2, 0.5, 1.0)]
+        assert all(t.params()["gamma"] == 0.02 for m, t in tune.items() if m.startswith("human-perc-ot|"))
+    for spec in two.specs(two.run("p2-mnist-cnn-200")):  # each grid holds minimal.toml's three values
+        old = one.raw["attacks"].get(spec.name, {}).get("tune")
+        if spec.role == "peer" and old:
+            assert spec.tune["key"] == old["key"] and spec.tune["values"][:3] == old["values"]
+            assert 4 <= len(spec.tune["values"]) <= 5
+
+
+def test_an_ablation_keeps_the_setting_it_names_against_its_base_attacks_choice(tmp_path):
+    """An ablation takes ours' fixed settings and tuned choice, less what it names itself: with ours' grid over
+    ``geometry``, ``geometry = 0`` stays 0 and ours' fixed ``gamma`` is inherited (minimal-2.toml's case)."""
+    text = SMALL.replace('tune = {key = "gamma", values = [0.05, 0.1]}',
+                         'settings = {gamma = 0.02}\ntune = {key = "geometry", values = [0.2, 1.0]}')
+    text = text.replace("settings = {prune_rounds = 0}", "settings = {geometry = 0.0}")
+    text += """
+[chosen.cnn-30.human-perc-ot]
+geometry = 1.0
+[chosen.cnn-30.perc-al]
+alpha_c_init = 0.3
+"""
+    p = load_protocol(_write(text, tmp_path / "p.toml"))
+    run = p.run("cnn-30")
+    test = p.attacks(run, "test")
+    assert test["human-perc-ot"].params()["geometry"] == 1.0 and test["human-perc-ot"].params()["gamma"] == 0.02
+    ablation = test["human-perc-ot[no-lattice]"].params()
+    assert ablation["geometry"] == 0.0 and ablation["gamma"] == 0.02
+
+
 def test_grids_budgets_and_the_tuning_rule():
     spec = load_protocol(_write(SMALL)).specs(load_protocol(_write(SMALL)).run("cnn-30"))[1]
     assert [lab for lab, _ in grid(spec)] == ["alpha_c_init=0.1", "alpha_c_init=0.3"]

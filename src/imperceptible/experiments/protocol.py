@@ -150,9 +150,14 @@ class Protocol:
         return out
 
     def build_chosen(self, run: RunSpec, spec: AttackSpec) -> Attack:
-        """``spec`` as the test stage runs it: with its (or its base attack's) chosen settings."""
+        """``spec`` as the test stage runs it: with its chosen settings, or, for an attack without a grid (an
+        ablation, a reference), its base attack's fixed settings and choice, less every setting ``spec`` names itself
+        (an ablation's ``geometry = 0`` stays 0 where ours' grid chose a geometry)."""
         base = self._base_spec(run, spec)
-        return self.build(spec, run, self.chosen(run, base) if base else {})
+        if base is None or base is spec:
+            return self.build(spec, run, self.chosen(run, base) if base else {})
+        taken = {**base.settings, **self.chosen(run, base)}
+        return self.build(spec, run, {k: v for k, v in taken.items() if k not in spec.settings})
 
     def _base_spec(self, run: RunSpec, spec: AttackSpec) -> AttackSpec | None:
         """The attack whose tuning choice ``spec`` takes: itself if it has a grid, else the ``ours``/``peer`` attack of
