@@ -493,7 +493,7 @@ def test_the_tune_standings_rank_each_attacks_chosen_point_from_the_stored_tune_
         assert r.rstrip(" |").endswith("none") == (not above)
 
 
-@pytest.mark.parametrize("job", ["test-effnet-200", "tune-mnist-cnn-b-1000", "fairness-protocol"])
+@pytest.mark.parametrize("job", ["test-effnet-200", "tune-mnist-cnn-b-1000", "fairness-protocol", "test-p2-mnist-cnn-200"])
 def test_the_queue_and_finish_agree_where_a_jobs_summary_is_committed(job):
     """sitting.sh decides that a job is done by the file finish.py writes: both name the same path."""
     import subprocess

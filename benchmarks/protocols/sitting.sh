@@ -29,9 +29,11 @@ CLAIMS=$ROOT/runs/protocol/.claims
 export IMPERCEPTIBLE_IMAGENET_COMPATIBLE=${IMPERCEPTIBLE_IMAGENET_COMPATIBLE:-$ROOT/../shared/data/imagenet-compatible}
 
 # the queue: NAME|CODE COMMIT|COMMAND, in order. A run NAME writes runs/protocol/NAME and is done when its summary.json
-# exists; choose-RUN appends the tune stage's choices for RUN to the protocol's [chosen] tables and commits the file
+# exists; choose-RUN appends the tune stage's choices for RUN to its protocol's [chosen] tables and commits the file
 # (done when they are there), so that RUN's test stage, which refuses a run without them, runs on committed choices.
+# A run's protocol: minimal-2.toml for the runs named p2-*, else minimal.toml (protocol_file).
 MINIMAL="-m imperceptible bench minimal --protocol benchmarks/protocols/minimal.toml"
+MINIMAL2="-m imperceptible bench minimal --protocol benchmarks/protocols/minimal-2.toml"
 JOBS=(
   "test-effnet-200|f59b660|$MINIMAL --run effnet-200 --stage test --out runs/protocol/test-effnet-200"
   "fairness-protocol|6be541e|-m imperceptible fairness --protocol benchmarks/protocols/fairness.toml --out runs/protocol/fairness-protocol --worlds-per-call 2"
@@ -45,15 +47,29 @@ for run in mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnis
          "choose-$run|fe5d1e3|choose $run"
          "test-$run|fe5d1e3|$MINIMAL --run $run --stage test --out runs/protocol/test-$run")
 done
+# Protocol minimal-heldout-2 (committed in 0ffef14 before any of its runs) after every run of minimal-heldout-1, on
+# the code of that commit.
+for run in p2-mnist-cnn-200 p2-mnist-cnn-b-200 p2-mnist-cnn-robust-200 p2-mnist-cnn-100 p2-mnist-cnn-b-100 \
+           p2-mnist-cnn-robust-100; do
+  JOBS+=("tune-$run|0ffef14|$MINIMAL2 --run $run --stage tune --out runs/protocol/tune-$run"
+         "choose-$run|0ffef14|choose $run"
+         "test-$run|0ffef14|$MINIMAL2 --run $run --stage test --out runs/protocol/test-$run")
+done
 PATTERN="imperceptible (bench minimal|fairness) --protocol"
 
+protocol_file() {  # the protocol that governs run $1
+  case "$1" in p2-*) echo benchmarks/protocols/minimal-2.toml ;; *) echo benchmarks/protocols/minimal.toml ;; esac
+}
+
 choose() {  # $1: the run; $2: the package's source folder at the job's commit
-  if ! grep -q "^\[chosen\.$1\." benchmarks/protocols/minimal.toml; then  # written but not committed: commit only
-    "$PY" "$2/../benchmarks/protocols/write_chosen.py" benchmarks/protocols/minimal.toml "runs/protocol/tune-$1" || return 1
+  local file
+  file=$(protocol_file "$1")
+  if ! grep -q "^\[chosen\.$1\." "$file"; then  # written but not committed: commit only
+    "$PY" "$2/../benchmarks/protocols/write_chosen.py" "$file" "runs/protocol/tune-$1" || return 1
   fi
   local _
   for _ in $(seq 20); do  # a commit made by hand at the same moment holds git's index lock: try again
-    git commit -q benchmarks/protocols/minimal.toml -m "Protocol minimal: the tune stage's choices for $1 \
+    git commit -q "$file" -m "Protocol $(basename "$file" .toml): the tune stage's choices for $1 \
 (runs/protocol/tune-$1/tuning.json, written by write_chosen.py at the run's code), committed before its test stage" \
       && return 0
     sleep 15
@@ -67,7 +83,7 @@ committed() {  # where finish.py commits a run's summary (its where(); tests/tes
 
 done_job() {  # a run is done when its summary exists here or has been committed (its carry folder then removed)
   case "$1" in
-    choose-*) git show HEAD:benchmarks/protocols/minimal.toml | grep -q "^\[chosen\.${1#choose-}\." ;;  # committed
+    choose-*) git show "HEAD:$(protocol_file "${1#choose-}")" | grep -q "^\[chosen\.${1#choose-}\." ;;  # committed
     *) [ -f "runs/protocol/$1/summary.json" ] || [ -f "$(committed "$1")" ] ;;
   esac
 }
@@ -88,7 +104,7 @@ worktree() {  # the package at commit $1, as a detached worktree beside the repo
 }
 
 group() {  # the jobs that must run in order, one at a time: a MNIST run's tune, choose and test stages
-  case "$1" in tune-*|choose-*|test-mnist-*) echo "${1#*-}" ;; *) echo "$1" ;; esac
+  case "$1" in tune-*|choose-*|test-mnist-*|test-p2-*) echo "${1#*-}" ;; *) echo "$1" ;; esac
 }
 
 threads() {  # the CPU threads a job runs with: those its run started with (config.json's machine.cpu_threads, kept
