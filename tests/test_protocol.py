@@ -114,6 +114,7 @@ def test_the_second_protocol_tests_fresh_digits_with_every_grid_point_buildable(
     a, b = one.raw["splits"]["mnist"], two.raw["splits"]["mnist"]
     assert b["tune"] == a["tune"] and b["test"] == a["test"][520:900] and len(b["test"]) == 380
     assert not set(b["test"]) & set(a["test"][:520]) and not set(b["test"]) & set(a["tune"])
+    assert len(b["seen_before"]) == 13 and set(b["seen_before"]) <= set(b["test"])  # disclosed, with a sensitivity check
     assert not set(two.raw["runs"]) & set(one.raw["runs"]) and set(two.raw["splits"]) == {"mnist"}
     assert max(r["n_test"] for r in two.raw["runs"].values()) == len(b["test"])
     for name in two.raw["runs"]:
@@ -124,6 +125,7 @@ def test_the_second_protocol_tests_fresh_digits_with_every_grid_point_buildable(
         assert sorted(m for m in tune if m.startswith("human-perc-ot|")) == [
             f"human-perc-ot|geometry={g}" for g in (0.2, 0.5, 1.0)]
         assert all(t.params()["gamma"] == 0.02 for m, t in tune.items() if m.startswith("human-perc-ot|"))
+        assert [t.params()["binary_search_steps"] for m, t in tune.items() if m.startswith("cw[searches=3]|")] == [3] * 3
     for spec in two.specs(two.run("p2-mnist-cnn-200")):  # each grid holds minimal.toml's three values
         old = one.raw["attacks"].get(spec.name, {}).get("tune")
         if spec.role == "peer" and old:
