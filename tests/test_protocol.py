@@ -133,6 +133,15 @@ def test_the_second_protocol_tests_fresh_digits_with_every_grid_point_buildable(
             assert 4 <= len(spec.tune["values"]) <= 5
 
 
+def test_a_text_line_starting_like_the_chosen_tables_is_refused_in_one_line(tmp_path):
+    """The digest ends at the first line starting '[chosen'; such a line inside a text (a rule wrapped there) would cut
+    the text in two: refused naming the line, not a TOML parser's message about the half."""
+    text = SMALL.replace('rule = "highest mean optimality"', 'rule = """highest mean optimality, written into\n[chosen]'
+                         ' in a commit"""')
+    with pytest.raises(ParameterError, match=r"line \d+: expected no line starting with '\[chosen'"):
+        load_protocol(_write(text, tmp_path / "p.toml"))
+
+
 def test_an_ablation_keeps_the_setting_it_names_against_its_base_attacks_choice(tmp_path):
     """An ablation takes ours' fixed settings and tuned choice, less what it names itself: with ours' grid over
     ``geometry``, ``geometry = 0`` stays 0 and ours' fixed ``gamma`` is inherited (minimal-2.toml's case)."""

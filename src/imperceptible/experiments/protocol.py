@@ -241,11 +241,17 @@ def load_protocol(path: str | Path) -> Protocol:
     try:
         data = p.read_bytes()
         raw = tomllib.loads(data.decode("utf-8"))
-        head = governing_text(data)
-        tail = tomllib.loads(data[len(head):].decode("utf-8"))
-        head_raw = tomllib.loads(head.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ParameterError.of(MSG_PROTOCOL_UNREADABLE, path=p, error=e) from None
+    head = governing_text(data)
+    try:
+        tail = tomllib.loads(data[len(head):].decode("utf-8"))
+        head_raw = tomllib.loads(head.decode("utf-8"))
+    except tomllib.TOMLDecodeError:  # the file reads whole: the cut fell inside a text, at a line starting '[chosen'
+        line = head.count(b"\n") + 1
+        raise ParameterError.of(MSG_PROTOCOL_FIELD, path=p, field=f"line {line}",
+                                expected="no line starting with '[chosen' above the [chosen] tables (the digest ends at "
+                                         "the first; reword the text)", got="one inside a text") from None
     # below the cut only [chosen] tables: the tail alone holds nothing else, and the head and the tail together are the
     # whole file (a key under the marker would otherwise join the table above it unseen by the digest)
     if set(tail) - {"chosen"} or "chosen" in head_raw or {**head_raw, **tail} != raw:
