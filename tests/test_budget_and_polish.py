@@ -3,6 +3,8 @@ and the lattice stage as a post-process for any attack's output (``imperceptible
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -223,3 +225,26 @@ def test_an_image_nobody_queried_within_the_budget_never_counts():
     floats.max_passes = 3
     r = floats(m, x, y)
     assert r.success.all() and r.passes.tolist() == [3.0] * 4 and not torch.equal(r.adv, x)
+
+
+def test_the_polished_twins_polish_in_ours_geometry(mnist_cnn, mnist_adv):
+    """bench minimal's twins take ours' geometry (a protocol that tunes it, minimal-2.toml, gives ours 1.0): the twin of
+    a result polishes exactly as ``polish(..., geometry=...)`` does with it, and differs from the default 0.2 on these
+    digits; without ours in the plan, the package's default."""
+    from types import SimpleNamespace
+
+    from imperceptible.attacks.polish import GEOMETRY
+    from imperceptible.experiments.bench_minimal import polished_twin, twin_geometry
+
+    ours = A.get("human-perc-ot", geometry=1.0)
+    assert twin_geometry(SimpleNamespace(methods={"human-perc-ot": ours}, ours="human-perc-ot")) == 1.0
+    assert twin_geometry(SimpleNamespace(methods={"human-perc-ot": A.get("human-perc-ot")}, ours="human-perc-ot")) \
+        == GEOMETRY == 0.2
+    assert twin_geometry(SimpleNamespace(methods={}, ours="human-perc-ot")) == GEOMETRY
+    x, y, res = mnist_adv
+    snap = {10: {"found": res.success, "adv": res.adv}}
+    ten = torch.full((len(x),), 10.0, dtype=torch.float64)
+    base = dataclasses.replace(res, anytime=snap, forwards=ten, backwards=ten, attack="pgd-l2")
+    twin = polished_twin(10, geometry=1.0)(mnist_cnn, x, y, base)
+    assert torch.equal(twin.adv, polish(mnist_cnn, x, res.adv, y, geometry=1.0).adv)
+    assert not torch.equal(twin.adv, polish(mnist_cnn, x, res.adv, y).adv)

@@ -66,7 +66,7 @@ from ..attacks import (
 )
 from ..attacks.base import AttackResult
 from ..attacks.margins import margin
-from ..attacks.polish import polish
+from ..attacks.polish import GEOMETRY, polish
 from ..attacks.registry import label
 from ..config import check_int_option, identity, option, record
 from ..costs.metrics import METRICS, judges
@@ -157,15 +157,15 @@ def checkpoints_of(budget: int, anytime: bool = True, extra=()) -> tuple[int, ..
     return tuple(sorted({c for c in CHECKPOINTS if c < budget} | set(extra) | {budget}))
 
 
-def polished_twin(snapshot: int, cost: str = "ssim"):
+def polished_twin(snapshot: int, cost: str = "ssim", geometry: float = GEOMETRY):
     """The derived result of a peer's polished twin (:func:`~imperceptible.runs.attack_run.run_attack`'s ``derived``):
-    its best 8-bit adversarial queried within ``snapshot`` passes, polished; its passes: the peer's, capped at
-    ``snapshot``, plus the polish's."""
+    its best 8-bit adversarial queried within ``snapshot`` passes, polished in the step metric's ``geometry``; its
+    passes: the peer's, capped at ``snapshot``, plus the polish's."""
 
     def twin(model, x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> AttackResult:
         snap = typing.cast(dict, res.anytime)[snapshot]  # the peer ran with this checkpoint
         start = torch.where(snap["found"].view(-1, 1, 1, 1), snap["adv"], x)
-        p = polish(model, x, start, y, cost=cost)
+        p = polish(model, x, start, y, cost=cost, geometry=geometry)
         with torch.no_grad():
             m = margin(model(p.adv), y).cpu()
         share = (snapshot / res.passes.clamp_min(1e-9)).clamp(max=1.0)
@@ -174,6 +174,13 @@ def polished_twin(snapshot: int, cost: str = "ssim"):
                                    anytime=None, attack=res.attack + "+polish")
 
     return twin
+
+
+def twin_geometry(plan: Plan) -> float:
+    """The geometry of the polished twins' lattice stage: ours' (its chosen one under a protocol that tunes it), so
+    that a twin polishes as ours' own lattice stage does; the package's default where ours is not in the plan."""
+    ours = plan.methods.get(plan.ours)
+    return float(ours.params().get("geometry", GEOMETRY)) if ours is not None else GEOMETRY
 
 
 @dataclass
@@ -308,10 +315,10 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
                           "ids": plan.ds.ids, "engine": engine.describe(), "checkpoints": list(checkpoints),
                           "left_out": plan.left_out, "budget_enforced": plan.budget,
                           "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in plan.methods.items()},
-                          "polished": plan.polished})
+                          "polished": plan.polished, "polish_geometry": twin_geometry(plan)})
     failed: dict[str, str] = {}
     for m, a in plan.methods.items():
-        twins = {t: polished_twin(snapshot) for t, p in plan.polished.items() if p == m}
+        twins = {t: polished_twin(snapshot, geometry=twin_geometry(plan)) for t, p in plan.polished.items() if p == m}
         try:
             run_attack(run, m, a, plan.net, plan.ds, evaluator, batch_size=cfg.batch_size, progress=progress,
                        engine=engine, derived=twins)
