@@ -47,13 +47,13 @@ for run in mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnis
          "choose-$run|fe5d1e3|choose $run"
          "test-$run|fe5d1e3|$MINIMAL --run $run --stage test --out runs/protocol/test-$run")
 done
-# Protocol minimal-heldout-2 (committed in 0ffef14 before any of its runs) after every run of minimal-heldout-1, on
-# the code of that commit.
+# Protocol minimal-heldout-2 (committed in 0ffef14 before any of its runs) after minimal-heldout-1's runs in this
+# order, on the code its amendment b2 names (f29e311).
 for run in p2-mnist-cnn-200 p2-mnist-cnn-b-200 p2-mnist-cnn-robust-200 p2-mnist-cnn-100 p2-mnist-cnn-b-100 \
            p2-mnist-cnn-robust-100; do
-  JOBS+=("tune-$run|0ffef14|$MINIMAL2 --run $run --stage tune --out runs/protocol/tune-$run"
-         "choose-$run|0ffef14|choose $run"
-         "test-$run|0ffef14|$MINIMAL2 --run $run --stage test --out runs/protocol/test-$run")
+  JOBS+=("tune-$run|f29e311|$MINIMAL2 --run $run --stage tune --out runs/protocol/tune-$run"
+         "choose-$run|f29e311|choose $run"
+         "test-$run|f29e311|$MINIMAL2 --run $run --stage test --out runs/protocol/test-$run")
 done
 PATTERN="imperceptible (bench minimal|fairness) --protocol"
 
