@@ -53,3 +53,27 @@ def test_the_docs_hold_what_the_script_writes_from_the_committed_results(kind, s
     text = tables.KINDS[kind](loaded if kind in tables.SEVERAL else loaded[0])
     body = (ROOT / doc).read_text().split(f"<!-- tables:{section} -->\n", 1)[1].split(f"\n<!-- /tables:{section} -->")[0]
     assert body == text
+
+
+def test_the_geometry_explorations_conventions(tmp_path):
+    """benchmarks/explore_geometry.py: a digit's distance is 0 where the clean digit was misclassified and inf where the
+    attack failed (optimality's convention); the background share is the change's squared norm on the pixels that are
+    0 in the original, 0 for an unchanged digit; a grid point's image folder is found from its label."""
+    import numpy as np
+    import torch
+
+    ex = load_script("benchmarks/explore_geometry.py")
+    rows = {"a": {"success": True, "clean_correct": True, "metrics": {"gmsd": 0.2}},
+            "b": {"success": False, "clean_correct": True, "metrics": {"gmsd": 0.1}},
+            "c": {"success": True, "clean_correct": False, "metrics": {"gmsd": 0.3}}}
+    assert ex.distances(rows, ["a", "b", "c"], "gmsd").tolist() == [0.2, np.inf, 0.0]
+    x = torch.zeros(2, 1, 2, 2)
+    x[:, :, 0, 0] = 1.0  # one stroke pixel, three blank ones
+    adv = x.clone()
+    adv[0, 0, 0, 0] -= 0.3  # digit 0: the stroke only
+    adv[0, 0, 1, 1] += 0.4  # and a blank pixel: share 0.16 / 0.25
+    assert ex.background_share(adv, x).tolist() == pytest.approx([0.16 / 0.25, 0.0])
+    assert ex.median_or_none(np.array([])) is None
+    (tmp_path / "images" / "ddn_mode=view_gamma=0.05-80d02d40").mkdir(parents=True)
+    assert ex.image_dir(tmp_path, "ddn|mode=view,gamma=0.05").name == "ddn_mode=view_gamma=0.05-80d02d40"
+    assert ex.image_dir(tmp_path, "ddn|mode=view,gamma=0.1") is None
