@@ -306,6 +306,7 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
                                 got=f"{missing[0]} ({evaluator.unavailable[missing[0]]})")
     all_methods = {**plan.methods, **{t: plan.methods[p] for t, p in plan.polished.items()}}
     ident = _identity(cfg, plan)
+    geometry = twin_geometry(plan)
     fp_config = {**ident, **plan.describe}
     run = open_attack_run(out, job="bench minimal", config=fp_config, ds=plan.ds, model=plan.net, methods=all_methods,
                           evaluator=evaluator, engine=engine, overwrite=overwrite)
@@ -315,10 +316,10 @@ def bench_minimal(config: BenchMinimalConfig | None = None, *, out: str | Path, 
                           "ids": plan.ds.ids, "engine": engine.describe(), "checkpoints": list(checkpoints),
                           "left_out": plan.left_out, "budget_enforced": plan.budget,
                           "attacks": {m: {"class": type(a).__name__, **a.params()} for m, a in plan.methods.items()},
-                          "polished": plan.polished, "polish_geometry": twin_geometry(plan)})
+                          "polished": plan.polished, "polish_geometry": geometry})
     failed: dict[str, str] = {}
     for m, a in plan.methods.items():
-        twins = {t: polished_twin(snapshot, geometry=twin_geometry(plan)) for t, p in plan.polished.items() if p == m}
+        twins = {t: polished_twin(snapshot, geometry=geometry) for t, p in plan.polished.items() if p == m}
         try:
             run_attack(run, m, a, plan.net, plan.ds, evaluator, batch_size=cfg.batch_size, progress=progress,
                        engine=engine, derived=twins)
