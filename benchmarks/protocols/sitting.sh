@@ -41,20 +41,31 @@ JOBS=(
 # The order is the queue's, not the protocol's (which fixes what each run computes, not when): mnist-cnn-1000 moved
 # up on 2026-12-06 to follow the runs already started (mnist-cnn-200 and mnist-cnn-b-200, carried), so that one
 # 1000-pass run (issue 34's pass ratios at 1000 passes) comes before mnist-cnn-robust-200.
-for run in mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnist-cnn-b-200 mnist-cnn-1000 \
-           mnist-cnn-robust-200 mnist-cnn-b-1000 mnist-cnn-robust-1000; do  # amendment a2: the MNIST runs on fe5d1e3
-  JOBS+=("tune-$run|fe5d1e3|$MINIMAL --run $run --stage tune --out runs/protocol/tune-$run"
-         "choose-$run|fe5d1e3|choose $run"
-         "test-$run|fe5d1e3|$MINIMAL --run $run --stage test --out runs/protocol/test-$run")
-done
-# Protocol minimal-heldout-2 (committed in 0ffef14 before any of its runs) after minimal-heldout-1's runs in this
-# order, on the code its amendment b2 names (f29e311).
-for run in p2-mnist-cnn-200 p2-mnist-cnn-b-200 p2-mnist-cnn-robust-200 p2-mnist-cnn-100 p2-mnist-cnn-b-100 \
-           p2-mnist-cnn-robust-100; do
-  JOBS+=("tune-$run|f29e311|$MINIMAL2 --run $run --stage tune --out runs/protocol/tune-$run"
-         "choose-$run|f29e311|choose $run"
-         "test-$run|f29e311|$MINIMAL2 --run $run --stage test --out runs/protocol/test-$run")
-done
+minimal1() {  # protocol minimal-heldout-1's MNIST runs $@, on the code of its amendment a2 (fe5d1e3)
+  local run
+  for run in "$@"; do
+    JOBS+=("tune-$run|fe5d1e3|$MINIMAL --run $run --stage tune --out runs/protocol/tune-$run"
+           "choose-$run|fe5d1e3|choose $run"
+           "test-$run|fe5d1e3|$MINIMAL --run $run --stage test --out runs/protocol/test-$run")
+  done
+}
+minimal2() {  # protocol minimal-heldout-2's runs $@ (committed in 0ffef14 before any of them), on the code its
+  # amendment b2 names (f29e311)
+  local run
+  for run in "$@"; do
+    JOBS+=("tune-$run|f29e311|$MINIMAL2 --run $run --stage tune --out runs/protocol/tune-$run"
+           "choose-$run|f29e311|choose $run"
+           "test-$run|f29e311|$MINIMAL2 --run $run --stage test --out runs/protocol/test-$run")
+  done
+}
+minimal1 mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnist-cnn-b-200 mnist-cnn-1000 \
+  mnist-cnn-robust-200
+# Moved on 2026-12-06 (queue order only; neither protocol changes): minimal-heldout-2's three 200-pass runs, which its
+# claim needs together, before minimal-heldout-1's last two 1000-pass runs (about 10 h each at one thread), whose
+# tier already has mnist-cnn-1000.
+minimal2 p2-mnist-cnn-200 p2-mnist-cnn-b-200 p2-mnist-cnn-robust-200
+minimal1 mnist-cnn-b-1000 mnist-cnn-robust-1000
+minimal2 p2-mnist-cnn-100 p2-mnist-cnn-b-100 p2-mnist-cnn-robust-100
 PATTERN="imperceptible (bench minimal|fairness) --protocol"
 
 protocol_file() {  # the protocol that governs run $1
