@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tables import explore_geometry  # benchmarks/tables.py: the table the docs quote
 
 from imperceptible.attacks.human_perc_ot import HumanPercOT
 from imperceptible.costs.distances import DistanceMeter
-from imperceptible.costs.metrics import METRICS
 from imperceptible.evaluate.optimality import ensemble, optimality
+from imperceptible.experiments.minimal_analysis import per_image
 from imperceptible.models.registry import get as get_model
 
 OURS = "human-perc-ot"
@@ -49,15 +50,6 @@ def stored(run_dir: Path) -> tuple[dict, dict[str, dict[str, dict]], list[str]]:
         points.setdefault(m, {})[i] = {"success": bool(ok), "clean_correct": bool(clean),
                                        "metrics": json.loads(met) if met else {}}
     return labels, points, sorted(labels)
-
-
-def distances(rows: dict[str, dict], ids: list[str], key: str) -> np.ndarray:
-    """Per digit: 0 where the clean digit was misclassified, inf where the attack failed, else the judge's value."""
-    out = []
-    for i in ids:
-        r = rows[i]
-        out.append(0.0 if not r["clean_correct"] else (r["metrics"][key] if r["success"] else np.inf))
-    return np.array(out, float)
 
 
 def background_share(adv: torch.Tensor, x: torch.Tensor) -> np.ndarray:
@@ -119,14 +111,9 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - t:.0f} s, fooled {int(fooled.sum())} of {int(clean_correct.sum())}",
               flush=True)
 
-    per_judge = {k: {m: distances(rows, ids, k) for m, rows in points.items()} for k in judges}
+    per_judge = {k: {m: per_image([rows[i] for i in ids], k) for m, rows in points.items()} for k in judges}
     opt = {k: {m: optimality(d, ensemble(per_judge[k])) for m, d in per_judge[k].items()} for k in judges}
     score = {m: float(np.nanmean([opt[k][m] for k in judges])) for m in points}
-    best = {}  # each attack's best point by the rule, its optimality per judge
-    for m, s in score.items():
-        att = m if "geometry=" in m else m.split("|")[0]
-        if att not in best or s > score[best[att]]:
-            best[att] = m
     out = {"run_dir": str(a.run_dir), "model": a.model, "budget": budget, "gamma": gamma, "judges": judges,
            "ids": ids, "note": __doc__.split("\n\n")[1].replace("\n", " "),
            "score": score, "optimality": opt,
@@ -139,13 +126,7 @@ def main() -> None:
            "per_digit": {m: {k: [None if not np.isfinite(v) else float(v) for v in per_judge[k][m]] for k in judges}
                          | {"background_share": [float(v) for v in shares[m]]} for m in points if "geometry=" in m}}
     a.out.write_text(json.dumps(out, indent=1) + "\n")
-    rows = sorted(best.values(), key=lambda m: -score[m])
-    head = "| point | score | " + " | ".join(METRICS[k].label for k in judges) + " | background share |"
-    print(head + "\n|" + " --- |" * (3 + len(judges)))
-    for m in rows:
-        bg = out["background_share_median"].get(m)
-        print(f"| `{m}` | {score[m]:.3f} | " + " | ".join(f"{opt[k][m]:.3f}" for k in judges)
-              + f" | {'n/a' if bg is None else f'{bg:.3f}'} |")
+    print(explore_geometry([out]))
     print(f"wrote {a.out}")
 
 
