@@ -15,12 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the MNIST runs of the protocol whose tune stage, and whose test stage, has its tables in docs/results.md
 MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
                "mnist-cnn-robust-200", "mnist-cnn-1000"]
-MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200"]
+MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
+                "mnist-cnn-robust-200"]
 #: a test stage's tables: (kind, the section's suffix)
 TEST_TABLES = [("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes")]
 RESULTS = "benchmarks/results"
 #: the tune splits benchmarks/explore_geometry.py was run on (outside the protocol), in the docs' order
-EXPLORED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200"]
+EXPLORED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200", "mnist-cnn-1000"]
 
 #: (kind, committed results file or files, doc, section): the docs' generated tables whose source is committed
 GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "memory"),
@@ -58,16 +59,25 @@ def test_the_docs_hold_what_the_script_writes_from_the_committed_results(kind, s
 
 def test_the_geometry_explorations_conventions(tmp_path):
     """benchmarks/explore_geometry.py: a digit's distance is 0 where the clean digit was misclassified and inf where the
-    attack failed (optimality's convention); the background share is the change's squared norm on the pixels that are
-    0 in the original, 0 for an unchanged digit; a grid point's image folder is found from its label."""
+    attack failed (optimality's convention, the package's per_image on the rows the script reads from a run's store);
+    the background share is the change's squared norm on the pixels that are 0 in the original, 0 for an unchanged
+    digit; a grid point's image folder is found from its label."""
+    import sqlite3
+
     import numpy as np
     import torch
 
     ex = load_script("benchmarks/explore_geometry.py")
-    rows = {"a": {"success": True, "clean_correct": True, "metrics": {"gmsd": 0.2}},
-            "b": {"success": False, "clean_correct": True, "metrics": {"gmsd": 0.1}},
-            "c": {"success": True, "clean_correct": False, "metrics": {"gmsd": 0.3}}}
-    assert ex.distances(rows, ["a", "b", "c"], "gmsd").tolist() == [0.2, np.inf, 0.0]
+    con = sqlite3.connect(tmp_path / "results.sqlite")
+    con.execute("create table results (id, method, label, success, clean_correct, metrics)")
+    con.executemany("insert into results values (?, ?, ?, ?, ?, ?)",
+                    [("a", "ddn", 3, 1, 1, '{"gmsd": 0.2}'), ("b", "ddn", 5, 0, 1, '{"gmsd": 0.1}'),
+                     ("c", "ddn", 7, 1, 0, '{"gmsd": 0.3}')])
+    con.commit()
+    con.close()
+    labels, points, ids = ex.stored(tmp_path)
+    assert labels == {"a": 3, "b": 5, "c": 7} and ids == ["a", "b", "c"]
+    assert ex.per_image([points["ddn"][i] for i in ids], "gmsd").tolist() == [0.2, np.inf, 0.0]
     x = torch.zeros(2, 1, 2, 2)
     x[:, :, 0, 0] = 1.0  # one stroke pixel, three blank ones
     adv = x.clone()
