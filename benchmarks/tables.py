@@ -10,6 +10,7 @@ by hand.
     python benchmarks/tables.py minimal runs/minimal/summary.json --into docs/results.md --section minimal-bench
     python benchmarks/tables.py decisions runs/protocol/test-effnet-200/summary.json   # the claim, polished, variants
     python benchmarks/tables.py visibility runs/protocol/test-effnet-200/summary.json  # would a person notice
+    python benchmarks/tables.py overview benchmarks/results/protocol_test_mnist-*.json  # runs side by side
 
 With ``--into FILE --section NAME`` the table replaces what stands between ``<!-- tables:NAME -->`` and
 ``<!-- /tables:NAME -->`` in FILE (the docs' tables are written this way, never by hand).
@@ -532,6 +533,37 @@ def explore_geometry(summaries: list[dict]) -> str:
     return table(["tune split", "point", "score"] + [METRICS[k].label for k in judges] + ["background share"], rows)
 
 
+def _overview_cell(s: dict, k: str) -> str:
+    """One judge of one run: held against the peers (and the twins, or which of them is not passed), else the peer
+    with the highest optimality (ours' rank is then not first) or "highest, not held" (first, but an interval or a
+    test falls short)."""
+    m = s["minimal"]
+    d = m["decision"]["judges"].get(k)
+    if d is None:
+        return "n/a"
+    twin = m.get("decision_polished", {}).get("judges", {}).get(k)
+    if d["held"]:
+        return "**held**" if twin is None or twin["held"] else "**held** (not vs twins)"
+    opt = d["optimality"]
+    lead = max((p for p in s["peers"] if p in opt and opt[p] is not None), key=lambda p: opt[p], default=None)
+    if lead is None or opt[lead] <= d["ours_optimality"]:
+        return "highest, not held"
+    return f"`{lead}` {opt[lead]:.3f}"
+
+
+def overview(summaries: list[dict]) -> str:
+    """The MNIST runs side by side (one row per test stage, one column per judge ours does not optimise): where ours
+    held, else the peer ahead of it by optimality; each run's own table has the intervals and tests."""
+    keys = list(summaries[0]["minimal"]["decision"]["judges"])
+    rows = []
+    for s in summaries:
+        fooled = {p: s["methods"][p]["success_rate"] for p in s["peers"] if p in s["methods"]}
+        low = ", ".join(f"`{p}` {v:.0%}" for p, v in fooled.items() if v < s["minimal"]["statistics"]["min_success"])
+        rows.append([f"`{s['protocol_run']}`", str(s["budget"]), f"{len(s['minimal']['decision']['held'])} of {len(keys)}"]
+                    + [_overview_cell(s, k) for k in keys] + [low or "none"])
+    return table(["run", "passes", "held"] + [METRICS[k].label for k in keys] + ["peers under 90% fooled"], rows)
+
+
 def generic(s: dict, key: str = "methods") -> str:
     methods = s[key]
     cols = sorted({k for m in methods.values() for k, v in m.items() if isinstance(v, (int, float))})
@@ -542,9 +574,9 @@ def generic(s: dict, key: str = "methods") -> str:
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
          "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol, "memory": memory,
-         "tune-standings": tune_standings, "explore-geometry": explore_geometry}
+         "tune-standings": tune_standings, "explore-geometry": explore_geometry, "overview": overview}
 #: the kinds that read several summaries (the others read the first)
-SEVERAL = {"designs", "explore-geometry"}
+SEVERAL = {"designs", "explore-geometry", "overview"}
 
 
 def main() -> None:

@@ -34,7 +34,9 @@ GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "me
              + [(kind, f"{RESULTS}/protocol_test_{r}.json", "docs/results.md", f"heldout-{r}{tail}")
                 for r in MNIST_TESTED for kind, tail in TEST_TABLES]
              + [("explore-geometry", [f"{RESULTS}/explore_geometry_{r}.json" for r in EXPLORED], "docs/results.md",
-                 "explore-geometry")])
+                 "explore-geometry")]
+             + [("overview", [f"{RESULTS}/protocol_test_{r}.json" for r in MNIST_TESTED], "docs/results.md",
+                 "heldout-mnist-overview")])
 
 
 def test_the_memory_table_copies_each_methods_bytes():
@@ -56,6 +58,27 @@ def test_the_docs_hold_what_the_script_writes_from_the_committed_results(kind, s
     body = (ROOT / doc).read_text().split(f"<!-- tables:{section} -->\n", 1)[1].split(f"\n<!-- /tables:{section} -->")[0]
     assert body == text
 
+
+
+def test_the_overview_names_the_leader_where_ours_is_not_held():
+    """A judge held against the peers but not the twins says so; not held, the overview names the peer of highest
+    optimality, or says ours was highest where an interval or a test fell short; a peer under 90% is listed."""
+    def judge(held, ours, opt):
+        return {"held": held, "ours_optimality": ours, "optimality": {"ours": ours, **opt}}
+
+    s = {"protocol_run": "r", "budget": 100, "peers": ["a", "b"], "methods": {"a": {"success_rate": 1.0},
+                                                                              "b": {"success_rate": 0.5}},
+         "minimal": {"statistics": {"min_success": 0.9},
+                     "decision": {"held": ["gmsd"], "judges": {
+                         "gmsd": judge(True, 0.9, {"a": 0.8, "b": 0.1}),
+                         "flip": judge(False, 0.9, {"a": 0.85, "b": 0.2}),
+                         "fsim_distance": judge(False, 0.7, {"a": 0.6, "b": 0.8})}},
+                     "decision_polished": {"held": [], "judges": {
+                         "gmsd": judge(False, 0.9, {}), "flip": judge(False, 0.9, {}),
+                         "fsim_distance": judge(False, 0.7, {})}}}}
+    row = load_script("benchmarks/tables.py").overview([s]).splitlines()[2]
+    assert [c.strip() for c in row.strip("|").split("|")] == [
+        "`r`", "100", "1 of 3", "**held** (not vs twins)", "highest, not held", "`b` 0.800", "`b` 50%"]
 
 def test_the_geometry_explorations_conventions(tmp_path):
     """benchmarks/explore_geometry.py: a digit's distance is 0 where the clean digit was misclassified and inf where the
