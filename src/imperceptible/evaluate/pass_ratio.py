@@ -64,27 +64,33 @@ def passes_to_reach(checkpoints: Sequence[int], medians: Sequence[float | None],
 
 
 def pass_ratios(anytime: Mapping[str, Mapping[str, Mapping[str, float | None]]], ours: str, peers: Sequence[str],
-                keys: Sequence[str], budget: int) -> dict:
-    """Per judge ``key`` and peer: the peer's median at ``budget`` (the target), the passes ours needs to reach it
-    (:func:`passes_to_reach` on ours' curve), ``ratio = budget / passes`` and ``ratio_bound``: ``"exact"``, ``"at
-    least"`` (the passes were an upper bound) or ``"less than"`` (ours did not reach it). ``anytime`` is a summary's
-    ``{method: {str(checkpoint): {key: median}}}``, holding ``budget`` as its last checkpoint."""
+                keys: Sequence[str], budget: int, *, at: int | None = None) -> dict:
+    """Per judge ``key`` and peer: the peer's median at ``at`` passes (the target; default the ``budget``), the passes
+    ours needs to reach it (:func:`passes_to_reach` on ours' curve over every checkpoint up to the budget, so that it
+    may need more than ``at``), ``ratio = at / passes`` and ``ratio_bound``: ``"exact"``, ``"at least"`` (the passes
+    were an upper bound) or ``"less than"`` (ours did not reach it within the budget). ``anytime`` is a summary's
+    ``{method: {str(checkpoint): {key: median}}}``, holding ``budget`` as its last checkpoint and ``at`` as one of
+    them: in a 1000-pass run, ``at=200`` asks how many passes ours needs for what a peer reaches at 200 (issue 34,
+    item 4)."""
     if ours not in anytime:
         return {}
     cs = sorted(int(c) for c in anytime[ours])
     if not cs or cs[-1] != budget:
         raise ParameterError.of(MSG_PARAM, name="anytime", expected=f"checkpoints ending at the budget {budget}",
                                 got=cs)
+    at = budget if at is None else at
+    if at not in cs:
+        raise ParameterError.of(MSG_PARAM, name="at", expected=f"one of the checkpoints {cs}", got=at)
     out: dict[str, dict] = {}
     for k in keys:
         curve = [anytime[ours][str(c)].get(k) for c in cs]
         row = {}
         for p in peers:
-            if p not in anytime or str(budget) not in anytime[p]:
+            if p not in anytime or str(at) not in anytime[p]:
                 continue
-            target = anytime[p][str(budget)].get(k)
+            target = anytime[p][str(at)].get(k)
             r = passes_to_reach(cs, curve, target)
-            ratio = budget / r["passes"] if r["passes"] else None
+            ratio = at / r["passes"] if r["passes"] else None
             row[p] = {"target": target, **r, "ratio": ratio, "ratio_bound": RATIO_BOUND.get(r["bound"])}
         out[k] = row
     return out
