@@ -575,6 +575,26 @@ def overview(summaries: list[dict]) -> str:
     return table(["run", "passes", "held"] + [METRICS[k].label for k in keys] + ["peers under 90% fooled"], rows)
 
 
+def ablation_tests(s: dict) -> str:
+    """benchmarks/ablation_tests.py (exploratory): per run and ablation of ours, the mean over the judges ours does
+    not optimise of the optimality difference (ablation minus ours), and on how many judges the ablation is better,
+    level or worse than ours (interval, median ratio and Holm-corrected two-sided paired test together)."""
+    names: list[str] = []
+    for v in s["runs"].values():
+        names += [a for a in v["ablations"] if a not in names]
+    rows = []
+    for run, v in s["runs"].items():
+        row = [f"`{run}`", str(len(v["judges"]))]
+        for a in names:
+            cs = [r[a] for r in v["judges"].values() if a in r]
+            if not cs:
+                row.append("n/a")
+                continue
+            n = {w: sum(c["verdict"] == w for c in cs) for w in ("better", "level", "worse")}
+            row.append(f"{sum(c['difference'] for c in cs) / len(cs):+.3f}: {n['better']} / {n['level']} / {n['worse']}")
+        rows.append(row)
+    return table(["run", "judges"] + [f"`{a}`" for a in names], rows)
+
 def generic(s: dict, key: str = "methods") -> str:
     methods = s[key]
     cols = sorted({k for m in methods.values() for k, v in m.items() if isinstance(v, (int, float))})
@@ -585,7 +605,8 @@ def generic(s: dict, key: str = "methods") -> str:
 KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": onestep, "fairness": fairness,
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
          "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol, "memory": memory,
-         "tune-standings": tune_standings, "explore-geometry": explore_geometry, "overview": overview}
+         "tune-standings": tune_standings, "explore-geometry": explore_geometry, "overview": overview,
+         "ablation-tests": ablation_tests}
 #: the kinds that read several summaries (the others read the first)
 SEVERAL = {"designs", "explore-geometry", "overview"}
 

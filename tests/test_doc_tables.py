@@ -36,7 +36,8 @@ GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "me
              + [("explore-geometry", [f"{RESULTS}/explore_geometry_{r}.json" for r in EXPLORED], "docs/results.md",
                  "explore-geometry")]
              + [("overview", [f"{RESULTS}/protocol_test_{r}.json" for r in MNIST_TESTED], "docs/results.md",
-                 "heldout-mnist-overview")])
+                 "heldout-mnist-overview")]
+             + [("ablation-tests", f"{RESULTS}/ablation_tests.json", "docs/results.md", "ablation-tests")])
 
 
 def test_the_memory_table_copies_each_methods_bytes():
@@ -111,3 +112,48 @@ def test_the_geometry_explorations_conventions(tmp_path):
     (tmp_path / "images" / "ddn_mode=view_gamma=0.05-80d02d40").mkdir(parents=True)
     assert ex.image_dir(tmp_path, "ddn|mode=view,gamma=0.05").name == "ddn_mode=view_gamma=0.05-80d02d40"
     assert ex.image_dir(tmp_path, "ddn|mode=view,gamma=0.1") is None
+
+
+def _ablation_run(rng, shift: dict) -> tuple[dict, dict]:
+    """A tiny run: ours, a peer and two ablations on 40 images; each ablation's values are ours' times ``shift``."""
+    import numpy as np
+
+    from imperceptible.evaluate.optimality import ensemble, optimality
+
+    ours = rng.uniform(1.0, 2.0, 40)
+    vals = {"ours": ours, "peer": ours * 1.5, **{f"ours[{a}]": ours * f * rng.uniform(0.995, 1.005, 40)
+                                                 for a, f in shift.items()}}
+    vals["ours"][0] = 0.0  # misclassified before any attack: 0 for every method
+    for v in vals.values():
+        v[0] = 0.0
+    vals["peer"][1] = np.inf  # the peer failed once
+    best = ensemble(vals)
+    summary = {"protocol_run": "r", "ours": "ours", "variants": [], "methods": {m: {} for m in vals},
+               "minimal": {"judges": {"gmsd": {"methods": {m: {"optimality": optimality(v, best)}
+                                                           for m, v in vals.items()}},
+                                      "ssim_distance": {"methods": {"ours": {"optimises": True}}}}}}
+    table = {"ids": [f"i{n}" for n in range(40)], "attacked": [n != 0 for n in range(40)],
+             "values": {m: {"gmsd": ["inf" if np.isinf(x) else float(x) for x in v]} for m, v in vals.items()}}
+    return summary, table
+
+
+def test_ablation_tests_call_an_ablation_better_worse_or_level_with_holm_over_every_cell():
+    """benchmarks/ablation_tests.py: an ablation 10% lower on every image is better (interval above 0, ratio below 1,
+    Holm p < 0.01), one 10% higher worse, one within 0.5% either way level; the judge ours optimises is left out;
+    Holm runs over every run x judge x ablation."""
+    import numpy as np
+
+    ab = load_script("benchmarks/ablation_tests.py")
+    summary, table = _ablation_run(np.random.default_rng(0), {"a": 0.9, "b": 1.1, "c": 1.0})
+    assert ab.ablations_of(summary) == ["ours[a]", "ours[b]", "ours[c]"] and ab.judges_of(summary) == ["gmsd"]
+    rows = ab.run_tests(summary, table)["gmsd"]
+    assert rows["ours[a]"]["difference"] > 0 and rows["ours[a]"]["median_ratio"] == pytest.approx(0.9, abs=0.01)
+    assert rows["ours[a]"]["n"] == 39 and rows["ours[b]"]["difference_ci"][1] < 0
+    from imperceptible.evaluate.decision import holm
+
+    for c, ph in zip(rows.values(), holm([c["p"] for c in rows.values()])):
+        c["p_holm"] = ph
+    assert [ab.verdict(rows[a]) for a in ("ours[a]", "ours[b]", "ours[c]")] == ["better", "worse", "level"]
+    summary["minimal"]["judges"]["gmsd"]["methods"]["ours"]["optimality"] += 0.1  # not the values' optimality
+    with pytest.raises(SystemExit, match="is not the summary's"):
+        ab.run_tests(summary, table)
