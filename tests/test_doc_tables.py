@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
                "mnist-cnn-robust-200", "mnist-cnn-1000"]
 MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
-                "mnist-cnn-robust-200"]
+                "mnist-cnn-robust-200", "mnist-cnn-1000"]
 #: a test stage's tables: (kind, the section's suffix)
 TEST_TABLES = [("decisions", ""), ("visibility", "-visibility"), ("passes", "-passes")]
 RESULTS = "benchmarks/results"
