@@ -37,8 +37,6 @@ from imperceptible.runs.tables import format_value, markdown
 PERCEPTUAL = [(m.key, m.label, m.digits, m.show) for m in by_group("distance") if m.key not in ("l1", "ssim")]
 JUDGES = [(m.key, m.label, m.digits, m.show) for m in by_group("judge")]
 SALIENCY = [(m.key, m.label, m.digits, m.show) for m in by_group("saliency")]
-#: the shorter budget a longer run's pass ratios are also read at (issue 34, item 4: at 200 and at 1000 passes)
-SHORT_BUDGET = 200
 DEFENSES = [("jpeg_q90", "JPEG 90"), ("jpeg_q75", "JPEG 75"), ("jpeg_q50", "JPEG 50"), ("bits_6", "6 bits"),
             ("bits_5", "5 bits"), ("bits_4", "4 bits")]
 
@@ -470,9 +468,7 @@ def visibility(s: dict) -> str:
 def passes(s: dict) -> str:
     """Quality per pass (issue 34, item 4): per judge ours does not optimise, the passes at which ours' anytime median
     reaches each peer's median at the budget, and the ratio budget / passes (``imperceptible.evaluate.pass_ratio``;
-    computed from the summary's anytime medians where the summary predates its ``pass_ratio`` block); in a run longer
-    than :data:`SHORT_BUDGET` passes with a checkpoint there, the same against each peer's median at that checkpoint
-    (what the issue asks at 200 and 1000 passes, from one run)."""
+    computed from the summary's anytime medians where the summary predates its ``pass_ratio`` block)."""
     m = s["minimal"]
     budget = int(s["budget"])
     peers = list(s.get("peers") or [])
@@ -493,20 +489,13 @@ def passes(s: dict) -> str:
     final_only = [METRICS[k].label for k in keys if k not in tracked]
     shown = [p for p in peers if any(p in pr.get(k, {}) for k in tracked)]
     rows = [[METRICS[k].label] + [show(pr.get(k, {}).get(p)) for p in shown] for k in tracked]
-    text = (origin(s) + f" Passes ours needs to reach each peer's median at {budget} passes (anytime medians over "
+    return (origin(s) + f" Passes ours needs to reach each peer's median at {budget} passes (anytime medians over "
             f"the attacked images; log-log interpolation between the checkpoints {', '.join(map(str, s['checkpoints']))}"
             f"), and the ratio {budget} / passes; n/a where the peer's median at {budget} passes is not defined (it "
             f"fooled under half the attacked images)."
             + (f" Not tracked at the checkpoints, so without a row: {', '.join(final_only)} (judged on the final "
                f"images only)." if final_only else "")
             + "\n\n" + table(["judge"] + [f"`{p}`" for p in shown], rows))
-    if budget > SHORT_BUDGET and SHORT_BUDGET in [int(c) for c in s["checkpoints"]]:
-        short = pass_ratios(m["anytime"], s["ours"], peers, keys, budget, at=SHORT_BUDGET)
-        rows = [[METRICS[k].label] + [show(short.get(k, {}).get(p)) for p in shown] for k in tracked]
-        text += (f"\n\nThe same run read at {SHORT_BUDGET} passes: the passes ours needs (up to {budget}) to reach each "
-                 f"peer's median at {SHORT_BUDGET} passes, and the ratio {SHORT_BUDGET} / passes.\n\n"
-                 + table(["judge"] + [f"`{p}`" for p in shown], rows))
-    return text
 
 
 def write_into(path: Path, section: str, text: str) -> None:

@@ -66,23 +66,6 @@ def test_pass_ratios_over_a_summary_anytime_block():
         pass_ratios(anytime, "ours", ["ddn"], ["j"], 1000)
 
 
-
-def test_pass_ratios_read_at_a_shorter_checkpoint_may_need_more_passes_than_it():
-    """In a 1000-pass run, against a peer's median at 200 passes: ours' whole curve is searched, so ours may need more
-    than 200 passes (a ratio below 1, exact) or fewer; a checkpoint the run does not have is refused."""
-    cs = [50, 100, 200, 500, 1000]
-    anytime = {"ours": {str(c): {"j": 100 / c} for c in cs},  # ours: 0.5 at 200, 0.2 at 500
-               "ddn": {str(c): {"j": 50 / c} for c in cs},  # DDN at 200: 0.25, which ours reaches at 400
-               "fmn": {str(c): {"j": 200 / c} for c in cs}}  # FMN at 200: 1.0, ours at 100
-    r = pass_ratios(anytime, "ours", ["ddn", "fmn"], ["j"], 1000, at=200)["j"]
-    assert r["ddn"]["target"] == pytest.approx(0.25) and r["ddn"]["passes"] == pytest.approx(400)
-    assert r["ddn"]["ratio"] == pytest.approx(0.5) and r["ddn"]["bound"] == EXACT
-    assert r["fmn"]["passes"] == pytest.approx(100) and r["fmn"]["ratio"] == pytest.approx(2.0)
-    full = pass_ratios(anytime, "ours", ["ddn"], ["j"], 1000)["j"]["ddn"]  # at the budget: DDN 0.05, never reached
-    assert full["bound"] == MORE_THAN and full["ratio"] == pytest.approx(1.0)
-    with pytest.raises(ParameterError, match="at: expected one of the checkpoints"):
-        pass_ratios(anytime, "ours", ["ddn"], ["j"], 1000, at=300)
-
 def test_the_tables_script_renders_the_pass_ratios_of_a_summary():
     """benchmarks/tables.py passes: one row per judge ours does not optimise, one column per peer, the passes and the
     ratio, with the bounds written as such (computed from the anytime block of a summary that has no pass_ratio)."""
@@ -102,25 +85,6 @@ def test_the_tables_script_renders_the_pass_ratios_of_a_summary():
     assert rows == ["| GMSD x1000 | 100 (2.0x) | > 200 (< 1x) | <= 25 (>= 8.0x) |"]
     assert "1-SSIM" not in text  # the judge ours optimises is left out
 
-
-
-def test_a_longer_runs_pass_table_is_also_read_at_200_passes():
-    """A 1000-pass run with a checkpoint at 200 gets a second table against each peer's 200-pass median; a 200-pass
-    run gets one table only."""
-    tables = load_script("benchmarks/tables.py")
-    cs = [50, 100, 200, 500, 1000]
-    judges = {"gmsd": {"methods": {"ours": {"optimises": False}}}}
-    anytime = {"ours": {str(c): {"gmsd": 100 / c} for c in cs}, "ddn": {str(c): {"gmsd": 50 / c} for c in cs}}
-    s = {"ours": "ours", "peers": ["ddn"], "budget": 1000, "checkpoints": cs,
-         "minimal": {"judges": judges, "anytime": anytime}}
-    text = tables.passes(s)
-    rows = [r for r in text.splitlines() if r.startswith("| GMSD")]
-    assert rows == ["| GMSD x1000 | > 1000 (< 1x) |", "| GMSD x1000 | 400 (0.5x) |"]
-    assert "median at 200 passes, and the ratio 200 / passes" in text
-    short = {**s, "budget": 200, "checkpoints": cs[:3],
-             "minimal": {"judges": judges, "anytime": {m: {c: v for c, v in a.items() if int(c) <= 200}
-                                                       for m, a in anytime.items()}}}
-    assert len([r for r in tables.passes(short).splitlines() if r.startswith("| GMSD")]) == 1
 
 def test_the_tables_script_names_judges_not_tracked_at_the_checkpoints_instead_of_a_row_of_na():
     """A judge scored on final images only (every anytime median None) gets no row of n/a cells; the caption names

@@ -9,7 +9,9 @@ it, interpolating linearly in ``log passes`` against ``log median`` between the 
 ours needs for the same median perceptibility (issue 34, item 4). The checkpoints are coarse (for a 200-pass run 25,
 50, 100, 200), so the crossing is an estimate; where ours is already at or below the target at its first checkpoint
 the passes are an upper bound (``"at most"``), and where ours never reaches it within ``B`` a lower bound (``"more
-than"``, a ratio below 1).
+than"``, a ratio below 1). A peer's target is read at its run's budget only: FMN anneals its steps, C&W splits its
+iterations into searches and ours decays its step over the budget, so a 1000-pass run's median at 200 passes is not
+what the attack reaches with a budget of 200 (for that, a 200-pass run).
 
 Examples:
     >>> r = passes_to_reach([25, 50, 100, 200], [4.0, 2.0, 1.0, 0.5], target=1.0)
@@ -64,33 +66,27 @@ def passes_to_reach(checkpoints: Sequence[int], medians: Sequence[float | None],
 
 
 def pass_ratios(anytime: Mapping[str, Mapping[str, Mapping[str, float | None]]], ours: str, peers: Sequence[str],
-                keys: Sequence[str], budget: int, *, at: int | None = None) -> dict:
-    """Per judge ``key`` and peer: the peer's median at ``at`` passes (the target; default the ``budget``), the passes
-    ours needs to reach it (:func:`passes_to_reach` on ours' curve over every checkpoint up to the budget, so that it
-    may need more than ``at``), ``ratio = at / passes`` and ``ratio_bound``: ``"exact"``, ``"at least"`` (the passes
-    were an upper bound) or ``"less than"`` (ours did not reach it within the budget). ``anytime`` is a summary's
-    ``{method: {str(checkpoint): {key: median}}}``, holding ``budget`` as its last checkpoint and ``at`` as one of
-    them: in a 1000-pass run, ``at=200`` asks how many passes ours needs for what a peer reaches at 200 (issue 34,
-    item 4)."""
+                keys: Sequence[str], budget: int) -> dict:
+    """Per judge ``key`` and peer: the peer's median at ``budget`` (the target), the passes ours needs to reach it
+    (:func:`passes_to_reach` on ours' curve), ``ratio = budget / passes`` and ``ratio_bound``: ``"exact"``, ``"at
+    least"`` (the passes were an upper bound) or ``"less than"`` (ours did not reach it). ``anytime`` is a summary's
+    ``{method: {str(checkpoint): {key: median}}}``, holding ``budget`` as its last checkpoint."""
     if ours not in anytime:
         return {}
     cs = sorted(int(c) for c in anytime[ours])
     if not cs or cs[-1] != budget:
         raise ParameterError.of(MSG_PARAM, name="anytime", expected=f"checkpoints ending at the budget {budget}",
                                 got=cs)
-    at = budget if at is None else at
-    if at not in cs:
-        raise ParameterError.of(MSG_PARAM, name="at", expected=f"one of the checkpoints {cs}", got=at)
     out: dict[str, dict] = {}
     for k in keys:
         curve = [anytime[ours][str(c)].get(k) for c in cs]
         row = {}
         for p in peers:
-            if p not in anytime or str(at) not in anytime[p]:
+            if p not in anytime or str(budget) not in anytime[p]:
                 continue
-            target = anytime[p][str(at)].get(k)
+            target = anytime[p][str(budget)].get(k)
             r = passes_to_reach(cs, curve, target)
-            ratio = at / r["passes"] if r["passes"] else None
+            ratio = budget / r["passes"] if r["passes"] else None
             row[p] = {"target": target, **r, "ratio": ratio, "ratio_bound": RATIO_BOUND.get(r["bound"])}
         out[k] = row
     return out
