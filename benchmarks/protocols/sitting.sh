@@ -163,6 +163,7 @@ run_queue() {  # lane $1 passes over the queue until every job is done, taking e
       local n
       n=$(threads "$name")
       echo "$(date -Is) lane $lane: start $name (code $commit, threads $n)" >>"$LOG"
+      local started=$SECONDS
       local src ok=0 wt=0
       exec 8>"$CLAIMS/.worktree.lock"  # one lane builds a worktree at a time (both may want the same commit)
       flock 8
@@ -190,7 +191,11 @@ run_queue() {  # lane $1 passes over the queue until every job is done, taking e
         echo "$(date -Is) lane $lane: done $name" >>"$LOG"
       else
         echo "$(date -Is) lane $lane: paused $name (rc 0, unfinished: it goes on in the next pass)" >>"$LOG"
+        if [ $((SECONDS - started)) -lt 60 ]; then sleep 60; fi  # a job that pauses at once does not spin the lane
       fi
+      # the next job is chosen by the script as it is now: a queue reordered while this job ran (a new file moved in
+      # place) takes effect here, not at the next start (on 2026-12-06 a lane started earlier took a job in the old order)
+      exec "$SELF" run-queue "$lane"
     done
     if [ "$left" = 0 ]; then echo "$(date -Is) lane $lane: every job is done" >>"$LOG"; return 0; fi
     if [ "$ran" = 0 ]; then sleep 60; fi  # what is left waits for the other lane
