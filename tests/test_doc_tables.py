@@ -17,6 +17,8 @@ MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnis
                "mnist-cnn-robust-200", "mnist-cnn-1000"]
 #: protocol minimal-heldout-2's runs whose tune stage has its tables in docs/results.md
 P2_TUNED = ["p2-mnist-cnn-200"]
+#: ... and whose test stage has its tables there
+P2_TESTED = ["p2-mnist-cnn-200"]
 MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
                 "mnist-cnn-robust-200", "mnist-cnn-1000"]
 #: a test stage's tables: (kind, the section's suffix)
@@ -34,7 +36,7 @@ GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "me
              + [("tune-standings", f"{RESULTS}/protocol_tune_{r}.json", "docs/results.md", f"tune-standings-{r}")
                 for r in MNIST_TUNED + P2_TUNED]
              + [(kind, f"{RESULTS}/protocol_test_{r}.json", "docs/results.md", f"heldout-{r}{tail}")
-                for r in MNIST_TESTED for kind, tail in TEST_TABLES]
+                for r in MNIST_TESTED + P2_TESTED for kind, tail in TEST_TABLES]
              + [("explore-geometry", [f"{RESULTS}/explore_geometry_{r}.json" for r in EXPLORED], "docs/results.md",
                  "explore-geometry")]
              + [("overview", [f"{RESULTS}/protocol_test_{r}.json" for r in MNIST_TESTED], "docs/results.md",
