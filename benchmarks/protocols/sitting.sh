@@ -41,23 +41,19 @@ JOBS=(
 # The order is the queue's, not the protocol's (which fixes what each run computes, not when): mnist-cnn-1000 moved
 # up on 2026-12-06 to follow the runs already started (mnist-cnn-200 and mnist-cnn-b-200, carried), so that one
 # 1000-pass run (issue 34's pass ratios at 1000 passes) comes before mnist-cnn-robust-200.
-minimal1() {  # protocol minimal-heldout-1's MNIST runs $@, on the code of its amendment a2 (fe5d1e3)
-  local run
+protocol_jobs() {  # the tune, choose and test jobs of runs $3... of the protocol command $1, on the code of commit $2
+  local cmd=$1 commit=$2 run
+  shift 2
   for run in "$@"; do
-    JOBS+=("tune-$run|fe5d1e3|$MINIMAL --run $run --stage tune --out runs/protocol/tune-$run"
-           "choose-$run|fe5d1e3|choose $run"
-           "test-$run|fe5d1e3|$MINIMAL --run $run --stage test --out runs/protocol/test-$run")
+    JOBS+=("tune-$run|$commit|$cmd --run $run --stage tune --out runs/protocol/tune-$run"
+           "choose-$run|$commit|choose $run"
+           "test-$run|$commit|$cmd --run $run --stage test --out runs/protocol/test-$run")
   done
 }
-minimal2() {  # protocol minimal-heldout-2's runs $@ (committed in 0ffef14 before any of them), on the code its
-  # amendment b2 names (f29e311)
-  local run
-  for run in "$@"; do
-    JOBS+=("tune-$run|f29e311|$MINIMAL2 --run $run --stage tune --out runs/protocol/tune-$run"
-           "choose-$run|f29e311|choose $run"
-           "test-$run|f29e311|$MINIMAL2 --run $run --stage test --out runs/protocol/test-$run")
-  done
-}
+# minimal-heldout-1's MNIST runs on the code of its amendment a2 (fe5d1e3); minimal-heldout-2's (committed in 0ffef14
+# before any of them) on the code its amendment b2 names (f29e311)
+minimal1() { protocol_jobs "$MINIMAL" fe5d1e3 "$@"; }
+minimal2() { protocol_jobs "$MINIMAL2" f29e311 "$@"; }
 minimal1 mnist-cnn-100 mnist-cnn-b-100 mnist-cnn-robust-100 mnist-cnn-200 mnist-cnn-b-200 mnist-cnn-1000 \
   mnist-cnn-robust-200
 # Moved on 2026-12-06 (queue order only; neither protocol changes): minimal-heldout-2's three 200-pass runs, which its
