@@ -90,7 +90,10 @@ committed() {  # where finish.py commits a run's summary (its where(); tests/tes
 
 done_job() {  # a run is done when its summary exists here or has been committed (its carry folder then removed)
   case "$1" in
-    choose-*) git show "HEAD:$(protocol_file "${1#choose-}")" | grep -q "^\[chosen\.${1#choose-}\." ;;  # committed
+    # committed; grep reads the whole file (no -q): with -q it may exit before git show has written the rest, which
+    # then dies of SIGPIPE, and pipefail read a committed choice as missing (on 2026-12-06 a lane skipped two ready
+    # test stages so)
+    choose-*) git show "HEAD:$(protocol_file "${1#choose-}")" | grep "^\[chosen\.${1#choose-}\." >/dev/null ;;
     *) [ -f "runs/protocol/$1/summary.json" ] || [ -f "$(committed "$1")" ] ;;
   esac
 }
