@@ -564,6 +564,51 @@ def overview(summaries: list[dict]) -> str:
     return table(["run", "passes", "held"] + [METRICS[k].label for k in keys] + ["peers under 90% fooled"], rows)
 
 
+def claim(summaries: list[dict]) -> str:
+    """A protocol's claim over its primary runs (``minimal-heldout-2``, amendment b1): ours is called least
+    perceptible on a judge only where that judge is held in every run given (an intersection-union test: each run at
+    its own Holm-corrected level, no further correction); a judge held in some runs reads "held in k of N"; the
+    polished twins by the same rule, separately. Where ours holds on some judges and not on others, it trades them."""
+    first = summaries[0]
+    for s in summaries:
+        got = (s.get("protocol") or {}).get("sha256"), s.get("stage"), s["budget"]
+        want = (first.get("protocol") or {}).get("sha256"), "test", first["budget"]
+        if got != want or s.get("redecided") or got[0] is None:
+            raise ValueError(f"claim: every summary must be a protocol's own test decision (protocol sha256, stage, "
+                             f"budget) {want}; got {got} from run {s.get('protocol_run')!r}"
+                             + (" (recomputed by redecide.py)" if s.get("redecided") else ""))
+        if list(s["minimal"]["decision"]["judges"]) != list(first["minimal"]["decision"]["judges"]):
+            raise ValueError(f"claim: the runs must decide the same judges; {first['protocol_run']!r} decides "
+                             f"{list(first['minimal']['decision']['judges'])}, {s['protocol_run']!r} "
+                             f"{list(s['minimal']['decision']['judges'])}")
+    runs = [s["protocol_run"] for s in summaries]
+    if len(set(runs)) != len(runs):
+        raise ValueError(f"claim: each run once; got {runs}")
+    n = len(summaries)
+    rows, least, trades = [], [], []
+    for k in first["minimal"]["decision"]["judges"]:
+        vs = [s["minimal"]["decision"]["judges"][k]["held"] for s in summaries]
+        tw = [s["minimal"].get("decision_polished", {}).get("judges", {}).get(k, {}).get("held") for s in summaries]
+        label = METRICS[k].label
+        (least if all(vs) else trades).append(label)
+        rows.append([label] + ["**held**" if v else "not held" for v in vs]
+                    + [f"{sum(vs)} of {n}", "n/a" if None in tw else f"{sum(tw)} of {n}",
+                       "**least perceptible**" if all(vs) else f"held in {sum(vs)} of {n}"])
+    named = ", ".join(f"`{r}`" for r in runs)
+    head = (f"Protocol `{first['protocol']['name']}` (sha256 {first['protocol']['sha256'][:12]}): the claim over its "
+            f"{n} run{'s' if n > 1 else ''} at {first['budget']} passes ({named}). A judge counts only where "
+            f"ours is held in all {n}; against the polished twins by the same rule, separately. ")
+    if not trades:
+        head += f"Held in all {n} on every judge ours does not optimise: ours is the least perceptible attack here."
+    elif least:
+        head += (f"Held in all {n} on {', '.join(least)} (ours is least perceptible on these judges), not on "
+                 f"{', '.join(trades)}: ours trades those judges, and is not called the least perceptible attack.")
+    else:
+        head += f"Held in all {n} on no judge: ours is not least perceptible on any judge here."
+    return head + "\n\n" + table(["judge"] + [f"`{r}`" for r in runs] + ["held vs peers", "held vs twins", "claim"],
+                                   rows)
+
+
 def ablation_tests(s: dict) -> str:
     """benchmarks/ablation_tests.py (exploratory): per run and ablation of ours, the mean over the judges ours does
     not optimise of the optimality difference (ablation minus ours), and on how many judges the ablation is better,
@@ -595,9 +640,9 @@ KINDS = {"attacks": attacks, "timing": timing, "ablation": ablation, "onestep": 
          "minimal": minimal, "headline": headline, "designs": designs, "decision": decision, "decisions": decisions,
          "passes": passes, "visibility": visibility, "fairness-protocol": fairness_protocol, "memory": memory,
          "tune-standings": tune_standings, "explore-geometry": explore_geometry, "overview": overview,
-         "ablation-tests": ablation_tests}
+         "ablation-tests": ablation_tests, "claim": claim}
 #: the kinds that read several summaries (the others read the first)
-SEVERAL = {"designs", "explore-geometry", "overview"}
+SEVERAL = {"designs", "explore-geometry", "overview", "claim"}
 
 
 def main() -> None:

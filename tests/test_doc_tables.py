@@ -85,6 +85,36 @@ def test_the_overview_names_the_leader_where_ours_is_not_held():
     assert [c.strip() for c in row.strip("|").split("|")] == [
         "`r`", "100", "1 of 3", "**held** (not vs twins)", "highest, not held", "`b` 0.800", "`b` 50%"]
 
+def _claim_run(run, held, twins, sha="ab" * 32, **extra):
+    judges = ["gmsd", "flip"]
+    return {"protocol": {"name": "p", "sha256": sha}, "protocol_run": run, "stage": "test", "budget": 200,
+            "minimal": {"decision": {"judges": {k: {"held": k in held} for k in judges}},
+                        "decision_polished": {"judges": {k: {"held": k in twins} for k in judges}}}, **extra}
+
+
+def test_the_claim_counts_a_judge_only_where_every_run_holds_it():
+    """minimal-heldout-2's b1: least perceptible on a judge only if held in all runs; else "held in k of N", and the
+    sentence says ours trades judges; the twins are counted separately."""
+    tables = load_script("benchmarks/tables.py")
+    text = tables.claim([_claim_run("a", {"gmsd", "flip"}, {"gmsd"}), _claim_run("b", {"gmsd"}, {"gmsd"}),
+                         _claim_run("c", {"gmsd", "flip"}, set())])
+    rows = [[c.strip() for c in r.strip("|").split("|")] for r in text.splitlines()[2:] if r.startswith("| ")][2:]
+    assert rows == [["GMSD x1000", "**held**", "**held**", "**held**", "3 of 3", "2 of 3", "**least perceptible**"],
+                    ["FLIP x1000", "**held**", "not held", "**held**", "2 of 3", "0 of 3", "held in 2 of 3"]]
+    assert "Held in all 3 on GMSD x1000 (ours is least perceptible on these judges), not on FLIP x1000" in text
+    assert "not called the least perceptible attack" in text
+
+
+def test_the_claim_refuses_runs_of_another_protocol_or_recomputed_decisions():
+    tables = load_script("benchmarks/tables.py")
+    with pytest.raises(ValueError, match="protocol's own test decision.*got.*from run 'b'"):
+        tables.claim([_claim_run("a", {"gmsd"}, set()), _claim_run("b", {"gmsd"}, set(), sha="cd" * 32)])
+    with pytest.raises(ValueError, match="recomputed by redecide.py"):
+        tables.claim([_claim_run("a", {"gmsd"}, set()), _claim_run("b", {"gmsd"}, set(), redecided={"n_images": 1})])
+    with pytest.raises(ValueError, match="each run once"):
+        tables.claim([_claim_run("a", {"gmsd"}, set()), _claim_run("a", {"gmsd"}, set())])
+
+
 def test_the_geometry_explorations_conventions(tmp_path):
     """benchmarks/explore_geometry.py: a digit's distance is 0 where the clean digit was misclassified and inf where the
     attack failed (optimality's convention, the package's per_image on the rows the script reads from a run's store);
