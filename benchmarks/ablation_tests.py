@@ -28,6 +28,7 @@ import numpy as np
 
 from imperceptible.evaluate.decision import bootstrap, holm, log_ratio_test
 from imperceptible.evaluate.optimality import ensemble, optimality
+from imperceptible.experiments.minimal_analysis import unoptimised
 
 ALPHA = 0.01
 N_BOOT = 2000
@@ -40,17 +41,12 @@ def ablations_of(summary: dict) -> list[str]:
     return [m for m in summary["methods"] if m.startswith(ours + "[") and m not in (summary.get("variants") or [])]
 
 
-def judges_of(summary: dict) -> list[str]:
-    """The judges ours does not optimise, in the summary's order."""
-    return [k for k, e in summary["minimal"]["judges"].items() if not e["methods"][summary["ours"]].get("optimises")]
-
-
 def run_tests(summary: dict, table: dict) -> dict:
     """One run: per judge and ablation, the difference, its interval, the median ratio and the raw two-sided p."""
     ours, abl = summary["ours"], ablations_of(summary)
     attacked = np.asarray(table["attacked"], bool)
     out: dict[str, dict] = {}
-    for k in judges_of(summary):
+    for k in unoptimised(summary["minimal"], summary["ours"]):
         vals = {m: np.asarray([float(v) for v in table["values"][m][k]], float) for m in table["values"]}
         best = ensemble(vals)
         opt = {m: optimality(v, best) for m, v in vals.items()}

@@ -31,6 +31,7 @@ import tomllib
 from imperceptible.costs.metrics import METRICS, by_group
 from imperceptible.evaluate.pass_ratio import pass_ratios
 from imperceptible.evaluate.visibility import exact_interval
+from imperceptible.experiments.minimal_analysis import unoptimised
 from imperceptible.runs.tables import format_value, markdown
 
 #: the tables' metric columns, from the one metric table: (summary key, label, digits, display factor)
@@ -472,7 +473,7 @@ def passes(s: dict) -> str:
     m = s["minimal"]
     budget = int(s["budget"])
     peers = list(s.get("peers") or [])
-    keys = [k for k in m["judges"] if not m["judges"][k]["methods"].get(s["ours"], {}).get("optimises")]
+    keys = unoptimised(m, s["ours"])
     pr = m.get("pass_ratio") or pass_ratios(m["anytime"], s["ours"], peers, keys, budget)
 
     def show(r: dict | None) -> str:

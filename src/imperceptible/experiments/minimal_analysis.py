@@ -78,6 +78,12 @@ def analyse(rows: dict[str, list[dict]], keys: list[str], optimises: dict[str, t
     return out
 
 
+def unoptimised(minimal: dict, method: str) -> list[str]:
+    """The judges of an analysis (:func:`analyse`'s output, a summary's ``minimal``) that ``method`` does not optimise,
+    in its order: for ours, the judges its decision is made on."""
+    return [k for k, e in minimal["judges"].items() if not e["methods"].get(method, {}).get("optimises")]
+
+
 def _snapshot(row: dict, c: int, key: str) -> float:
     """The judge value of the best adversarial a sample's attack had queried within ``c`` passes; ``inf`` when it
     had found none (so that a median over all images only falls as the budget grows)."""
