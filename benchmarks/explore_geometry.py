@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from imperceptible.costs.distances import DistanceMeter
 from imperceptible.evaluate.optimality import ensemble, optimality
 from imperceptible.experiments.minimal_analysis import per_image
 from imperceptible.models.registry import get as get_model
+from imperceptible.runs.store import ResultStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tables.py beside it: the table the docs quote
 from tables import explore_geometry  # noqa: E402
@@ -44,14 +44,16 @@ def load_png(path: Path) -> torch.Tensor:
 
 
 def stored(run_dir: Path) -> tuple[dict, dict[str, dict[str, dict]], list[str]]:
-    """The run's rows: labels by id, and per grid point the per-digit (success, clean_correct, metrics)."""
-    con = sqlite3.connect(f"file:{run_dir / 'results.sqlite'}?mode=ro", uri=True)
-    rows = con.execute("select id, method, label, success, clean_correct, metrics from results").fetchall()
-    labels, points = {}, {}
-    for i, m, lab, ok, clean, met in rows:
-        labels[i] = int(lab)
-        points.setdefault(m, {})[i] = {"success": bool(ok), "clean_correct": bool(clean),
-                                       "metrics": json.loads(met) if met else {}}
+    """The run's rows (the run store's, as finish.py and minimal_figures.py read them): labels by id, and per grid point
+    the per-digit (success, clean_correct, metrics)."""
+    labels: dict[str, int] = {}
+    points: dict[str, dict[str, dict]] = {}
+    with ResultStore(run_dir / "results.sqlite") as store:
+        for m in store.methods():
+            for r in store.rows(m):
+                labels[r["id"]] = int(r["label"])
+                points.setdefault(m, {})[r["id"]] = {"success": bool(r["success"]),
+                                                     "clean_correct": bool(r["clean_correct"]), "metrics": r["metrics"]}
     return labels, points, sorted(labels)
 
 

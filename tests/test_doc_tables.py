@@ -120,19 +120,17 @@ def test_the_geometry_explorations_conventions(tmp_path):
     attack failed (optimality's convention, the package's per_image on the rows the script reads from a run's store);
     the background share is the change's squared norm on the pixels that are 0 in the original, 0 for an unchanged
     digit; a grid point's image folder is found from its label."""
-    import sqlite3
-
     import numpy as np
     import torch
 
+    from imperceptible.runs.record import CORE
+    from imperceptible.runs.store import ResultStore
+
     ex = load_script("benchmarks/explore_geometry.py")
-    con = sqlite3.connect(tmp_path / "results.sqlite")
-    con.execute("create table results (id, method, label, success, clean_correct, metrics)")
-    con.executemany("insert into results values (?, ?, ?, ?, ?, ?)",
-                    [("a", "ddn", 3, 1, 1, '{"gmsd": 0.2}'), ("b", "ddn", 5, 0, 1, '{"gmsd": 0.1}'),
-                     ("c", "ddn", 7, 1, 0, '{"gmsd": 0.3}')])
-    con.commit()
-    con.close()
+    with ResultStore(tmp_path / "results.sqlite") as store:  # as a run writes it
+        store.put_many("ddn", [{**dict.fromkeys(CORE, 0.0), "id": i, "label": lab, "success": ok, "clean_correct": clean,
+                                "metrics": {"gmsd": g}}
+                               for i, lab, ok, clean, g in [("a", 3, 1, 1, 0.2), ("b", 5, 0, 1, 0.1), ("c", 7, 1, 0, 0.3)]])
     labels, points, ids = ex.stored(tmp_path)
     assert labels == {"a": 3, "b": 5, "c": 7} and ids == ["a", "b", "c"]
     assert ex.per_image([points["ddn"][i] for i in ids], "gmsd").tolist() == [0.2, np.inf, 0.0]
