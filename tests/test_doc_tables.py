@@ -18,7 +18,7 @@ MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnis
 #: protocol minimal-heldout-2's runs whose tune stage has its tables in docs/results.md
 P2_TUNED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200"]
 #: ... and whose test stage has its tables there
-P2_TESTED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200"]
+P2_TESTED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200"]
 MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
                 "mnist-cnn-robust-200", "mnist-cnn-1000"]
 #: a test stage's tables: (kind, the section's suffix)
@@ -41,7 +41,10 @@ GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "me
                  "explore-geometry")]
              + [("overview", [f"{RESULTS}/protocol_test_{r}.json" for r in MNIST_TESTED], "docs/results.md",
                  "heldout-mnist-overview")]
-             + [("ablation-tests", f"{RESULTS}/ablation_tests.json", "docs/results.md", "ablation-tests")])
+             + [("ablation-tests", f"{RESULTS}/ablation_tests.json", "docs/results.md", "ablation-tests")]
+             + [("claim", [f"{RESULTS}/protocol_test_{r}.json" for r in P2_TESTED if r.endswith("-200")], "docs/results.md",
+                 "claim-p2-200"),
+                ("ablation-tests", f"{RESULTS}/ablation_tests_p2-200.json", "docs/results.md", "ablation-tests-p2-200")])
 
 
 def test_the_memory_table_copies_each_methods_bytes():
