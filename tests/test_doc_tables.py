@@ -44,7 +44,9 @@ GENERATED = ([("memory", f"{RESULTS}/attack_memory.json", "docs/results.md", "me
              + [("ablation-tests", f"{RESULTS}/ablation_tests.json", "docs/results.md", "ablation-tests")]
              + [("claim", [f"{RESULTS}/protocol_test_{r}.json" for r in P2_TESTED if r.endswith("-200")], "docs/results.md",
                  "claim-p2-200"),
-                ("ablation-tests", f"{RESULTS}/ablation_tests_p2-200.json", "docs/results.md", "ablation-tests-p2-200")])
+                ("ablation-tests", f"{RESULTS}/ablation_tests_p2-200.json", "docs/results.md", "ablation-tests-p2-200")]
+             + [("fairness-protocol", f"{RESULTS}/protocol_fairness_protocol.json", "docs/fairness.md",
+                 "fairness-protocol")])
 
 
 def test_the_memory_table_copies_each_methods_bytes():
