@@ -569,7 +569,9 @@ def claim(summaries: list[dict]) -> str:
     """A protocol's claim over its primary runs (``minimal-heldout-2``, amendment b1): ours is called least
     perceptible on a judge only where that judge is held in every run given (an intersection-union test: each run at
     its own Holm-corrected level, no further correction); a judge held in some runs reads "held in k of N"; the
-    polished twins by the same rule, separately. Where ours holds on some judges and not on others, it trades them."""
+    polished twins by the same rule, separately. Where ours holds on some judges and not on others, it trades them.
+    The caller names the protocol's primary runs (minimal-2.toml's claim: its three 200-pass runs); the function checks
+    that they are one protocol's own test decisions at one budget, not which runs the protocol made primary."""
     first = summaries[0]
     for s in summaries:
         got = (s.get("protocol") or {}).get("sha256"), s.get("stage"), s["budget"]
