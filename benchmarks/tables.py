@@ -573,9 +573,9 @@ def claim(summaries: list[dict]) -> str:
     The caller names the protocol's primary runs (minimal-2.toml's claim: its three 200-pass runs); the function checks
     that they are one protocol's own test decisions at one budget, not which runs the protocol made primary."""
     first = summaries[0]
+    want = (first.get("protocol") or {}).get("sha256"), "test", first["budget"]
     for s in summaries:
         got = (s.get("protocol") or {}).get("sha256"), s.get("stage"), s["budget"]
-        want = (first.get("protocol") or {}).get("sha256"), "test", first["budget"]
         if got != want or s.get("redecided") or got[0] is None:
             raise ValueError(f"claim: every summary must be a protocol's own test decision (protocol sha256, stage, "
                              f"budget) {want}; got {got} from run {s.get('protocol_run')!r}"
@@ -658,7 +658,10 @@ def main() -> None:
     loaded = [json.loads(Path(f).read_text()) for f in a.summary]
     if a.kind not in ("decision", "decisions") and any(s.get("redecided") for s in loaded):
         p.error(f"{a.kind}: a summary recomputed by redecide.py holds its decisions only (kinds decision, decisions)")
-    text = KINDS[a.kind](loaded if a.kind in SEVERAL else loaded[0])
+    try:
+        text = KINDS[a.kind](loaded if a.kind in SEVERAL else loaded[0])
+    except ValueError as e:  # summaries that cannot go together (claim): one line, not a traceback
+        p.error(str(e))
     if a.into:
         write_into(a.into, a.section or a.kind, text)
     else:
