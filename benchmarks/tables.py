@@ -565,13 +565,30 @@ def overview(summaries: list[dict]) -> str:
     return table(["run", "passes", "held"] + [METRICS[k].label for k in keys] + ["peers under 90% fooled"], rows)
 
 
-def claim(summaries: list[dict]) -> str:
-    """A protocol's claim over its primary runs (``minimal-heldout-2``, amendment b1): ours is called least
-    perceptible on a judge only where that judge is held in every run given (an intersection-union test: each run at
-    its own Holm-corrected level, no further correction); a judge held in some runs reads "held in k of N"; the
-    polished twins by the same rule, separately. Where ours holds on some judges and not on others, it trades them.
-    The caller names the protocol's primary runs (minimal-2.toml's claim: its three 200-pass runs); the function checks
-    that they are one protocol's own test decisions at one budget, not which runs the protocol made primary."""
+def protocol_runs_at(summary: dict) -> list[str]:
+    """Every run of ``summary``'s protocol at its budget, read from the protocol file it names (relative to the
+    repository), whose governing sha256 must still be the one the run recorded."""
+    from imperceptible.experiments.protocol import load_protocol
+
+    meta = summary.get("protocol") or {}
+    if not meta.get("path"):
+        raise ValueError(f"claim: run {summary.get('protocol_run')!r} names no protocol file")
+    path = Path(meta["path"]) if Path(meta["path"]).is_absolute() else Path(__file__).resolve().parents[1] / meta["path"]
+    protocol = load_protocol(path)
+    if protocol.sha256 != meta.get("sha256"):
+        raise ValueError(f"claim: {meta['path']} governs with sha256 {protocol.sha256[:12]} now; run "
+                         f"{summary.get('protocol_run')!r} recorded {str(meta.get('sha256'))[:12]}")
+    return [n for n, r in protocol.raw["runs"].items() if int(r["budget"]) == int(summary["budget"])]
+
+
+def claim(summaries: list[dict], every_run: list[str] | None = None) -> str:
+    """A protocol's claim over its runs at one budget (``minimal-heldout-2``, amendment b1: its three 200-pass runs are
+    primary, its 100-pass runs secondary and reported the same way): ours is called least perceptible on a judge only
+    where that judge is held in every run (an intersection-union test: each run at its own Holm-corrected level, no
+    further correction); a judge held in some runs reads "held in k of N"; the polished twins by the same rule,
+    separately. Where ours holds on some judges and not on others, it trades them. The runs given must be one
+    protocol's own test decisions at one budget and ``every_run`` of that protocol at that budget (by default read from
+    the protocol file, :func:`protocol_runs_at`), so no run can be left out of the claim."""
     first = summaries[0]
     want = (first.get("protocol") or {}).get("sha256"), "test", first["budget"]
     for s in summaries:
@@ -587,6 +604,11 @@ def claim(summaries: list[dict]) -> str:
     runs = [s["protocol_run"] for s in summaries]
     if len(set(runs)) != len(runs):
         raise ValueError(f"claim: each run once; got {runs}")
+    every_run = protocol_runs_at(first) if every_run is None else every_run
+    if set(runs) != set(every_run):
+        raise ValueError(f"claim: the runs of protocol {first['protocol'].get('name')!r} at {first['budget']} passes "
+                         f"are {sorted(every_run)}; got {sorted(runs)} (missing {sorted(set(every_run) - set(runs))}, "
+                         f"not its {sorted(set(runs) - set(every_run))})")
     n = len(summaries)
     rows, least, trades = [], [], []
     for k in first["minimal"]["decision"]["judges"]:

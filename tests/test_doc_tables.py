@@ -102,7 +102,7 @@ def test_the_claim_counts_a_judge_only_where_every_run_holds_it():
     sentence says ours trades judges; the twins are counted separately."""
     tables = load_script("benchmarks/tables.py")
     text = tables.claim([_claim_run("a", {"gmsd", "flip"}, {"gmsd"}), _claim_run("b", {"gmsd"}, {"gmsd"}),
-                         _claim_run("c", {"gmsd", "flip"}, set())])
+                         _claim_run("c", {"gmsd", "flip"}, set())], every_run=["a", "b", "c"])
     rows = [[c.strip() for c in r.strip("|").split("|")] for r in text.splitlines()[2:] if r.startswith("| ")][2:]
     assert rows == [["GMSD x1000", "**held**", "**held**", "**held**", "3 of 3", "2 of 3", "**least perceptible**"],
                     ["FLIP x1000", "**held**", "not held", "**held**", "2 of 3", "0 of 3", "held in 2 of 3"]]
@@ -118,6 +118,22 @@ def test_the_claim_refuses_runs_of_another_protocol_or_recomputed_decisions():
         tables.claim([_claim_run("a", {"gmsd"}, set()), _claim_run("b", {"gmsd"}, set(), redecided={"n_images": 1})])
     with pytest.raises(ValueError, match="each run once"):
         tables.claim([_claim_run("a", {"gmsd"}, set()), _claim_run("a", {"gmsd"}, set())])
+
+
+def test_the_claim_refuses_to_leave_out_a_run_of_the_protocol_at_its_budget(tmp_path):
+    """The claim covers every run of the protocol at the budget: the runs are read from the protocol file the summaries
+    name (minimal-2.toml: the three 200-pass runs), and a file changed since the runs is refused."""
+    tables = load_script("benchmarks/tables.py")
+    s = [json.loads((ROOT / f"{RESULTS}/protocol_test_{r}.json").read_text()) for r in P2_TESTED if r.endswith("-200")]
+    assert tables.protocol_runs_at(s[0]) == ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200"]
+    with pytest.raises(ValueError, match=r"missing \['p2-mnist-cnn-robust-200'\]"):
+        tables.claim(s[:2])
+    with pytest.raises(ValueError, match=r"missing \['c'\]"):
+        tables.claim([_claim_run("a", {"gmsd"}, set()), _claim_run("b", {"gmsd"}, set())], every_run=["a", "b", "c"])
+    changed = tmp_path / "p.toml"
+    changed.write_text((ROOT / "benchmarks/protocols/minimal-2.toml").read_text().replace("budget = 200", "budget = 201", 1))
+    with pytest.raises(ValueError, match="governs with sha256 .* now; run 'p2-mnist-cnn-200' recorded 8b51a17d7435"):
+        tables.protocol_runs_at({**s[0], "protocol": {**s[0]["protocol"], "path": str(changed)}})
 
 
 def test_the_geometry_explorations_conventions(tmp_path):
