@@ -17,9 +17,9 @@ MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnis
                "mnist-cnn-robust-200", "mnist-cnn-1000", "mnist-cnn-b-1000", "mnist-cnn-robust-1000"]
 #: protocol minimal-heldout-2's runs whose tune stage has its tables in docs/results.md
 P2_TUNED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200", "p2-mnist-cnn-100",
-            "p2-mnist-cnn-b-100"]
+            "p2-mnist-cnn-b-100", "p2-mnist-cnn-robust-100"]
 #: ... and whose test stage has its tables there
-P2_TESTED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200"]
+P2_TESTED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200", "p2-mnist-cnn-100"]
 MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
                 "mnist-cnn-robust-200", "mnist-cnn-1000", "mnist-cnn-b-1000", "mnist-cnn-robust-1000"]
 #: a test stage's tables: (kind, the section's suffix)
