@@ -19,7 +19,8 @@ MNIST_TUNED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnis
 P2_TUNED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200", "p2-mnist-cnn-100",
             "p2-mnist-cnn-b-100", "p2-mnist-cnn-robust-100"]
 #: ... and whose test stage has its tables there
-P2_TESTED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200", "p2-mnist-cnn-100"]
+P2_TESTED = ["p2-mnist-cnn-200", "p2-mnist-cnn-b-200", "p2-mnist-cnn-robust-200", "p2-mnist-cnn-100",
+             "p2-mnist-cnn-b-100"]
 MNIST_TESTED = ["mnist-cnn-100", "mnist-cnn-b-100", "mnist-cnn-robust-100", "mnist-cnn-200", "mnist-cnn-b-200",
                 "mnist-cnn-robust-200", "mnist-cnn-1000", "mnist-cnn-b-1000", "mnist-cnn-robust-1000"]
 #: a test stage's tables: (kind, the section's suffix)
